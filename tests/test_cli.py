@@ -1,0 +1,120 @@
+"""The ``tf-nst`` command, run as a user runs it (a subprocess)."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tf_nst.config import Config, fields
+from tests.conftest import ROOT
+
+
+def tf_nst(*args, cwd=None, env=None):
+    return subprocess.run([sys.executable, "-m", "tf_nst", *args], capture_output=True, text=True,
+                          cwd=cwd or ROOT, env=env, timeout=300)
+
+
+def error_lines(result):
+    return [line for line in result.stderr.splitlines() if line.startswith("tf-nst")]
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory, shared_images):
+    folder = tmp_path_factory.mktemp("inputs")
+    content = Image.open(shared_images / "tubingen.jpg").convert("RGB")
+    content.thumbnail((96, 96))
+    content.save(folder / "content.png")
+    style = Image.open(shared_images / "starry_night.jpg").convert("RGB")
+    style.thumbnail((96, 96))
+    style.save(folder / "style.jpg")
+    (folder / "text.jpg").write_text("this is not an image\n")
+    data = (shared_images / "tubingen.jpg").read_bytes()
+    (folder / "truncated.jpg").write_bytes(data[: len(data) // 3])
+    return folder
+
+
+def test_stylises_with_a_preset_and_writes_snapshots(inputs, tmp_path, vgg_weights):
+    out = tmp_path / "out.jpg"
+    result = tf_nst(f"--flagfile={ROOT / 'configs' / 'preview.cfg'}", f"--content={inputs / 'content.png'}",
+                    f"--style={inputs / 'style.jpg'}", f"--output={out}", "--image_size=40",
+                    "--num_steps=4", "--save_every=2", "--print_every=2")
+    assert result.returncode == 0, result.stderr
+    image = Image.open(out)
+    assert image.format == "JPEG" and image.size == (40, 30)
+    assert (tmp_path / "out_00002.jpg").is_file() and (tmp_path / "out_00004.jpg").is_file()
+    assert "style/conv1_1=" in result.stderr and "steps/s" in result.stderr
+    # The stylised image is not the content image any more.
+    content = np.asarray(Image.open(inputs / "content.png").resize((40, 30)), np.float32)
+    assert np.abs(np.asarray(image, np.float32) - content).mean() > 2.0
+
+
+BAD = {
+    "missing content": (["--content=MISSING"], "MISSING"),
+    "not an image": (["--content={inputs}/text.jpg"], "text.jpg"),
+    "truncated": (["--content={inputs}/truncated.jpg"], "truncated.jpg"),
+    "bomb guard": (["--max_pixels=100"], "--max_pixels"),
+    "zero size": (["--image_size=0"], "--image_size"),
+    "negative size": (["--image_size=-3"], "--image_size"),
+    "unknown layer": (["--style_layers=conv1_1,conv9_1"], "conv9_1"),
+    "wrong weight count": (["--style_layer_weights=1,2"], "--style_layer_weights"),
+    "unknown optimizer": (["--optimizer=sgd"], "optimizer"),
+    "not a number": (["--style_weight=lots"], "style_weight"),
+    "output format": (["--output={tmp}/out.gif"], ".gif"),
+    "output folder": (["--output={tmp}/no/such/dir/out.png"], "dir"),
+    "missing weights": (["--weights={tmp}/none.h5"], "--weights="),
+    "stray argument": (["extra"], "extra"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_input_is_one_line_nonzero_and_writes_nothing(case, inputs, tmp_path):
+    extra, mention = BAD[case]
+    out = tmp_path / "out.png"
+    args = {"content": f"--content={inputs / 'content.png'}", "style": f"--style={inputs / 'style.jpg'}",
+            "output": f"--output={out}", "image_size": "--image_size=32", "num_steps": "--num_steps=1"}
+    for flag in extra:
+        flag = flag.format(inputs=inputs, tmp=tmp_path)
+        name = flag.split("=")[0].lstrip("-")
+        args[name if name in args else flag] = flag
+    result = tf_nst(*args.values())
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = error_lines(result)
+    assert len(lines) == 1 and lines[0].startswith("tf-nst: error:"), result.stderr
+    assert mention in lines[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_output_is_not_overwritten_without_flag(inputs, tmp_path):
+    out = tmp_path / "out.png"
+    out.write_bytes(b"precious")
+    result = tf_nst(f"--content={inputs / 'content.png'}", f"--style={inputs / 'style.jpg'}",
+                    f"--output={out}", "--image_size=32", "--num_steps=1")
+    assert result.returncode != 0 and "--overwrite" in error_lines(result)[0]
+    assert out.read_bytes() == b"precious"
+
+
+def test_helpfull_documents_every_config_flag_with_its_default():
+    result = tf_nst("--helpfull")  # absl exits with status 1 after printing help
+    for field in fields():
+        assert f"--{field.name}" in result.stdout, field.name
+    assert "(default: '512')" in result.stdout and "(default: 'lbfgs')" in result.stdout
+    assert "(default: 'conv4_2')" in result.stdout
+
+
+@pytest.mark.parametrize("preset", sorted(p for p in os.listdir(ROOT / "configs") if p.endswith(".cfg")))
+def test_presets_are_valid_configs(preset):
+    from absl import flags
+    from tf_nst.flags import config_from_flags, define_config_flags
+    values = flags.FlagValues()
+    define_config_flags(values)
+    values([f"prog", f"--flagfile={ROOT / 'configs' / preset}"])
+    config = config_from_flags(values)
+    assert isinstance(config, Config)
+    if preset == "gatys2016.cfg":
+        assert config.content_layers == ("conv4_2",) and config.optimizer == "lbfgs"
+        assert config.init == "content"
+        assert config.content_weight / config.style_weight == pytest.approx(1e-3)

@@ -1,0 +1,53 @@
+import pytest
+
+from tf_nst.config import Config, ConfigError, groups
+
+
+def test_defaults_are_the_papers_layers_and_lbfgs():
+    config = Config()
+    assert config.content_layers == ("conv4_2",)
+    assert config.style_layers == ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+    assert config.resolved_style_layer_weights == pytest.approx((0.2,) * 5)
+    assert config.optimizer == "lbfgs"
+    assert config.content_weight / config.style_weight == pytest.approx(1e-3)
+
+
+def test_comma_strings_and_lists_are_accepted():
+    config = Config(style_layers="conv1_1, relu2_1", style_layer_weights=["1", "3"])
+    assert config.style_layers == ("conv1_1", "relu2_1")
+    assert config.style_layer_weights == (1.0, 3.0)
+
+
+@pytest.mark.parametrize("changes, flag", [
+    (dict(image_size=0), "--image_size=0"),
+    (dict(image_size=-5), "--image_size=-5"),
+    (dict(style_layers=("conv9_9",)), "--style_layers"),
+    (dict(content_layers=("nope",)), "--content_layers"),
+    (dict(style_layer_weights=(1.0, 2.0)), "--style_layer_weights"),
+    (dict(optimizer="sgd"), "--optimizer"),
+    (dict(pooling="min"), "--pooling"),
+    (dict(learning_rate=0.0), "--learning_rate"),
+    (dict(style_weight=-1.0), "--style_weight"),
+    (dict(tv_weight=float("nan")), "--tv_weight"),
+    (dict(noise_ratio=1.5), "--noise_ratio"),
+    (dict(num_steps=-1), "--num_steps"),
+    (dict(style_layer_weights="a,b"), "--style_layer_weights"),
+    (dict(content_layers=(), style_layers=()), "--content_layers"),
+])
+def test_invalid_values_give_one_line_naming_the_flag(changes, flag):
+    with pytest.raises(ConfigError) as err:
+        Config(**changes)
+    message = str(err.value)
+    assert message.startswith(flag) and "\n" not in message
+
+
+def test_replace_validates():
+    with pytest.raises(ConfigError):
+        Config().replace(image_size=0)
+    assert Config().replace(image_size=64).image_size == 64
+
+
+def test_every_field_has_a_group_and_help():
+    names = [n for group in groups().values() for n in group]
+    assert "other" not in groups()
+    assert len(names) == len(set(names)) == len(Config().to_dict())

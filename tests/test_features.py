@@ -1,0 +1,83 @@
+"""The VGG19 extractor with the real ImageNet weights."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tf_nst import features
+from tf_nst.features import FeatureExtractor, WeightsError
+
+
+@pytest.fixture(scope="module")
+def extractor(vgg_weights):
+    return FeatureExtractor(["conv4_2", "conv1_1", "relu3_1"], weights=vgg_weights)
+
+
+def test_outputs_per_layer_with_vgg_shapes(extractor):
+    maps = extractor(tf.zeros([2, 64, 48, 3]))
+    assert set(maps) == {"block1_conv1", "block3_conv1", "block4_conv2"}
+    assert maps["block1_conv1"].shape == (2, 64, 48, 64)
+    assert maps["block3_conv1"].shape == (2, 16, 12, 256)
+    assert maps["block4_conv2"].shape == (2, 8, 6, 512)
+
+
+def test_network_is_cut_after_the_deepest_layer(extractor):
+    names = [layer.name for layer in extractor.model.layers]
+    assert names[-1] == "block4_conv2"
+    assert not any(n.startswith("block5") or n in ("block4_conv3", "block4_pool") for n in names)
+    # Weights up to conv4_2 only: 10 convolutions, kernel and bias each.
+    assert len(extractor.variables) == 20
+    assert all(isinstance(v, tf.Variable) for v in extractor.variables)
+
+
+def test_preprocessing_matches_keras_caffe_convention(extractor):
+    import keras
+    rgb = np.random.default_rng(0).uniform(0, 1, (1, 8, 8, 3)).astype(np.float32)
+    expected = keras.applications.vgg19.preprocess_input(rgb * 255.0)
+    np.testing.assert_allclose(features.caffe_preprocess(rgb).numpy(), expected, atol=1e-3)
+    # Keras' own function modifies its argument in place; ours must not.
+    copy = rgb.copy()
+    features.caffe_preprocess(rgb)
+    np.testing.assert_array_equal(rgb, copy)
+
+
+def test_features_match_keras_vgg19_on_a_photo(extractor, small_pair):
+    import keras
+    content = small_pair[0][None]
+    vgg = keras.applications.VGG19(include_top=False, weights="imagenet")
+    reference = keras.Model(vgg.input, vgg.get_layer("block4_conv2").output)
+    expected = reference(keras.applications.vgg19.preprocess_input(content * 255.0))
+    np.testing.assert_allclose(extractor(content)["block4_conv2"].numpy(), expected.numpy(),
+                               rtol=1e-4, atol=1e-3)
+
+
+def test_average_pooling_keeps_weights_and_changes_deeper_maps(extractor, vgg_weights):
+    avg = FeatureExtractor(["conv4_2", "conv1_1", "relu3_1"], pooling="avg", weights=vgg_weights)
+    assert any("avgpool" in layer.name for layer in avg.model.layers)
+    assert not any(isinstance(l, __import__("keras").layers.MaxPooling2D) for l in avg.model.layers)
+    image = tf.random.stateless_uniform([1, 32, 32, 3], seed=[1, 1])
+    a, m = avg(image), extractor(image)
+    np.testing.assert_allclose(a["block1_conv1"].numpy(), m["block1_conv1"].numpy(), atol=1e-5)
+    assert not np.allclose(a["block4_conv2"].numpy(), m["block4_conv2"].numpy())
+
+
+def test_missing_weights_file_is_one_clear_line(tmp_path):
+    with pytest.raises(WeightsError) as err:
+        FeatureExtractor(["conv1_1"], weights=str(tmp_path / "nope.h5"))
+    message = str(err.value)
+    assert "\n" not in message and "--weights=" in message and "nope.h5" in message
+
+
+def test_a_file_that_is_not_the_weights_is_refused(tmp_path):
+    bogus = tmp_path / "bogus.h5"
+    bogus.write_bytes(b"not an hdf5 file")
+    with pytest.raises(WeightsError) as err:
+        FeatureExtractor(["conv1_1"], weights=str(bogus))
+    assert "\n" not in str(err.value) and "bogus.h5" in str(err.value)
+
+
+def test_explicit_weights_path_loads_the_same_network(extractor, vgg_weights):
+    explicit = FeatureExtractor(["conv1_1"], weights=features.cached_weights_path())
+    image = tf.random.stateless_uniform([1, 16, 16, 3], seed=[2, 2])
+    np.testing.assert_array_equal(explicit(image)["block1_conv1"].numpy(),
+                                  extractor(image)["block1_conv1"].numpy())

@@ -1,0 +1,71 @@
+"""Each formula against values computed by hand on tiny tensors."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tf_nst import losses
+
+# One image, 2x1 positions (M = 2), N = 2 channels: F = [[1, 2], [3, 4]] (rows = positions).
+F = tf.constant([[[[1.0, 2.0]], [[3.0, 4.0]]]])  # [1, 2, 1, 2]
+
+
+def test_gram_matrix_is_sum_over_positions_of_outer_products():
+    # G = F^T F = [[1*1 + 3*3, 1*2 + 3*4], [2*1 + 4*3, 2*2 + 4*4]]
+    np.testing.assert_allclose(losses.gram_matrix(F).numpy(), [[[10.0, 14.0], [14.0, 20.0]]])
+
+
+def test_gram_matrix_batch_and_float32_from_bfloat16():
+    batch = tf.concat([F, 2 * F], 0)
+    grams = losses.gram_matrix(tf.cast(batch, tf.bfloat16))
+    assert grams.dtype == tf.float32 and grams.shape == (2, 2, 2)
+    np.testing.assert_allclose(grams[1].numpy(), 4 * np.array([[10.0, 14.0], [14.0, 20.0]]))
+
+
+def test_content_loss_is_half_sum_of_squares():
+    target = tf.zeros_like(F)
+    # 1/2 * (1 + 4 + 9 + 16) = 15
+    np.testing.assert_allclose(losses.content_loss(F, target).numpy(), [15.0])
+    np.testing.assert_allclose(losses.content_loss(F, F).numpy(), [0.0])
+
+
+def test_style_layer_loss_eq4():
+    gram = tf.constant([[[10.0, 14.0], [14.0, 20.0]]])
+    target = tf.constant([[[9.0, 14.0], [12.0, 20.0]]])
+    # sum (G - A)^2 = 1 + 4 = 5; 4 N^2 M^2 = 4 * 4 * 4 = 64
+    np.testing.assert_allclose(losses.style_layer_loss(gram, target, 2).numpy(), [5.0 / 64.0])
+
+
+def test_style_loss_weights_layers():
+    g1 = tf.constant([[[2.0]]])
+    a1 = tf.constant([[[0.0]]])    # E = 4 / (4 * 1 * 1) = 1 with M = 1
+    g2 = tf.constant([[[3.0]]])
+    a2 = tf.constant([[[1.0]]])    # E = 4 / (4 * 1 * 4) = 0.25 with M = 2
+    value = losses.style_loss([g1, g2], [a1, a2], [1, 2], [0.5, 2.0])
+    np.testing.assert_allclose(value.numpy(), [0.5 * 1.0 + 2.0 * 0.25])
+
+
+def test_rescale_gram_matches_gram_of_tiled_map():
+    tiled = tf.concat([F, F], axis=1)  # same statistics, twice the positions
+    np.testing.assert_allclose(losses.rescale_gram(losses.gram_matrix(F), 2, 4).numpy(),
+                               losses.gram_matrix(tiled).numpy())
+
+
+def test_total_variation_on_255_scale():
+    image = tf.reshape(tf.constant([0.0, 1.0, 0.0, 0.0]), [1, 2, 2, 1])
+    # x = [[0, 255], [0, 0]]: dx^2 = 255^2 (row 0), dy^2 = 255^2 (column 1)
+    np.testing.assert_allclose(losses.total_variation_loss(image).numpy(), [2 * 255.0 ** 2])
+
+
+def test_total_loss_eq7():
+    terms = {"content": tf.constant([2.0]), "style": tf.constant([3.0]), "tv": tf.constant([5.0])}
+    np.testing.assert_allclose(losses.total_loss(terms, 1e-3, 10.0, 0.1).numpy(),
+                               [2e-3 + 30.0 + 0.5])
+
+
+def test_losses_are_per_image():
+    a = tf.random.stateless_uniform([3, 4, 4, 2], seed=[1, 2])
+    b = tf.random.stateless_uniform([3, 4, 4, 2], seed=[3, 4])
+    whole = losses.content_loss(a, b).numpy()
+    for i in range(3):
+        assert whole[i] == pytest.approx(losses.content_loss(a[i:i + 1], b[i:i + 1]).numpy()[0])

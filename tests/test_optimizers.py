@@ -1,0 +1,110 @@
+"""The optimisers on problems whose minimum is known (no network needed)."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tf_nst import optimizers
+
+SHAPE = [1, 6, 5, 3]
+# An ill-conditioned quadratic f(x) = sum w (x - c)^2 with curvatures over 3 decades and its
+# minimum c inside the box [0, 1].
+W = tf.exp(tf.random.stateless_uniform(SHAPE, seed=[0, 1], minval=0.0, maxval=np.log(1000.0)))
+C = tf.random.stateless_uniform(SHAPE, seed=[0, 2], minval=0.1, maxval=0.9)
+
+
+def quadratic(x, w=W, c=C):
+    return tf.reduce_sum(w * tf.square(x - c), axis=[1, 2, 3])
+
+
+def run(optimizer, x0, steps, fn=quadratic):
+    state = optimizer.init(x0)
+
+    @tf.function
+    def step(state):
+        x = optimizer.evaluation_point(state)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            f = fn(x)
+            summed = tf.reduce_sum(f)
+        return optimizer.update(state, f, tape.gradient(summed, x))
+
+    for _ in range(steps):
+        state = step(state)
+    return state
+
+
+def test_lbfgs_converges_on_ill_conditioned_quadratic():
+    x0 = tf.fill(SHAPE, 0.5)
+    state = run(optimizers.Lbfgs(initial_step=0.05), x0, 60)
+    assert float(quadratic(optimizers.Lbfgs().image(state))[0]) < 1e-4 * float(quadratic(x0)[0])
+
+
+def test_lbfgs_beats_adam_at_equal_evaluations():
+    x0 = tf.fill(SHAPE, 0.5)
+    lbfgs = optimizers.Lbfgs(initial_step=0.05)
+    adam = optimizers.Adam(learning_rate=0.05)
+    f_lbfgs = float(quadratic(lbfgs.image(run(lbfgs, x0, 40)))[0])
+    f_adam = float(quadratic(adam.image(run(adam, x0, 40)))[0])
+    assert f_lbfgs < 0.1 * f_adam
+
+
+def test_lbfgs_accepted_losses_never_increase():
+    lbfgs = optimizers.Lbfgs(initial_step=0.5)  # too large a first step: must backtrack
+    state = lbfgs.init(tf.fill(SHAPE, 0.5))
+    previous = np.inf
+    rejected = 0
+    for _ in range(30):
+        state = run_one(lbfgs, state)
+        f = float(state.f[0])
+        assert f <= previous + 1e-6
+        rejected += int(f == previous)
+        previous = f
+    assert rejected > 0  # the line search did backtrack
+
+
+def run_one(optimizer, state):
+    x = optimizer.evaluation_point(state)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        f = quadratic(x)
+        summed = tf.reduce_sum(f)
+    return optimizer.update(state, f, tape.gradient(summed, x))
+
+
+@pytest.mark.parametrize("make", [lambda: optimizers.Lbfgs(0.05), lambda: optimizers.Adam(0.05)])
+def test_pixels_stay_in_range_and_reach_the_bound(make):
+    outside = tf.where(C > 0.5, 1.5, -0.5)  # minimum outside the box: the answer is on its faces
+    optimizer = make()
+    state = run(optimizer, tf.fill(SHAPE, 0.5), 80, fn=lambda x: quadratic(x, c=outside))
+    image = optimizer.image(state).numpy()
+    assert image.min() >= 0.0 and image.max() <= 1.0
+    np.testing.assert_allclose(image, np.clip(outside.numpy(), 0, 1), atol=0.02)
+
+
+@pytest.mark.parametrize("make", [lambda: optimizers.Lbfgs(0.05), lambda: optimizers.Adam(0.05)])
+def test_batch_equals_each_image_alone(make):
+    w2 = tf.concat([W, W[:, ::-1]], 0)
+    c2 = tf.concat([C, 1.0 - C], 0)
+    x0 = tf.concat([tf.fill(SHAPE, 0.5), tf.fill(SHAPE, 0.3)], 0)
+    optimizer = make()
+    together = optimizer.image(run(optimizer, x0, 15, fn=lambda x: quadratic(x, w2, c2))).numpy()
+    for i in range(2):
+        alone = optimizer.image(run(optimizer, x0[i:i + 1], 15,
+                                    fn=lambda x: quadratic(x, w2[i:i + 1], c2[i:i + 1]))).numpy()
+        np.testing.assert_allclose(together[i:i + 1], alone, atol=1e-6)
+
+
+def test_adam_first_step_moves_each_pixel_by_learning_rate():
+    adam = optimizers.Adam(learning_rate=0.01)
+    x0 = tf.fill(SHAPE, 0.5)
+    state = run(adam, x0, 1)
+    np.testing.assert_allclose(np.abs(adam.image(state) - x0), 0.01, rtol=1e-4)
+
+
+def test_from_config():
+    assert isinstance(optimizers.from_config("adam", 0.1), optimizers.Adam)
+    lbfgs = optimizers.from_config("lbfgs", 0.1, lbfgs_history=3)
+    assert isinstance(lbfgs, optimizers.Lbfgs) and lbfgs.history == 3
+    with pytest.raises(ValueError):
+        optimizers.from_config("sgd", 0.1)

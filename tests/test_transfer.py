@@ -1,0 +1,98 @@
+"""The whole optimisation with the real weights, on 64 px versions of the shared images."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tf_nst import Config, StyleTransfer, stylize
+from tf_nst.objective import LossWeights
+
+SMALL = dict(image_size=64)
+
+
+def loss_of(st: StyleTransfer, image: np.ndarray) -> float:
+    terms = st.objective.loss_terms(tf.constant(image[None]), st.targets, st.weights)
+    return float(terms["total"][0])
+
+
+def test_lbfgs_cuts_the_loss_tenfold_in_20_steps(small_pair):
+    content, style = small_pair
+    st = StyleTransfer(content, style, Config(**SMALL))
+    start = loss_of(st, st.image)
+    st.step(20)
+    assert loss_of(st, st.image) < start / 10
+
+
+def test_lbfgs_beats_adam_at_equal_gradient_evaluations(small_pair):
+    content, style = small_pair
+    final = {}
+    for optimizer in ("lbfgs", "adam"):
+        st = StyleTransfer(content, style, Config(optimizer=optimizer, **SMALL))
+        st.step(20)
+        final[optimizer] = loss_of(st, st.image)
+    assert final["lbfgs"] < final["adam"]
+
+
+def test_losses_per_layer_and_image_shape(small_pair):
+    content, style = small_pair
+    st = StyleTransfer(content, style, Config(**SMALL))
+    losses = st.step(1)
+    assert {"total", "content", "style", "tv", "content/conv4_2", "style/conv1_1",
+            "style/conv5_1"} <= set(losses)
+    assert losses["total"] == pytest.approx(
+        1.0 * losses["content"] + 1e3 * losses["style"] + 0.0 * losses["tv"], rel=1e-5)
+    assert losses["style"] == pytest.approx(
+        sum(0.2 * losses[f"style/conv{i}_1"] for i in range(1, 6)), rel=1e-5)
+    # Content is 64 x 48 after resizing to 64 px: the aspect ratio is kept.
+    assert st.image.shape == (48, 64, 3)
+    assert st.image.dtype == np.float32 and 0.0 <= st.image.min() and st.image.max() <= 1.0
+
+
+def test_content_init_starts_at_zero_content_loss(small_pair):
+    content, style = small_pair
+    st = StyleTransfer(content, style, Config(optimizer="adam", **SMALL))
+    assert st.step(1)["content"] == pytest.approx(0.0, abs=1e-3)
+
+
+def test_same_seed_same_bytes_other_seed_other_image(small_pair):
+    content, style = small_pair
+    config = Config(init="noise", num_steps=5, seed=7, image_size=48)
+    a = stylize(content, style, config)
+    b = stylize(content, style, config)
+    c = stylize(content, style, config.replace(seed=8))
+    assert a.tobytes() == b.tobytes()
+    assert not np.array_equal(a, c)
+
+
+@pytest.mark.parametrize("init", ["noise", "style"])
+def test_other_starting_points(small_pair, init):
+    content, style = small_pair
+    st = StyleTransfer(content, style, Config(init=init, optimizer="adam", **SMALL))
+    first = st.step(1)
+    assert first["content"] > 1.0  # not the content image
+    assert st.step(10)["total"] < first["total"]
+
+
+def test_noise_ratio_blends_noise_into_the_content(small_pair):
+    content, style = small_pair
+    clean = StyleTransfer(content, style, Config(**SMALL)).image
+    noisy = StyleTransfer(content, style, Config(noise_ratio=0.5, **SMALL)).image
+    difference = np.abs(noisy - clean).mean()
+    assert 0.05 < difference < 0.5
+
+
+def test_init_from_an_image_file(small_pair, shared_images):
+    content, style = small_pair
+    st = StyleTransfer(content, style,
+                       Config(init=str(shared_images / "the_scream.jpg"), **SMALL))
+    assert st.image.shape == (48, 64, 3)
+    assert np.abs(st.image - StyleTransfer(content, style, Config(**SMALL)).image).mean() > 0.05
+
+
+def test_weights_change_without_retracing(small_pair):
+    content, style = small_pair
+    st = StyleTransfer(content, style, Config(optimizer="adam", **SMALL))
+    st.step(1)
+    st.weights = LossWeights.from_config(st.config.replace(style_weight=10.0, tv_weight=1.0))
+    st.step(1)
+    assert st._step.experimental_get_tracing_count() == 1

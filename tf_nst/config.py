@@ -1,0 +1,199 @@
+"""The one source of truth for every hyper-parameter.
+
+:class:`Config` is read by the library, the command line (every field becomes an absl flag, see
+:mod:`tf_nst.flags`), the flagfile presets in ``configs/`` and the exporter. Each field carries its
+help text, so the flags' ``--helpfull`` and the code can never disagree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Sequence
+
+from tf_nst import layers
+
+OPTIMIZERS = ("lbfgs", "adam")
+POOLINGS = ("max", "avg")
+INIT_NAMED = ("content", "noise", "style")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+
+# The paper's choice (Gatys et al. 2016, Fig. 2): content at conv4_2, style at conv1_1 ... conv5_1
+# with equal weights w_l = 1/5.
+PAPER_CONTENT_LAYERS = ("conv4_2",)
+PAPER_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+
+
+class ConfigError(ValueError):
+    """An invalid hyper-parameter; ``str(err)`` is one line naming the flag."""
+
+
+def _field(default: Any, help: str, **extra: Any) -> Any:
+    metadata = {"help": help, **extra}
+    if isinstance(default, (list, dict)):
+        raise TypeError("use tuples for sequence defaults")
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Hyper-parameters of one style transfer (see Gatys et al. 2016, Sec. 2)."""
+
+    # --- images --------------------------------------------------------------------------------
+    image_size: int = _field(
+        512, "Longest side of the output in pixels; the content image is resized to it, keeping its "
+        "aspect ratio.", group="images")
+    style_scale: float = _field(
+        1.0, "Size of the style image relative to --image_size (longest side = image_size * "
+        "style_scale). Smaller values give larger brush strokes.", group="images")
+    max_pixels: int = _field(
+        100_000_000, "Refuse input images whose decoded size exceeds this many pixels "
+        "(decompression-bomb guard).", group="images")
+
+    # --- network -------------------------------------------------------------------------------
+    content_layers: tuple[str, ...] = _field(
+        PAPER_CONTENT_LAYERS, "VGG19 layers whose feature maps define the content, in the paper's "
+        "notation (conv4_2, relu4_2) or Keras' (block4_conv2).", group="network")
+    style_layers: tuple[str, ...] = _field(
+        PAPER_STYLE_LAYERS, "VGG19 layers whose Gram matrices define the style.", group="network")
+    style_layer_weights: tuple[float, ...] = _field(
+        (), "Weight w_l of each style layer (empty = equal weights 1/L, the paper's choice).",
+        group="network")
+    pooling: str = _field(
+        "max", "Pooling in VGG19: 'max' (as trained) or 'avg' (the paper's advice for smoother "
+        "results; same weights).", group="network", choices=POOLINGS)
+    weights: str = _field(
+        "imagenet", "VGG19 weights: 'imagenet' (Keras' cache, ~/.keras/models/) or the path of "
+        "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5.", group="network")
+
+    # --- loss ----------------------------------------------------------------------------------
+    content_weight: float = _field(
+        1.0, "alpha: weight of the content loss 1/2 sum (F - P)^2.", group="loss")
+    style_weight: float = _field(
+        1e3, "beta: weight of the style loss sum_l w_l E_l. alpha/beta from 1e-4 (mostly style) to "
+        "1e-1 (mostly content) is the main dial.", group="loss")
+    tv_weight: float = _field(
+        0.0, "Weight of the total-variation (smoothness) loss on 0-255 pixels.", group="loss")
+
+    # --- optimisation ---------------------------------------------------------------------------
+    optimizer: str = _field(
+        "lbfgs", "'lbfgs' (the paper's choice) or 'adam'.", group="optimization",
+        choices=OPTIMIZERS)
+    learning_rate: float = _field(
+        0.02, "Adam: step size in pixel units (pixels are in [0, 1]). L-BFGS: largest pixel change "
+        "of its first step (later steps are scaled by the curvature estimate).",
+        group="optimization")
+    num_steps: int = _field(
+        500, "Number of optimisation steps; each step is one loss-and-gradient evaluation.",
+        group="optimization")
+    lbfgs_history: int = _field(
+        10, "L-BFGS: number of curvature pairs (s, y) kept.", group="optimization")
+    init: str = _field(
+        "content", "Starting image: 'content', 'noise', 'style' or the path of an image.",
+        group="optimization")
+    noise_ratio: float = _field(
+        0.0, "Blend this fraction of uniform noise into the starting image (0 = none, 1 = all "
+        "noise).", group="optimization")
+    seed: int = _field(
+        0, "Random seed of the noise; the same seed gives the same output on the same machine.",
+        group="optimization")
+    precision: str = _field(
+        "float32", "Arithmetic of the network: 'float32', or mixed precision with Gram matrices and "
+        "losses kept in float32.", group="optimization", choices=PRECISIONS)
+
+    def __post_init__(self) -> None:
+        # Normalise sequences given as lists or comma strings, then validate.
+        for name in ("content_layers", "style_layers"):
+            object.__setattr__(self, name, _as_tuple(getattr(self, name), str, name))
+        object.__setattr__(self, "style_layer_weights",
+                           _as_tuple(self.style_layer_weights, float, "style_layer_weights"))
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` (one line naming the flag) on any invalid value."""
+        _check(self.image_size > 0, "image_size", self.image_size, "must be a positive integer")
+        _check(self.image_size <= 16384, "image_size", self.image_size, "must be at most 16384")
+        _check(self.style_scale > 0, "style_scale", self.style_scale, "must be positive")
+        _check(self.max_pixels > 0, "max_pixels", self.max_pixels, "must be positive")
+        _check(len(self.content_layers) > 0 or len(self.style_layers) > 0, "content_layers",
+               self.content_layers, "and --style_layers cannot both be empty")
+        for name in ("content_layers", "style_layers"):
+            for layer in getattr(self, name):
+                try:
+                    layers.keras_name(layer)
+                except ValueError as err:
+                    raise ConfigError(f"--{name}: {err}") from None
+        if self.style_layer_weights:
+            _check(len(self.style_layer_weights) == len(self.style_layers), "style_layer_weights",
+                   ",".join(map(str, self.style_layer_weights)),
+                   f"needs one weight per style layer ({len(self.style_layers)} layers: "
+                   f"{','.join(self.style_layers)})")
+            _check(all(w >= 0 for w in self.style_layer_weights), "style_layer_weights",
+                   self.style_layer_weights, "must be non-negative")
+        _check(self.pooling in POOLINGS, "pooling", self.pooling, f"must be one of {POOLINGS}")
+        _check(self.optimizer in OPTIMIZERS, "optimizer", self.optimizer,
+               f"must be one of {OPTIMIZERS}")
+        _check(self.precision in PRECISIONS, "precision", self.precision,
+               f"must be one of {PRECISIONS}")
+        for name in ("content_weight", "style_weight", "tv_weight"):
+            value = getattr(self, name)
+            _check(value >= 0 and value < float("inf"), name, value,
+                   "must be a finite non-negative number")
+        _check(0 < self.learning_rate < float("inf"), "learning_rate", self.learning_rate,
+               "must be positive")
+        _check(self.num_steps >= 0, "num_steps", self.num_steps, "must be >= 0")
+        _check(self.lbfgs_history >= 1, "lbfgs_history", self.lbfgs_history, "must be >= 1")
+        _check(0.0 <= self.noise_ratio <= 1.0, "noise_ratio", self.noise_ratio,
+               "must be between 0 and 1")
+        _check(bool(self.init), "init", self.init, "must be content, noise, style or a path")
+
+    # --- derived values -------------------------------------------------------------------------
+    @property
+    def resolved_style_layer_weights(self) -> tuple[float, ...]:
+        """Per-layer style weights w_l; equal weights 1/L when none were given (the paper)."""
+        if self.style_layer_weights:
+            return self.style_layer_weights
+        n = len(self.style_layers)
+        return tuple(1.0 / n for _ in range(n))
+
+    def replace(self, **changes: Any) -> "Config":
+        """A copy with some fields changed (validated)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def fields() -> tuple[dataclasses.Field, ...]:
+    """The hyper-parameter fields, in declaration order (used to build the flags)."""
+    return dataclasses.fields(Config)
+
+
+def _as_tuple(value: Any, kind: type, name: str) -> tuple:
+    if isinstance(value, str):
+        value = [v for v in (p.strip() for p in value.split(",")) if v]
+    try:
+        return tuple(kind(v) for v in value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"--{name}={value!r}: expected a comma-separated list of "
+                          f"{kind.__name__} values") from None
+
+
+def _check(ok: bool, name: str, value: Any, what: str) -> None:
+    if not ok:
+        if isinstance(value, (tuple, list)):
+            value = ",".join(map(str, value))
+        raise ConfigError(f"--{name}={value}: {what}")
+
+
+def config_from_mapping(values: dict[str, Any], base: Config | None = None) -> Config:
+    """A :class:`Config` from ``base`` (default: the defaults) updated with known keys of ``values``."""
+    names = {f.name for f in fields()}
+    return dataclasses.replace(base or Config(), **{k: v for k, v in values.items() if k in names})
+
+
+def groups() -> dict[str, Sequence[str]]:
+    """Field names per flag group, in declaration order (for the README and ``--helpfull``)."""
+    out: dict[str, list[str]] = {}
+    for f in fields():
+        out.setdefault(f.metadata.get("group", "other"), []).append(f.name)
+    return out

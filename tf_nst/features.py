@@ -1,0 +1,135 @@
+"""The measuring device: a frozen VGG19 that returns the feature maps of several layers.
+
+:func:`build_extractor` cuts ``tf.keras.applications.VGG19`` after the deepest requested layer and
+returns one Keras model with one output per requested layer. :class:`FeatureExtractor` adds the
+Caffe preprocessing the weights were trained with (RGB -> BGR, ImageNet mean subtracted, 0-255), so
+callers pass RGB images with pixels in [0, 1].
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Iterable, Sequence
+
+import keras
+import tensorflow as tf
+
+from tf_nst import layers
+
+WEIGHTS_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
+WEIGHTS_MD5 = "253f8cb515780f3b799900260a226db6"
+# ImageNet mean in BGR order, as subtracted by keras.applications.vgg19.preprocess_input.
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+
+
+class WeightsError(RuntimeError):
+    """The VGG19 weights cannot be found or read; ``str(err)`` is one line saying what to do."""
+
+
+def cached_weights_path() -> str:
+    """Where Keras keeps the downloaded weights (``$KERAS_HOME/models`` or ``~/.keras/models``)."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return os.path.join(home, "models", WEIGHTS_FILE)
+
+
+def _how_to_provide() -> str:
+    return (f"pass --weights=/path/to/{WEIGHTS_FILE} (weights=... in Python) or copy that file to "
+            f"{os.path.dirname(cached_weights_path())}/")
+
+
+def _load_vgg19(weights: str, dtype_policy: str | None) -> keras.Model:
+    if weights != "imagenet":
+        path = os.path.expanduser(weights)
+        if not os.path.isfile(path):
+            raise WeightsError(f"VGG19 weights file not found: {weights}; {_how_to_provide()}")
+        weights = path
+    policy = keras.config.dtype_policy()
+    try:
+        if dtype_policy:
+            keras.config.set_dtype_policy(dtype_policy)
+        return keras.applications.VGG19(include_top=False, weights=weights,
+                                        input_shape=(None, None, 3))
+    except WeightsError:
+        raise
+    except Exception as err:  # Keras raises bare Exceptions for download failures.
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if weights == "imagenet":
+            raise WeightsError(
+                f"cannot download the VGG19 ImageNet weights ({first_line[:120]}); "
+                f"{_how_to_provide()}") from None
+        raise WeightsError(f"cannot read VGG19 weights from {weights} ({first_line[:120]}); "
+                           f"it must be Keras' {WEIGHTS_FILE}") from None
+    finally:
+        keras.config.set_dtype_policy(policy)
+
+
+def build_extractor(layer_names: Iterable[str], pooling: str = "max", weights: str = "imagenet",
+                    dtype_policy: str | None = None) -> keras.Model:
+    """VGG19 up to the deepest of ``layer_names``, with a dict output ``{keras_name: features}``.
+
+    ``pooling='avg'`` replaces every max-pooling by an average pooling of the same window (Gatys et
+    al. 2016, Sec. 2: "replacing the max-pooling operation by average pooling improves the gradient
+    flow and one obtains slightly more appealing results"); the convolution weights are unchanged.
+    """
+    wanted = {layers.keras_name(n) for n in layer_names}
+    if not wanted:
+        raise ValueError("no layers requested")
+    if pooling not in ("max", "avg"):
+        raise ValueError(f"pooling must be 'max' or 'avg', not {pooling!r}")
+    deepest = layers.deepest(sorted(wanted))
+    vgg = _load_vgg19(weights, dtype_policy)
+    vgg.trainable = False
+
+    inputs = keras.Input(shape=(None, None, 3), name="caffe_bgr")
+    x = inputs
+    outputs = {}
+    for layer in vgg.layers[1:]:
+        if pooling == "avg" and isinstance(layer, keras.layers.MaxPooling2D):
+            x = keras.layers.AveragePooling2D(layer.pool_size, layer.strides, layer.padding,
+                                              name=layer.name.replace("pool", "avgpool"),
+                                              dtype=layer.dtype_policy)(x)
+        else:
+            x = layer(x)
+        if layer.name in wanted:
+            outputs[layer.name] = x
+        if layer.name == deepest:
+            break
+    model = keras.Model(inputs, outputs, name=f"vgg19_to_{deepest}")
+    model.trainable = False
+    return model
+
+
+def caffe_preprocess(image: tf.Tensor) -> tf.Tensor:
+    """RGB pixels in [0, 1] -> the network's input: BGR, 0-255, ImageNet mean subtracted."""
+    bgr = tf.reverse(tf.cast(image, tf.float32), axis=[-1]) * 255.0
+    return bgr - tf.constant(CAFFE_MEAN_BGR, tf.float32)
+
+
+class FeatureExtractor:
+    """Feature maps of named VGG19 layers for RGB images in [0, 1].
+
+    ``extractor(images)`` returns ``{keras_layer_name: [batch, H_l, W_l, N_l] tensor}``.
+    """
+
+    def __init__(self, layer_names: Sequence[str], pooling: str = "max",
+                 weights: str = "imagenet", precision: str = "float32") -> None:
+        self.layer_names = tuple(dict.fromkeys(layers.keras_name(n) for n in layer_names))
+        self.pooling = pooling
+        self.precision = precision
+        policy = None if precision == "float32" else precision
+        self.model = build_extractor(self.layer_names, pooling, weights, policy)
+        self.compute_dtype = tf.bfloat16 if precision == "mixed_bfloat16" else (
+            tf.float16 if precision == "mixed_float16" else tf.float32)
+
+    @property
+    def variables(self) -> list[tf.Variable]:
+        """The underlying ``tf.Variable`` s (kernels and biases) the model computes with.
+
+        Exporters track these directly: Keras' own variable wrappers are not found by TF1-style
+        SavedModel loaders or the TFLite converter.
+        """
+        return [w.value for w in self.model.weights]
+
+    def __call__(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
+        x = caffe_preprocess(images)
+        return self.model(x, training=False)

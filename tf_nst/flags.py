@@ -1,0 +1,73 @@
+"""absl flags generated from :class:`tf_nst.config.Config`, so flags, presets and code agree.
+
+Every hyper-parameter field becomes a flag of the same name, with the field's default and help
+text; ``tf-nst`` and ``tf-nst-export`` both call :func:`define_config_flags` and read the result
+back with :func:`config_from_flags`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import typing
+from typing import Any, Callable
+
+from absl import flags
+
+from tf_nst import config as config_lib
+
+_DEFINED_MODULES: set[str] = set()
+
+
+def _define(field: dataclasses.Field, flag_values: flags.FlagValues, module_name: str) -> None:
+    kind = typing.get_type_hints(config_lib.Config)[field.name]
+    default = field.default
+    help_text = field.metadata["help"]
+    kwargs: dict[str, Any] = dict(flag_values=flag_values, module_name=module_name)
+    choices = field.metadata.get("choices")
+    if choices:
+        flags.DEFINE_enum(field.name, default, list(choices), help_text, **kwargs)
+    elif kind is int:
+        flags.DEFINE_integer(field.name, default, help_text, **kwargs)
+    elif kind is float:
+        flags.DEFINE_float(field.name, default, help_text, **kwargs)
+    elif kind is str:
+        flags.DEFINE_string(field.name, default, help_text, **kwargs)
+    elif kind is bool:
+        flags.DEFINE_boolean(field.name, default, help_text, **kwargs)
+    elif typing.get_origin(kind) is tuple:
+        flags.DEFINE_list(field.name, [str(v) for v in default], help_text, **kwargs)
+    else:  # pragma: no cover - a new field type needs a flag type here
+        raise TypeError(f"no flag type for {field.name}: {kind}")
+
+
+def define_config_flags(flag_values: flags.FlagValues = flags.FLAGS,
+                        module_name: str | None = None) -> None:
+    """Define one flag per :class:`Config` field (idempotent per ``flag_values``)."""
+    key = f"{id(flag_values)}"
+    if key in _DEFINED_MODULES:
+        return
+    _DEFINED_MODULES.add(key)
+    module_name = module_name or "tf_nst.config"
+    for field in config_lib.fields():
+        _define(field, flag_values, module_name)
+
+
+def config_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> config_lib.Config:
+    """The :class:`Config` the parsed flags describe; :class:`ConfigError` if invalid."""
+    values = {f.name: flag_values[f.name].value for f in config_lib.fields()}
+    return config_lib.Config(**values)
+
+
+def flag_parser(program: str) -> Callable[[list[str]], list[str]]:
+    """An ``absl.app`` flags parser that reports a bad flag in one line and exits with status 2."""
+
+    def parse(argv: list[str]) -> list[str]:
+        try:
+            return flags.FLAGS(argv)
+        except flags.Error as err:
+            message = " ".join(str(err).split())
+            sys.stderr.write(f"{program}: error: {message} (see --helpfull)\n")
+            sys.exit(2)
+
+    return parse

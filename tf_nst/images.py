@@ -1,0 +1,246 @@
+"""Reading, resizing and writing images.
+
+Every image handed to the rest of the library is a float32 RGB array of shape ``(H, W, 3)`` with
+values in ``[0, 1]``, upright as an image viewer shows the file. Bad files raise
+:class:`ImageError`, whose text is one line naming the file, fit to show a user as it is.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import tempfile
+import warnings
+from typing import Any, Sequence
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image, ImageOps
+
+DEFAULT_MAX_PIXELS: int = 100_000_000
+SUPPORTED_OUTPUT_EXTENSIONS = (".png", ".jpg", ".jpeg")
+
+_JPEG_OPTIONS = {"quality": 95, "subsampling": 0}  # 4:4:4 chroma: no colour bleeding on fine detail
+_FORMATS = {".png": ("PNG", {}), ".jpg": ("JPEG", _JPEG_OPTIONS), ".jpeg": ("JPEG", _JPEG_OPTIONS)}
+_PIL_ERRORS = (OSError, SyntaxError, ValueError, TypeError, IndexError, KeyError, EOFError,
+               MemoryError, Image.UnidentifiedImageError)
+
+
+class ImageError(ValueError):
+    """Bad image input/output; ``str(err)`` is a single user-facing line."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(str(message).splitlines()))
+
+
+def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Reads an image file as a float32 ``(H, W, 3)`` RGB array in ``[0, 1]``."""
+    name = os.fsdecode(path)
+    if os.path.isdir(path):
+        raise ImageError(f"{name}: is a directory, not an image file")
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as err:
+        raise ImageError(f"{name}: cannot read: {err.strerror or err}") from None
+    return decode_image(data, max_pixels=max_pixels, name=name)
+
+
+def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
+                 name: str = "<bytes>") -> np.ndarray:
+    """Decodes an encoded image (PNG, JPEG, ...) to a float32 ``(H, W, 3)`` RGB array in ``[0, 1]``.
+
+    The pixel count is checked against ``max_pixels`` from the header, before anything is
+    decoded. The whole file is decoded: a truncated or corrupt file is an error, never a partly
+    grey picture (this relies on Pillow's ``ImageFile.LOAD_TRUNCATED_IMAGES`` being False, its
+    default). Transparency is composited over white and the EXIF orientation is applied.
+    Embedded ICC colour profiles are not applied: pixel values are taken to be sRGB.
+    """
+    if not data:
+        raise ImageError(f"{name}: empty file")
+    try:
+        with warnings.catch_warnings():
+            # Our own max_pixels check replaces Pillow's warning; Pillow's hard error still counts.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                _check_size(im.size, max_pixels, name)
+                im.verify()  # chunk checksums and a missing PNG end; verify() spends the image
+            with Image.open(io.BytesIO(data)) as im:
+                im.load()
+                return _to_rgb_array(_upright(im))
+    except ImageError:
+        raise
+    except Image.DecompressionBombError as err:
+        match = re.search(r"(\d+) pixels", str(err))
+        if match and int(match.group(1)) > max_pixels:
+            raise _too_large(name, f"{int(match.group(1)):,} pixels", max_pixels) from None
+        raise ImageError(f"{name}: refused by Pillow as a possible decompression bomb ({err}); "
+                         "--max_pixels does not lift Pillow's own Image.MAX_IMAGE_PIXELS") from None
+    except Image.UnidentifiedImageError:
+        raise ImageError(f"{name}: not an image, or in a format Pillow cannot read") from None
+    except _PIL_ERRORS as err:
+        corrupt = isinstance(err, (OSError, SyntaxError, EOFError))
+        reason = "truncated or corrupt image" if corrupt else "cannot decode image"
+        raise ImageError(f"{name}: {reason} ({type(err).__name__}: {err})") from None
+
+
+def _check_size(size: tuple[int, int], max_pixels: int, name: str) -> None:
+    width, height = size
+    if width <= 0 or height <= 0:
+        raise ImageError(f"{name}: image has zero size ({width}x{height})")
+    if width * height > max_pixels:
+        raise _too_large(name, f"{width}x{height} = {width * height:,} pixels", max_pixels)
+
+
+def _too_large(name: str, size: str, max_pixels: int) -> ImageError:
+    return ImageError(f"{name}: image is too large ({size}; the limit is {max_pixels:,} pixels, "
+                      "a guard against decompression bombs); if you trust the file, raise "
+                      "--max_pixels")
+
+
+def _upright(im: Image.Image) -> Image.Image:
+    """Applies the EXIF orientation; a broken EXIF block leaves the image as stored."""
+    try:
+        return ImageOps.exif_transpose(im)
+    except _PIL_ERRORS:
+        return im
+
+
+def _to_rgb_array(im: Image.Image) -> np.ndarray:
+    """Converts a loaded Pillow image of any common mode to float32 RGB in ``[0, 1]``."""
+    if im.mode.startswith("I;16") or im.mode == "I":
+        # 16-bit greyscale (PNG, TIFF): keep the full precision; mode I holds it in int32.
+        grey = np.clip(np.asarray(im).astype(np.float32), 0, 65535) / 65535.0
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    if im.mode == "F":
+        # 32-bit float greyscale is taken to hold intensities in [0, 1].
+        grey = np.nan_to_num(np.asarray(im, dtype=np.float32), nan=0.0)
+        return np.repeat(np.clip(grey, 0.0, 1.0)[:, :, None], 3, axis=2)
+    if "A" in im.getbands() or "a" in im.getbands() or "transparency" in im.info:
+        rgba = np.asarray(im.convert("RGBA"), dtype=np.float32) / 255.0
+        alpha = rgba[:, :, 3:]
+        return (rgba[:, :, :3] * alpha + (1.0 - alpha)).astype(np.float32)  # over white
+    # Pillow reads Adobe's inverted CMYK JPEGs as plain CMYK, so this conversion is the usual one.
+    return np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+
+
+def scaled_size(height: int, width: int, longest_side: int) -> tuple[int, int]:
+    """The ``(height, width)`` with the same aspect ratio whose longer side is ``longest_side``."""
+    if longest_side <= 0:
+        raise ImageError(f"longest side must be a positive number of pixels, not {longest_side}")
+    if height <= 0 or width <= 0:
+        raise ImageError(f"image has zero size ({width}x{height})")
+    longer, shorter = max(height, width), min(height, width)
+    # Exact integer round-half-up of shorter * longest_side / longer, at least one pixel.
+    scaled = max(1, (2 * shorter * longest_side + longer) // (2 * longer))
+    return (longest_side, scaled) if height >= width else (scaled, longest_side)
+
+
+def resize_image(image: Any, size: Sequence[int] | tf.Tensor) -> tf.Tensor:
+    """Resizes an ``(H, W, 3)`` or ``(B, H, W, 3)`` image to ``size = (height, width)``.
+
+    Pure TensorFlow, so it runs in a ``tf.function`` where ``size`` is a tensor. The filter is
+    bicubic with ``antialias=True``: when enlarging it is the usual Keys cubic; when shrinking,
+    its support widens with the scale, as Pillow's BICUBIC does, so there is no aliasing and no
+    need to choose between methods by direction. Overshoot is clipped back to ``[0, 1]``.
+    """
+    image = tf.convert_to_tensor(image)
+    if image.shape.rank not in (None, 3, 4):
+        raise ImageError(f"expected an image of shape (H, W, 3) or (B, H, W, 3), got {image.shape}")
+    if not isinstance(size, tf.Tensor) and any(int(side) <= 0 for side in size):
+        raise ImageError(f"cannot resize an image to {tuple(size)}: sides must be positive")
+    image = tf.image.convert_image_dtype(image, tf.float32)  # casts floats, scales integers
+    if isinstance(size, tf.Tensor):
+        size = tf.cast(size, tf.int32)
+    resized = tf.image.resize(image, size, method="bicubic", antialias=True)
+    return tf.clip_by_value(resized, 0.0, 1.0)
+
+
+def to_uint8(image: Any) -> np.ndarray:
+    """``round(clip(x, 0, 1) * 255)`` as a uint8 ``(H, W, 3)`` array; drops a batch of one."""
+    array = np.asarray(image.numpy() if hasattr(image, "numpy") else image, dtype=np.float32)
+    if array.ndim == 4 and array.shape[0] == 1:
+        array = array[0]
+    if array.ndim != 3 or array.shape[-1] != 3:
+        raise ImageError(f"expected an RGB image of shape (H, W, 3), got shape {array.shape}")
+    if np.isnan(array).any():
+        raise ImageError("image contains NaN values; the optimisation has probably diverged")
+    return np.floor(np.clip(array, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def check_output_path(path: str | os.PathLike, overwrite: bool = True) -> None:
+    """Checks that ``write_image(path, ...)`` can succeed; call it before a long run."""
+    name = os.fsdecode(path)
+    if os.path.isdir(path):
+        raise ImageError(f"{name}: is a directory; give an output file name")
+    extension = os.path.splitext(name)[1].lower()
+    if extension not in SUPPORTED_OUTPUT_EXTENSIONS:
+        raise ImageError(f"{name}: unsupported output format {extension or '(no extension)'!r}; "
+                         f"use one of {', '.join(SUPPORTED_OUTPUT_EXTENSIONS)}")
+    parent = os.path.dirname(os.path.abspath(name))
+    if not os.path.isdir(parent):
+        raise ImageError(f"{name}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ImageError(f"{name}: directory {parent} is not writable")
+    if not overwrite and os.path.lexists(name):
+        raise ImageError(f"{name}: file exists; pass --overwrite to replace it")
+
+
+def write_image(path: str | os.PathLike, image: Any, overwrite: bool = True) -> None:
+    """Writes an RGB image in ``[0, 1]`` as PNG or JPEG (quality 95), chosen by the extension.
+
+    The write is atomic: the file is encoded to a hidden temporary file in the same directory,
+    synced, then renamed onto ``path``. On any error the temporary file is removed and an
+    existing ``path`` is left untouched.
+    """
+    check_output_path(path, overwrite=overwrite)
+    name = os.fsdecode(path)
+    pixels = Image.fromarray(to_uint8(image))
+    image_format, options = _FORMATS[os.path.splitext(name)[1].lower()]
+    directory, base = os.path.split(os.path.abspath(name))
+    try:
+        fd, temp = tempfile.mkstemp(prefix=f".{base}.", suffix=".tmp", dir=directory)
+    except OSError as err:
+        raise ImageError(f"{name}: cannot write: {err.strerror or err}") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            pixels.save(f, format=image_format, **options)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(temp, _new_file_mode(name))
+        os.replace(temp, name)
+    except BaseException as err:
+        try:
+            os.unlink(temp)
+        except FileNotFoundError:
+            pass
+        if isinstance(err, OSError):
+            raise ImageError(f"{name}: cannot write: {err.strerror or err}") from None
+        raise
+    _sync_directory(directory)
+
+
+def _new_file_mode(path: str) -> int:
+    """The permissions a plainly created file would get (mkstemp's are owner-only)."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0o022)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def _sync_directory(directory: str) -> None:
+    """Makes the rename durable; best effort, as not every platform can open a directory."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+

@@ -1,0 +1,59 @@
+"""VGG19 layer names: the paper's notation (``conv4_2``, ``relu4_2``) and Keras' (``block4_conv2``).
+
+Keras' VGG19 fuses each ReLU into its convolution layer, so ``block4_conv2`` outputs the rectified
+responses. The Caffe model used by Gatys et al. applies its ReLUs in place, so the paper's ``conv4_2``
+features are rectified too: ``conv4_2`` and ``relu4_2`` both name Keras' ``block4_conv2`` output.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Convolutions per block of VGG19 (Simonyan & Zisserman 2015, configuration E).
+CONVS_PER_BLOCK = (2, 2, 4, 4, 4)
+CHANNELS_PER_BLOCK = (64, 128, 256, 512, 512)
+
+KERAS_LAYERS: tuple[str, ...] = tuple(
+    name
+    for block, convs in enumerate(CONVS_PER_BLOCK, start=1)
+    for name in [f"block{block}_conv{i}" for i in range(1, convs + 1)] + [f"block{block}_pool"]
+)
+
+_PAPER = re.compile(r"^(conv|relu)(\d)_(\d)$")
+_POOL = re.compile(r"^pool(\d)$")
+
+
+def keras_name(name: str) -> str:
+    """Keras' name of a VGG19 layer given in either notation; ``ValueError`` if there is none."""
+    name = name.strip()
+    if name in KERAS_LAYERS:
+        return name
+    match = _PAPER.match(name)
+    if match:
+        candidate = f"block{match.group(2)}_conv{match.group(3)}"
+    else:
+        match = _POOL.match(name)
+        candidate = f"block{match.group(1)}_pool" if match else ""
+    if candidate in KERAS_LAYERS:
+        return candidate
+    raise ValueError(
+        f"unknown VGG19 layer {name!r}; use conv1_1 ... conv5_4 (or relu*/pool*) or Keras names "
+        f"such as block4_conv2")
+
+
+def paper_name(name: str) -> str:
+    """The paper's name (``conv4_2``, ``pool1``) of a layer given in either notation."""
+    keras = keras_name(name)
+    match = re.match(r"^block(\d)_(conv(\d)|pool)$", keras)
+    assert match
+    return f"pool{match.group(1)}" if match.group(2) == "pool" else f"conv{match.group(1)}_{match.group(3)}"
+
+
+def channels(name: str) -> int:
+    """Number of feature channels N_l of a layer."""
+    return CHANNELS_PER_BLOCK[int(keras_name(name)[5]) - 1]
+
+
+def deepest(names: list[str] | tuple[str, ...]) -> str:
+    """The Keras name of the deepest of ``names`` (the network is cut after it)."""
+    return max((keras_name(n) for n in names), key=KERAS_LAYERS.index)

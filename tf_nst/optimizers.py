@@ -1,0 +1,208 @@
+"""Optimisers of the image's pixels, written as pure functions of tensor state.
+
+Each optimiser has ``init(image) -> state``, ``evaluation_point(state) -> x`` (where the next loss
+and gradient are computed), ``update(state, loss, grad) -> state`` and ``image(state)`` (the image to
+show). The state is a ``NamedTuple`` of tensors, so a step runs in a ``tf.function``, inside a
+``tf.while_loop`` of an exported graph, and needs no ``tf.Variable``: a served model keeps no state
+between requests. One step is exactly one loss-and-gradient evaluation, which makes optimisers
+comparable at equal cost.
+
+Images are ``[batch, H, W, C]`` with pixels in [0, 1]; every scalar of the state is per image, so
+the images of a batch are optimised exactly as if each were alone.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Protocol
+
+import tensorflow as tf
+
+
+def _dot(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
+    """Per-image inner product of two ``[B, H, W, C]`` tensors -> ``[B]``."""
+    return tf.reduce_sum(a * b, axis=[1, 2, 3])
+
+
+def _per_image(v: tf.Tensor) -> tf.Tensor:
+    """Broadcast a ``[B]`` tensor against ``[B, H, W, C]``."""
+    return v[:, None, None, None]
+
+
+def _clip(x: tf.Tensor) -> tf.Tensor:
+    return tf.clip_by_value(x, 0.0, 1.0)
+
+
+class Optimizer(Protocol):
+    def init(self, image: tf.Tensor): ...
+    def evaluation_point(self, state) -> tf.Tensor: ...
+    def update(self, state, loss: tf.Tensor, grad: tf.Tensor): ...
+    def image(self, state) -> tf.Tensor: ...
+
+
+# --------------------------------------------------------------------------------------------------
+# Adam
+# --------------------------------------------------------------------------------------------------
+class AdamState(NamedTuple):
+    image: tf.Tensor    # current pixels [B, H, W, C]
+    m: tf.Tensor        # first-moment estimate
+    v: tf.Tensor        # second-moment estimate
+    t: tf.Tensor        # number of updates so far (float32 scalar)
+
+
+class Adam:
+    """Adam (Kingma & Ba 2015) on the pixels, projected back to [0, 1] after every update."""
+
+    def __init__(self, learning_rate: float = 0.02, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-8) -> None:
+        self.learning_rate = learning_rate
+        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+
+    def init(self, image: tf.Tensor) -> AdamState:
+        image = tf.convert_to_tensor(image, tf.float32)
+        zeros = tf.zeros_like(image)
+        return AdamState(image, zeros, zeros, tf.constant(0.0))
+
+    def evaluation_point(self, state: AdamState) -> tf.Tensor:
+        return state.image
+
+    def image(self, state: AdamState) -> tf.Tensor:
+        return state.image
+
+    def update(self, state: AdamState, loss: tf.Tensor, grad: tf.Tensor) -> AdamState:
+        del loss
+        b1, b2 = self.beta_1, self.beta_2
+        t = state.t + 1.0
+        m = b1 * state.m + (1.0 - b1) * grad
+        v = b2 * state.v + (1.0 - b2) * tf.square(grad)
+        step = self.learning_rate * tf.sqrt(1.0 - b2 ** t) / (1.0 - b1 ** t)
+        image = _clip(state.image - step * m / (tf.sqrt(v) + self.epsilon))
+        return AdamState(image, m, v, t)
+
+
+# --------------------------------------------------------------------------------------------------
+# L-BFGS
+# --------------------------------------------------------------------------------------------------
+class LbfgsState(NamedTuple):
+    x: tf.Tensor        # last accepted point [B, H, W, C]
+    f: tf.Tensor        # loss at x [B]
+    g: tf.Tensor        # gradient at x
+    d: tf.Tensor        # search direction from x
+    alpha: tf.Tensor    # step length along d of the pending trial point [B]
+    trial: tf.Tensor    # next point to evaluate = clip(x + alpha d)
+    s: tf.Tensor        # [m, B, H, W, C] steps x_{k+1} - x_k, oldest first
+    y: tf.Tensor        # [m, B, H, W, C] gradient changes g_{k+1} - g_k
+    rho: tf.Tensor      # [m, B] 1 / (s.y); 0 marks an empty slot
+    iteration: tf.Tensor  # [B] accepted iterations (0 = nothing evaluated yet)
+
+
+class Lbfgs:
+    """Limited-memory BFGS (Nocedal 1980; Liu & Nocedal 1989) with a backtracking line search.
+
+    Every step evaluates the loss once, at the pending trial point. If it satisfies Armijo's
+    sufficient-decrease condition f(x + s) <= f(x) + c1 g.s, the point is accepted, the curvature pair
+    (s, y) is stored (only when s.y > 0, which keeps the inverse-Hessian estimate positive definite),
+    and the next direction comes from the two-loop recursion with the initial scaling
+    gamma = s.y / y.y, tried at the natural step length 1. Otherwise the step length shrinks by the
+    minimiser of a quadratic fit, clamped to [0.1, 0.5] of the previous one. Pixels are projected
+    onto [0, 1]. The first direction is steepest descent scaled so that no pixel moves by more than
+    ``initial_step``.
+    """
+
+    def __init__(self, initial_step: float = 0.02, history: int = 10, c1: float = 1e-4,
+                 min_step: float = 1e-6) -> None:
+        self.initial_step = initial_step
+        self.history = history
+        self.c1 = c1
+        self.min_step = min_step
+
+    def init(self, image: tf.Tensor) -> LbfgsState:
+        x = _clip(tf.convert_to_tensor(image, tf.float32))
+        zeros = tf.zeros_like(x)
+        batch = tf.shape(x)[0]
+        hist = tf.zeros(tf.concat([[self.history], tf.shape(x)], 0), tf.float32)
+        return LbfgsState(
+            x=x, f=tf.zeros([batch]), g=zeros, d=zeros, alpha=tf.ones([batch]), trial=x,
+            s=hist, y=hist, rho=tf.zeros([self.history, batch]),
+            iteration=tf.zeros([batch], tf.int32))
+
+    def evaluation_point(self, state: LbfgsState) -> tf.Tensor:
+        return state.trial
+
+    def image(self, state: LbfgsState) -> tf.Tensor:
+        return state.x
+
+    def _steepest(self, g: tf.Tensor) -> tf.Tensor:
+        largest = tf.reduce_max(tf.abs(g), axis=[1, 2, 3])
+        return -g * _per_image(self.initial_step / tf.maximum(largest, 1e-30))
+
+    def _two_loop(self, g: tf.Tensor, s: tf.Tensor, y: tf.Tensor, rho: tf.Tensor) -> tf.Tensor:
+        """-H g by the two-loop recursion (Nocedal & Wright, Algorithm 7.4); newest pair last."""
+        q = g
+        alphas = []
+        for i in reversed(range(self.history)):
+            a = rho[i] * _dot(s[i], q)
+            q = q - _per_image(a) * y[i]
+            alphas.append(a)
+        alphas.reverse()
+        sy, yy = _dot(s[-1], y[-1]), _dot(y[-1], y[-1])
+        gamma = tf.where(rho[-1] > 0, sy / tf.maximum(yy, 1e-30), tf.ones_like(sy))
+        r = _per_image(gamma) * q
+        for i in range(self.history):
+            b = rho[i] * _dot(y[i], r)
+            r = r + _per_image(alphas[i] - b) * s[i]
+        return -r
+
+    def update(self, state: LbfgsState, loss: tf.Tensor, grad: tf.Tensor) -> LbfgsState:
+        f_new, g_new = tf.cast(loss, tf.float32), grad
+        first = tf.equal(state.iteration, 0)
+        step = state.trial - state.x
+        slope = _dot(state.g, step)  # directional derivative along the step actually taken
+        sufficient = f_new <= state.f + self.c1 * slope
+        accept = first | sufficient
+
+        # Accepted: store the curvature pair if it has positive curvature.
+        y_new = g_new - state.g
+        sy = _dot(step, y_new)
+        store = accept & ~first & (sy > 1e-10 * tf.sqrt(_dot(step, step) * _dot(y_new, y_new)))
+        store_b = _per_image(store)[None]  # [1, B, 1, 1, 1]
+        s_hist = tf.where(store_b, tf.concat([state.s[1:], step[None]], 0), state.s)
+        y_hist = tf.where(store_b, tf.concat([state.y[1:], y_new[None]], 0), state.y)
+        rho_shifted = tf.concat([state.rho[1:], (1.0 / tf.where(store, sy, 1.0))[None]], 0)
+        rho = tf.where(store[None], rho_shifted, state.rho)
+
+        accept_b = _per_image(accept)
+        x = tf.where(accept_b, state.trial, state.x)
+        f = tf.where(accept, f_new, state.f)
+        g = tf.where(accept_b, g_new, state.g)
+
+        # New direction after an acceptance; restart from steepest descent if it is not a descent
+        # direction or the line search has collapsed.
+        direction = self._two_loop(g, s_hist, y_hist, rho)
+        has_history = rho[-1] > 0
+        fallback = _per_image(~has_history | (_dot(direction, g) >= 0))
+        direction = tf.where(fallback, self._steepest(g), direction)
+
+        # Rejected: shrink the step by a safeguarded quadratic fit of f along the step.
+        curvature = f_new - state.f - slope
+        ratio = -slope / tf.maximum(2.0 * curvature, 1e-30)
+        shrunk = state.alpha * tf.clip_by_value(ratio, 0.1, 0.5)
+        collapsed = ~accept & (shrunk < self.min_step)
+
+        restart = _per_image(collapsed)[None]
+        s_hist = tf.where(restart, tf.zeros_like(s_hist), s_hist)
+        y_hist = tf.where(restart, tf.zeros_like(y_hist), y_hist)
+        rho = tf.where(collapsed[None], tf.zeros_like(rho), rho)
+        d = tf.where(accept_b, direction, tf.where(_per_image(collapsed), self._steepest(g), state.d))
+        alpha = tf.where(accept | collapsed, tf.ones_like(shrunk), shrunk)
+        trial = _clip(x + _per_image(alpha) * d)
+        return LbfgsState(x=x, f=f, g=g, d=d, alpha=alpha, trial=trial, s=s_hist, y=y_hist,
+                          rho=rho, iteration=state.iteration + tf.cast(accept, tf.int32))
+
+
+def from_config(optimizer: str, learning_rate: float, lbfgs_history: int = 10) -> Optimizer:
+    """The optimiser named by a :class:`tf_nst.config.Config`."""
+    if optimizer == "adam":
+        return Adam(learning_rate)
+    if optimizer == "lbfgs":
+        return Lbfgs(initial_step=learning_rate, history=lbfgs_history)
+    raise ValueError(f"unknown optimizer {optimizer!r}")

@@ -1,0 +1,48 @@
+"""A one-line progress bar with the current losses and steps per second (stderr)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Mapping, TextIO
+
+
+def format_losses(losses: Mapping[str, float], per_layer: bool = False) -> str:
+    keys = [k for k in ("total", "content", "style", "tv") if k in losses]
+    if per_layer:
+        keys += sorted(k for k in losses if "/" in k)
+    return " ".join(f"{k}={losses[k]:.4g}" for k in keys)
+
+
+class Progress:
+    """Redraws one line on a terminal; prints a line every ``every`` steps otherwise."""
+
+    def __init__(self, total: int, stream: TextIO | None = None, every: int = 50,
+                 width: int = 24) -> None:
+        self.total = max(total, 1)
+        self.stream = stream or sys.stderr
+        self.every = max(every, 1)
+        self.width = width
+        self.start = time.perf_counter()
+        self.interactive = bool(getattr(self.stream, "isatty", lambda: False)())
+
+    def update(self, step: int, losses: Mapping[str, float]) -> None:
+        elapsed = time.perf_counter() - self.start
+        rate = step / elapsed if elapsed > 0 else 0.0
+        eta = (self.total - step) / rate if rate > 0 else 0.0
+        done = int(self.width * step / self.total)
+        bar = "#" * done + "." * (self.width - done)
+        line = (f"step {step}/{self.total} [{bar}] {format_losses(losses)} "
+                f"{rate:.2f} steps/s eta {eta:.0f}s")
+        if self.interactive:
+            self.stream.write("\r" + line + "\x1b[K")
+            if step >= self.total:
+                self.stream.write("\n")
+        elif step % self.every == 0 or step >= self.total:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def log(self, message: str) -> None:
+        prefix = "\r\x1b[K" if self.interactive else ""
+        self.stream.write(prefix + message + "\n")
+        self.stream.flush()

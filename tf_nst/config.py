@@ -98,7 +98,26 @@ class Config:
         group="optimization")
     precision: str = _field(
         "float32", "Arithmetic of the network: 'float32', or mixed precision with Gram matrices and "
-        "losses kept in float32.", group="optimization", choices=PRECISIONS)
+        "losses kept in float32. Images and optimiser state always stay float32; mixed_float16 "
+        "scales the loss automatically each step so gradients neither overflow nor underflow. "
+        "mixed_bfloat16 is ~2x faster where the CPU has AVX-512 BF16/AMX or on GPUs/TPUs.",
+        group="optimization", choices=PRECISIONS)
+
+    # --- coarse-to-fine schedule ----------------------------------------------------------------
+    scales: int = _field(
+        1, "Number of resolutions of a coarse-to-fine schedule (1 = single scale, the paper). Scale "
+        "k of n optimises at image_size / scale_factor^(n-1-k), starting from the upsampled result "
+        "of the previous scale; targets are recomputed at each size.", group="schedule")
+    scale_factor: float = _field(
+        2.0, "Ratio between the sizes of successive scales (> 1).", group="schedule")
+    steps_per_scale: tuple[int, ...] = _field(
+        (), "Optimisation steps at each scale, coarsest first; must sum to --num_steps. Empty = "
+        "--num_steps split evenly, the remainder going to the finest scale.", group="schedule")
+
+    # --- performance ---------------------------------------------------------------------------
+    jit_compile: bool = _field(
+        False, "Compile the step with XLA (tf.function(jit_compile=True)). Helps on GPUs/TPUs; "
+        "slower on CPUs, hence off by default.", group="performance")
 
     def __post_init__(self) -> None:
         # Normalise sequences given as lists or comma strings, then validate.
@@ -106,6 +125,8 @@ class Config:
             object.__setattr__(self, name, _as_tuple(getattr(self, name), str, name))
         object.__setattr__(self, "style_layer_weights",
                            _as_tuple(self.style_layer_weights, float, "style_layer_weights"))
+        object.__setattr__(self, "steps_per_scale",
+                           _as_tuple(self.steps_per_scale, int, "steps_per_scale"))
         self.validate()
 
     def validate(self) -> None:
@@ -145,6 +166,21 @@ class Config:
         _check(0.0 <= self.noise_ratio <= 1.0, "noise_ratio", self.noise_ratio,
                "must be between 0 and 1")
         _check(bool(self.init), "init", self.init, "must be content, noise, style or a path")
+        _check(1 <= self.scales <= 8, "scales", self.scales, "must be between 1 and 8")
+        _check(1.0 < self.scale_factor <= 8.0, "scale_factor", self.scale_factor,
+               "must be in (1, 8]")
+        coarsest = round(self.image_size / self.scale_factor ** (self.scales - 1))
+        _check(self.scales == 1 or coarsest >= 32, "scales", self.scales,
+               f"makes the coarsest scale {coarsest} px with --image_size={self.image_size} and "
+               f"--scale_factor={self.scale_factor:g}; it must be at least 32 px")
+        if self.steps_per_scale:
+            _check(len(self.steps_per_scale) == self.scales, "steps_per_scale",
+                   self.steps_per_scale, f"needs one step count per scale (--scales={self.scales})")
+            _check(all(n >= 0 for n in self.steps_per_scale), "steps_per_scale",
+                   self.steps_per_scale, "must be non-negative")
+            _check(sum(self.steps_per_scale) == self.num_steps, "steps_per_scale",
+                   self.steps_per_scale,
+                   f"sums to {sum(self.steps_per_scale)}, not --num_steps={self.num_steps}")
 
     # --- derived values -------------------------------------------------------------------------
     @property
@@ -154,6 +190,21 @@ class Config:
             return self.style_layer_weights
         n = len(self.style_layers)
         return tuple(1.0 / n for _ in range(n))
+
+    @property
+    def scale_sizes(self) -> tuple[int, ...]:
+        """Longest side of each scale of the coarse-to-fine schedule, coarsest first."""
+        return tuple(self.image_size if k == self.scales - 1
+                     else max(1, round(self.image_size / self.scale_factor ** (self.scales - 1 - k)))
+                     for k in range(self.scales))
+
+    @property
+    def scale_steps(self) -> tuple[int, ...]:
+        """Optimisation steps at each scale, coarsest first (they sum to ``num_steps``)."""
+        if self.steps_per_scale:
+            return self.steps_per_scale
+        even, rest = divmod(self.num_steps, self.scales)
+        return tuple(even + (rest if k == self.scales - 1 else 0) for k in range(self.scales))
 
     def replace(self, **changes: Any) -> "Config":
         """A copy with some fields changed (validated)."""

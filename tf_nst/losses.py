@@ -26,7 +26,18 @@ def gram_matrix(features: tf.Tensor) -> tf.Tensor:
     features = tf.cast(features, tf.float32)
     shape = tf.shape(features)
     flat = tf.reshape(features, [shape[0], shape[1] * shape[2], shape[3]])  # [B, M, N]
-    return tf.matmul(flat, flat, transpose_a=True)
+    return _symmetric_gram(flat)
+
+
+@tf.custom_gradient
+def _symmetric_gram(flat: tf.Tensor):
+    """F^T F with the gradient F (dG + dG^T): one [M, N] x [N, N] product instead of the two the
+    generic matmul gradient builds (same maths, half the backward cost of the Gram matrices)."""
+
+    def grad(d_gram: tf.Tensor) -> tf.Tensor:
+        return tf.matmul(flat, d_gram + tf.transpose(d_gram, [0, 2, 1]))
+
+    return tf.matmul(flat, flat, transpose_a=True), grad
 
 
 def style_layer_loss(gram: tf.Tensor, target_gram: tf.Tensor, num_positions: tf.Tensor) -> tf.Tensor:

@@ -101,22 +101,52 @@ class Objective:
 StepFn = Callable[[object, Targets, LossWeights], tuple[object, dict[str, tf.Tensor]]]
 
 
+# Loss scaling for float16 networks. Measured on VGG19 with the paper's losses: the largest
+# gradient of any activation is ~0.1 L / P (L = loss, P = pixels) and the smallest non-negligible
+# ones are ~1e-6 times that, so scaling the loss to 2^13 P / L keeps the largest near 2^10 (far
+# from float16's 65504) and the small ones above float16's normal range (6e-5).
+FLOAT16_LOSS_TARGET = 2.0 ** 13
+
+
+def loss_scale(total: tf.Tensor, image: tf.Tensor) -> tf.Tensor:
+    """Per-image power-of-two factor ``s`` for float16 backprop: ``grad = d(s L)/dx / s``.
+
+    Dynamic in the sense that it follows the loss each step (losses fall from ~1e13 to ~1e9, so a
+    fixed scale would be wrong at one end), yet stateless: it is computed from this step's forward
+    pass, which precedes the backward pass. Powers of two make the unscaling exact.
+    """
+    pixels = tf.cast(tf.shape(image)[1] * tf.shape(image)[2], tf.float32)
+    ratio = FLOAT16_LOSS_TARGET * pixels / tf.maximum(tf.stop_gradient(total), 1e-30)
+    exponent = tf.clip_by_value(tf.round(tf.math.log(ratio) / tf.math.log(2.0)), -100.0, 100.0)
+    return tf.pow(2.0, exponent)
+
+
 def make_step(objective: Objective, optimizer: Optimizer) -> StepFn:
     """The optimisation step: one loss-and-gradient evaluation and one optimiser update.
 
     ``step(state, targets, weights) -> (state, terms)``. A pure function of tensors (no variables
     but the network's frozen weights): wrap it in ``tf.function`` to run it step by step, or call it
     inside a ``tf.while_loop`` to run the whole optimisation in one graph. Only the image is watched,
-    so no gradient with respect to the network's weights is ever built.
+    so no gradient with respect to the network's weights is needed: the filter-gradient ops the
+    generic Conv2D gradient emits are unreachable from the outputs and pruned before running
+    (tests/test_flops.py checks this). With a float16 network the loss is scaled per image by
+    :func:`loss_scale` for the backward pass and the gradient unscaled in float32.
     """
+    float16 = objective.extractor.compute_dtype == tf.float16
 
     def step(state, targets: Targets, weights: LossWeights):
         x = optimizer.evaluation_point(state)
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(x)
             terms = objective.loss_terms(x, targets, weights)
-            summed = tf.reduce_sum(terms["total"])
+            if float16:
+                scale = loss_scale(terms["total"], x)
+                summed = tf.reduce_sum(terms["total"] * scale)
+            else:
+                summed = tf.reduce_sum(terms["total"])
         grad = tape.gradient(summed, x)
+        if float16:
+            grad = grad / scale[:, None, None, None]
         return optimizer.update(state, terms["total"], grad), terms
 
     return step

@@ -1,0 +1,64 @@
+"""Hand count of the floating-point operations of one optimisation step.
+
+One step (:func:`tf_nst.objective.make_step`) is a forward pass of VGG19 up to the deepest layer
+used, the Gram matrices of the style layers, and the backward pass to the *image*: one
+input-gradient convolution (Conv2DBackpropInput) per convolution, including conv1_1, and one
+matrix product per Gram matrix (our Gram gradient is F (dG + dG^T)). The filter gradients are never
+computed. A multiply-add counts as 2 FLOPs, as TensorFlow's profiler counts them. Element-wise work
+(bias, ReLU and its gradient, pooling, losses, the optimiser update) is left out: it is O(H W N)
+against O(9 H W N^2) for the convolutions, under 1% here, and bound by memory, not arithmetic.
+
+``tests/test_flops.py`` checks this count against TensorFlow's per-op FLOP statistics of the
+traced step graph.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, NamedTuple
+
+from tf_nst import layers
+
+
+class StepFlops(NamedTuple):
+    forward_conv: int     # Conv2D, every layer up to the deepest used
+    input_grad_conv: int  # Conv2DBackpropInput, the same layers
+    gram: int             # Gram matrices F^T F of the style layers, forward
+    gram_grad: int        # their gradient F (dG + dG^T)
+
+    @property
+    def total(self) -> int:
+        return self.forward_conv + self.input_grad_conv + self.gram + self.gram_grad
+
+
+def layer_shapes(height: int, width: int, deepest: str) -> list[tuple[str, int, int, int, int]]:
+    """``(keras_name, H, W, C_in, C_out)`` of each 3x3 convolution up to ``deepest``.
+
+    Convolutions keep the size ('same' padding); each 2x2/2 pooling floors it (Keras' 'valid').
+    """
+    out = []
+    h, w, channels_in = height, width, 3
+    for name in layers.KERAS_LAYERS:
+        if name.endswith("_pool"):
+            h, w = h // 2, w // 2
+        else:
+            channels_out = layers.channels(name)
+            out.append((name, h, w, channels_in, channels_out))
+            channels_in = channels_out
+        if name == deepest:
+            break
+    return out
+
+
+def step_flops(height: int, width: int, content_layers: Iterable[str],
+               style_layers: Iterable[str], batch: int = 1) -> StepFlops:
+    """FLOPs of one loss-and-gradient evaluation for ``batch`` images of ``height x width``."""
+    content = [layers.keras_name(n) for n in content_layers]
+    style = [layers.keras_name(n) for n in style_layers]
+    shapes = layer_shapes(height, width, layers.deepest(content + style))
+    conv = sum(2 * 9 * h * w * cin * cout for _, h, w, cin, cout in shapes)
+    by_name = {name: (h, w, cout) for name, h, w, _, cout in shapes}
+    gram = 0
+    for name in style:
+        h, w, n = by_name[name]
+        gram += 2 * h * w * n * n
+    return StepFlops(batch * conv, batch * conv, batch * gram, batch * gram)

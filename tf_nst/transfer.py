@@ -61,6 +61,10 @@ def _unit_range(array: np.ndarray) -> np.ndarray:
     return np.clip(array.astype(np.float32), 0.0, 1.0)
 
 
+def _style_side(config: Config, side: int) -> int:
+    return max(1, round(side * config.style_scale))
+
+
 def prepare(image: np.ndarray, longest_side: int) -> tf.Tensor:
     """Resize an ``H x W x 3`` image so its longest side is ``longest_side``; ``[1, h, w, 3]``."""
     size = images.scaled_size(image.shape[0], image.shape[1], longest_side)
@@ -95,30 +99,62 @@ class StyleTransfer:
                  **overrides) -> None:
         config = (config or Config()).replace(**overrides) if overrides else (config or Config())
         self.config = config
-        content_image = as_image(content, config.max_pixels)
-        style_image = as_image(style, config.max_pixels)
-        self.content = prepare(content_image, config.image_size)
-        self.style = prepare(style_image, max(1, round(config.image_size * config.style_scale)))
+        self._content_image = as_image(content, config.max_pixels)
+        self._style_image = as_image(style, config.max_pixels)
+        # The final-size inputs; ``targets`` and ``state`` belong to the current scale.
+        self.content = prepare(self._content_image, config.image_size)
+        self.style = prepare(self._style_image, _style_side(config, config.image_size))
         self.extractor = extractor_for(config)
         self.objective = Objective(self.extractor, config.content_layers, config.style_layers)
         self.optimizer = optimizers.from_config(config.optimizer, config.learning_rate,
                                                 config.lbfgs_history)
         self.weights = LossWeights.from_config(config)
-        self.targets = self.objective.targets(self.content, self.style)
-        init = config.init if config.init in INIT_NAMED else os.fspath(config.init)
-        start = initial_image(init, self.content, self.style, config.noise_ratio, config.seed,
-                              config.max_pixels)
-        self.state = self.optimizer.init(start)
-        self._step = tf.function(make_step(self.objective, self.optimizer))
+        # One trace per scale (the image shape is static inside each trace).
+        self._step = tf.function(make_step(self.objective, self.optimizer),
+                                 jit_compile=config.jit_compile)
+        self.sizes = config.scale_sizes
+        self._scale_ends = tuple(np.cumsum(config.scale_steps).tolist())
+        self.scale = 0
         self.steps_done = 0
         self.losses: dict[str, float] = {}
+        init = config.init if config.init in INIT_NAMED else os.fspath(config.init)
+        content_0, style_0 = self._inputs_at(self.sizes[0])
+        start = initial_image(init, content_0, style_0, config.noise_ratio, config.seed,
+                              config.max_pixels)
+        self._start_scale(content_0, style_0, start)
+        self._advance_finished_scales()
+
+    def _inputs_at(self, side: int) -> tuple[tf.Tensor, tf.Tensor]:
+        if side == self.config.image_size:
+            return self.content, self.style
+        return (prepare(self._content_image, side),
+                prepare(self._style_image, _style_side(self.config, side)))
+
+    def _start_scale(self, content: tf.Tensor, style: tf.Tensor, start: tf.Tensor) -> None:
+        self.targets = self.objective.targets(content, style)
+        self.state = self.optimizer.init(start)
+
+    def _advance_finished_scales(self) -> None:
+        """Move to the next scale once this one's steps are done: the result is upsampled to the
+        next size and becomes its starting point; targets are recomputed at that size."""
+        while (self.scale < len(self.sizes) - 1
+               and self.steps_done >= self._scale_ends[self.scale]):
+            self.scale += 1
+            content, style = self._inputs_at(self.sizes[self.scale])
+            start = images.resize_image(self.optimizer.image(self.state), tf.shape(content)[1:3])
+            self._start_scale(content, style, start)
 
     def step(self, num_steps: int = 1) -> dict[str, float]:
-        """Run ``num_steps`` optimisation steps; return the losses of the last one."""
+        """Run ``num_steps`` optimisation steps; return the losses of the last one.
+
+        With a coarse-to-fine schedule (``config.scales > 1``) the steps move through the scales:
+        after the last step of a scale, :attr:`image` is the upsampled result at the next size.
+        Losses are those of the scale the step ran at."""
         terms = None
         for _ in range(num_steps):
             self.state, terms = self._step(self.state, self.targets, self.weights)
             self.steps_done += 1
+            self._advance_finished_scales()
         if terms is not None:
             self.losses = {k: float(v[0]) for k, v in terms.items()}
         return self.losses

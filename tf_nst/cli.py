@@ -61,8 +61,12 @@ def main(argv: list[str]) -> int:
 
     progress = Progress(config.num_steps, every=FLAGS.print_every or 50)
     height, width = transfer.content.shape[1:3]
-    progress.log(f"{PROGRAM}: {width}x{height} px, {config.optimizer}, {config.num_steps} steps, "
-                 f"content_weight={config.content_weight:g} style_weight={config.style_weight:g}")
+    schedule = ("" if config.scales == 1 else
+                f" (coarse to fine: {'/'.join(map(str, config.scale_steps))} steps at "
+                f"{'/'.join(map(str, config.scale_sizes))} px)")
+    progress.log(f"{PROGRAM}: {width}x{height} px, {config.optimizer}, {config.num_steps} steps"
+                 f"{schedule}, content_weight={config.content_weight:g} "
+                 f"style_weight={config.style_weight:g}")
 
     def on_step(st: StyleTransfer) -> None:
         progress.update(st.steps_done, st.losses)

@@ -1,0 +1,288 @@
+#!/usr/bin/env python
+"""Speed of tf-nst on this machine, against this machine's own dense-matmul throughput.
+
+    python tools/benchmark.py --quick        # < 5 min: 256 and 512 px, float32 and bfloat16
+    python tools/benchmark.py                # + 1024 px, 2048 px memory, time to a finished image
+
+Each (size, precision) runs in a fresh subprocess, so its peak RSS and its time from process start
+to the first step are its own. One step = loss + gradient + L-BFGS update, the paper's setting
+(content conv4_2, style conv1_1..conv5_1) on a square image. FLOPs are counted by hand
+(tf_nst/flops.py: forward convolutions, input-gradient convolutions, Gram matrices and their
+gradient; no filter gradients); the matmul reference is tf.linalg.matmul of two square matrices
+in the step's compute dtype, timed in the same subprocess just before and after the steps. Both
+are best-of-N: on a shared machine the least-disturbed run is the one that measures the code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.environ.get("TF_NST_SHARED_IMAGES", os.path.join(ROOT, "..", "shared", "images"))
+sys.path.insert(0, ROOT)  # this checkout's tf_nst, not an installed one
+PYTORCH_REFERENCE_S_PER_STEP_512 = 0.96  # a well-known PyTorch implementation, 512^2, same CPU class
+
+
+# --------------------------------------------------------------------------------------------------
+# Worker: one size and precision in this process.
+# --------------------------------------------------------------------------------------------------
+def _matmul_gflops(dtype_name: str, n: int, repeats: int) -> float:
+    import tensorflow as tf
+
+    dtype = {"float32": tf.float32, "bfloat16": tf.bfloat16, "float16": tf.float16}[dtype_name]
+    a = tf.cast(tf.random.stateless_normal([n, n], seed=[1, 2]), dtype)
+    b = tf.cast(tf.random.stateless_normal([n, n], seed=[3, 4]), dtype)
+    matmul = tf.function(lambda a, b: tf.reduce_sum(tf.cast(tf.linalg.matmul(a, b)[0], tf.float32)))
+    matmul(a, b).numpy()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        matmul(a, b).numpy()
+        best = min(best, time.perf_counter() - start)
+    return 2.0 * n ** 3 / best / 1e9
+
+
+def worker(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from tf_nst import Config, StyleTransfer
+    from tf_nst.flops import step_flops
+
+    spawned = args.spawned_at
+    rng = np.random.default_rng(0)
+    content = rng.random((args.size, args.size, 3), dtype=np.float32)
+    style = rng.random((args.size, args.size, 3), dtype=np.float32)
+    config = Config(image_size=args.size, precision=args.precision, num_steps=args.steps + 1,
+                    jit_compile=args.jit_compile)
+    st = StyleTransfer(content, style, config)
+    start = time.perf_counter()
+    st.step(1)
+    first = time.perf_counter() - start
+    to_first_step = time.time() - spawned
+    compute = {"float32": "float32", "mixed_bfloat16": "bfloat16",
+               "mixed_float16": "float16"}[args.precision]
+    peaks = [_matmul_gflops(compute, args.matmul_n, 2)]
+    times = []
+    for _ in range(args.steps):
+        start = time.perf_counter()
+        st.step(1)
+        times.append(time.perf_counter() - start)
+    peaks.append(_matmul_gflops(compute, args.matmul_n, 2))
+    flops = step_flops(args.size, args.size, config.content_layers, config.style_layers).total
+    best, median = min(times), float(np.median(times))
+    result = dict(
+        size=args.size, precision=args.precision, steps=args.steps,
+        s_per_step=median, best_s_per_step=best, gflop_per_step=flops / 1e9,
+        gflops=flops / best / 1e9, matmul_gflops=max(peaks),
+        fraction=flops / best / 1e9 / max(peaks), first_step_s=first,
+        trace_s=first - median, start_to_first_step_s=to_first_step,
+        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        finite=bool(np.isfinite(st.losses["total"])))
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+def run_worker(size: int, precision: str, steps: int, matmul_n: int, jit: bool) -> dict:
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", f"--size={size}",
+           f"--precision={precision}", f"--steps={steps}", f"--matmul_n={matmul_n}",
+           f"--spawned_at={time.time()!r}"] + (["--jit_compile"] if jit else [])
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[7:])
+    tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
+    return dict(size=size, precision=precision, error=tail[:100])
+
+
+# --------------------------------------------------------------------------------------------------
+# Time to a finished image.
+# --------------------------------------------------------------------------------------------------
+def _flagfile_config(path: str, **changes):
+    from tf_nst.config import Config, config_from_mapping
+
+    values = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line.startswith("--") and "=" in line:
+                key, value = line[2:].split("=", 1)
+                values[key] = value
+    base = Config()
+    typed = {}
+    for key, value in values.items():
+        current = getattr(base, key)
+        if isinstance(current, bool):
+            typed[key] = value.lower() in ("1", "true")
+        elif isinstance(current, (int, float, str)):
+            typed[key] = type(current)(value)
+        else:
+            typed[key] = value
+    return config_from_mapping({**typed, **changes})
+
+
+def quality(args: argparse.Namespace) -> list[dict]:
+    """Paper preset single-scale vs the fast preset: loss under the SAME float32 objective at the
+    final size, and wall time."""
+    import tensorflow as tf
+
+    from tf_nst import StyleTransfer
+    from tf_nst.objective import LossWeights, Objective
+    from tf_nst.transfer import extractor_for
+
+    content = os.path.join(SHARED, "tubingen.jpg")
+    style = os.path.join(SHARED, "starry_night.jpg")
+    paper = _flagfile_config(os.path.join(ROOT, "configs", "gatys2016.cfg"), image_size=args.size,
+                             num_steps=args.quality_steps)
+    judge = StyleTransfer(content, style, paper, num_steps=0)  # float32 targets at full size
+    objective = Objective(extractor_for(paper), paper.content_layers, paper.style_layers)
+    weights = LossWeights.from_config(paper)
+
+    def loss_of(image) -> float:
+        return float(objective.loss_terms(tf.constant(image[None]), judge.targets,
+                                          weights)["total"][0])
+
+    rows = []
+    routes = [("gatys2016 (single scale, float32)", paper)]
+    for name in args.routes:
+        routes.append((name, _flagfile_config(os.path.join(ROOT, "configs", name),
+                                              image_size=args.size)))
+    for name, config in routes:
+        start = time.perf_counter()
+        st = StyleTransfer(content, style, config)
+        trajectory = []  # (seconds, best loss so far) over the steps at the final size
+
+        def record(s: StyleTransfer) -> None:
+            if s.scale == len(s.sizes) - 1 and s.steps_done > sum(config.scale_steps[:-1]):
+                best = min([s.losses["total"]] + [t[1] for t in trajectory[-1:]])
+                trajectory.append((time.perf_counter() - start, best))
+
+        st.run(callback=record)
+        elapsed = time.perf_counter() - start
+        rows.append(dict(route=name, steps=config.num_steps, scales=config.scale_sizes,
+                         precision=config.precision, seconds=elapsed, loss=loss_of(st.image),
+                         trajectory=trajectory))
+        print(f"  {name}: {elapsed:.1f} s, loss {rows[-1]['loss']:.4g}", file=sys.stderr,
+              flush=True)
+    target = rows[0]["loss"]
+    for r in rows:
+        # Time at which this route's loss (at the final size; for mixed precision, as measured by
+        # its own network) first reached the paper route's final loss.
+        reached = [t for t, loss in r["trajectory"] if loss <= target]
+        r["seconds_to_paper_loss"] = reached[0] if reached else None
+        del r["trajectory"]
+    return rows
+
+
+# --------------------------------------------------------------------------------------------------
+# Report.
+# --------------------------------------------------------------------------------------------------
+def machine() -> str:
+    model, isa = "?", "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} logical CPUs"
+
+
+def table(rows: list[dict]) -> str:
+    head = ("| size | precision | s/step (median) | GFLOP/step | GFLOP/s (best) | matmul GFLOP/s | "
+            "fraction of matmul | first step s (tracing s) | start→first step s | peak RSS MB |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['size']} | {r['precision']} | error: {r['error']} |")
+            continue
+        lines.append(
+            f"| {r['size']} | {r['precision']} | {r['s_per_step']:.3f} | {r['gflop_per_step']:.0f} "
+            f"| {r['gflops']:.0f} | {r['matmul_gflops']:.0f} | {r['fraction']:.2f} | "
+            f"{r['first_step_s']:.1f} ({r['trace_s']:.1f}) | {r['start_to_first_step_s']:.1f} | "
+            f"{r['peak_rss_mb']:.0f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="256/512 px, 3 steps, no quality run")
+    parser.add_argument("--sizes", type=int, nargs="*",
+                        help="override the sizes (--sizes with no value: none)")
+    parser.add_argument("--precisions", nargs="*", help="override the precisions")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps per size")
+    parser.add_argument("--matmul_n", type=int, default=2048, help="matmul reference size")
+    parser.add_argument("--jit_compile", action="store_true", help="XLA (slower on CPUs)")
+    parser.add_argument("--memory_sizes", type=int, nargs="*", default=None,
+                        help="sizes run for 1 step in float32 for peak RSS (full mode: 2048)")
+    parser.add_argument("--quality", dest="quality", action="store_true", default=None)
+    parser.add_argument("--no_quality", dest="quality", action="store_false")
+    parser.add_argument("--quality_size", type=int, default=512)
+    parser.add_argument("--quality_steps", type=int, default=500)
+    parser.add_argument("--routes", nargs="*", default=["fast.cfg"],
+                        help="presets in configs/ raced against gatys2016.cfg")
+    parser.add_argument("--json", help="also write the results here")
+    # Worker-only.
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--precision", help=argparse.SUPPRESS)
+    parser.add_argument("--spawned_at", type=float, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.worker:
+        worker(args)
+        return
+
+    sizes = args.sizes if args.sizes is not None else (
+        [256, 512] if args.quick else [256, 512, 1024])
+    precisions = args.precisions or ["float32", "mixed_bfloat16"]
+    steps = args.steps or (3 if args.quick else 5)
+    memory_sizes = args.memory_sizes if args.memory_sizes is not None else (
+        [] if args.quick else [2048])
+    do_quality = (not args.quick) if args.quality is None else args.quality
+
+    print(f"machine: {machine()}", flush=True)
+    rows = []
+    for size in sizes:
+        for precision in precisions:
+            rows.append(run_worker(size, precision, steps, args.matmul_n, args.jit_compile))
+            print(f"  done {size} {precision}", file=sys.stderr, flush=True)
+    for size in memory_sizes:
+        rows.append(run_worker(size, "float32", 1, args.matmul_n, args.jit_compile))
+    print(table(rows))
+    at512 = [r for r in rows if r.get("size") == 512 and "error" not in r]
+    for r in at512:
+        print(f"512 px {r['precision']}: {r['s_per_step']:.3f} s/step median "
+              f"({r['best_s_per_step']:.3f} best) vs {PYTORCH_REFERENCE_S_PER_STEP_512} s PyTorch "
+              "reference")
+    report = {"machine": machine(), "steps": rows}
+    if do_quality:
+        q = quality(argparse.Namespace(size=args.quality_size, quality_steps=args.quality_steps,
+                                       routes=args.routes))
+        base = q[0]
+        print(f"\nTime to a finished image, {args.quality_size} px, tubingen + starry_night, loss "
+              "= the paper's objective in float32 at full size:")
+        print("| route | steps | scales | precision | wall s | final loss | loss / paper's | "
+              "time / paper's | s to paper's loss |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for r in q:
+            reach = r["seconds_to_paper_loss"]
+            print(f"| {r['route']} | {r['steps']} | {','.join(map(str, r['scales']))} | "
+                  f"{r['precision']} | {r['seconds']:.0f} | {r['loss']:.4g} | "
+                  f"{r['loss'] / base['loss']:.3f} | {r['seconds'] / base['seconds']:.2f} | "
+                  f"{'not reached' if reach is None else f'{reach:.0f}'} |")
+        report["quality"] = q
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

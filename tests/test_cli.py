@@ -119,3 +119,18 @@ def test_presets_are_valid_configs(preset):
         assert config.content_layers == ("conv4_2",) and config.optimizer == "lbfgs"
         assert config.init == "content"
         assert config.content_weight / config.style_weight == pytest.approx(1e-3)
+
+
+def test_offline_without_cached_weights_says_how_to_provide_them(inputs, tmp_path):
+    env = dict(os.environ, KERAS_HOME=str(tmp_path / "empty_keras_home"),
+               # A proxy on the discard port makes any download fail at once, online or not.
+               HTTP_PROXY="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9",
+               http_proxy="http://127.0.0.1:9", https_proxy="http://127.0.0.1:9")
+    out = tmp_path / "out.png"
+    result = tf_nst(f"--content={inputs / 'content.png'}", f"--style={inputs / 'style.jpg'}",
+                    f"--output={out}", "--image_size=32", "--num_steps=1", env=env)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    lines = error_lines(result)
+    assert len(lines) == 1, result.stderr
+    assert "--weights=" in lines[0] and "empty_keras_home" in lines[0]
+    assert not out.exists()

@@ -55,7 +55,7 @@ def _load_vgg19(weights: str, dtype_policy: str | None) -> keras.Model:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         if weights == "imagenet":
             raise WeightsError(
-                f"cannot download the VGG19 ImageNet weights ({first_line[:120]}); "
+                f"the VGG19 ImageNet weights are not in Keras' cache and cannot be downloaded; "
                 f"{_how_to_provide()}") from None
         raise WeightsError(f"cannot read VGG19 weights from {weights} ({first_line[:120]}); "
                            f"it must be Keras' {WEIGHTS_FILE}") from None

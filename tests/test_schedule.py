@@ -159,8 +159,8 @@ def test_cli_runs_the_fast_preset_scaled_down(tmp_path, small_pair, vgg_weights)
     result = subprocess.run(
         [sys.executable, "-m", "tf_nst", f"--flagfile={ROOT / 'configs' / 'fast.cfg'}",
          f"--content={tmp_path / 'c.png'}", f"--style={tmp_path / 's.png'}", f"--output={out}",
-         "--image_size=128", "--num_steps=3", "--steps_per_scale=1,1,1"],
+         "--image_size=128", "--num_steps=2", "--steps_per_scale=1,1"],
         capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert result.returncode == 0, result.stderr[-500:]
-    assert "coarse to fine: 1/1/1 steps at 32/64/128 px" in result.stderr
+    assert "coarse to fine: 1/1 steps at 64/128 px" in result.stderr
     assert Image.open(out).size == (128, 96)

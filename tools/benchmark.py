@@ -172,10 +172,12 @@ def quality(args: argparse.Namespace) -> list[dict]:
     target = rows[0]["loss"]
     for r in rows:
         # Time at which this route's loss (at the final size; for mixed precision, as measured by
-        # its own network) first reached the paper route's final loss.
+        # its own network) first reached the paper route's final loss ...
         reached = [t for t, loss in r["trajectory"] if loss <= target]
         r["seconds_to_paper_loss"] = reached[0] if reached else None
-        del r["trajectory"]
+        # ... and, the other way round, when the paper route reached this route's final loss.
+        paper_at = [t for t, loss in rows[0]["trajectory"] if loss <= r["loss"]]
+        r["paper_seconds_to_this_loss"] = paper_at[0] if paper_at else None
     return rows
 
 
@@ -270,14 +272,17 @@ def main() -> None:
         print(f"\nTime to a finished image, {args.quality_size} px, tubingen + starry_night, loss "
               "= the paper's objective in float32 at full size:")
         print("| route | steps | scales | precision | wall s | final loss | loss / paper's | "
-              "time / paper's | s to paper's loss |")
-        print("|---|---|---|---|---|---|---|---|---|")
+              "time / paper's | s to paper's loss | paper's s to this loss |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
         for r in q:
-            reach = r["seconds_to_paper_loss"]
+            reach, back = r["seconds_to_paper_loss"], r["paper_seconds_to_this_loss"]
             print(f"| {r['route']} | {r['steps']} | {','.join(map(str, r['scales']))} | "
                   f"{r['precision']} | {r['seconds']:.0f} | {r['loss']:.4g} | "
                   f"{r['loss'] / base['loss']:.3f} | {r['seconds'] / base['seconds']:.2f} | "
-                  f"{'not reached' if reach is None else f'{reach:.0f}'} |")
+                  f"{'not reached' if reach is None else f'{reach:.0f}'} | "
+                  f"{'not reached' if back is None else f'{back:.0f}'} |")
+        for r in q:
+            r["trajectory"] = r["trajectory"][::10]  # keep the JSON small
         report["quality"] = q
     if args.json:
         with open(args.json, "w") as f:

@@ -19,7 +19,8 @@ from tf_nst import config as config_lib  # noqa: E402
 
 START, END = "<!-- flags:start -->", "<!-- flags:end -->"
 TITLES = {"images": "Images", "network": "Network", "loss": "Loss",
-          "optimization": "Optimisation"}
+          "optimization": "Optimisation", "schedule": "Coarse-to-fine schedule",
+          "performance": "Performance"}
 
 
 def _default(value) -> str:

@@ -100,7 +100,8 @@ def test_existing_output_is_not_overwritten_without_flag(inputs, tmp_path):
 def test_helpfull_documents_every_config_flag_with_its_default():
     result = tf_nst("--helpfull")  # absl exits with status 1 after printing help
     for field in fields():
-        assert f"--{field.name}" in result.stdout, field.name
+        assert (f"--{field.name}" in result.stdout
+                or f"--[no]{field.name}" in result.stdout), field.name  # booleans
     assert "(default: '512')" in result.stdout and "(default: 'lbfgs')" in result.stdout
     assert "(default: 'conv4_2')" in result.stdout
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Callable, Union
+from typing import Callable, Sequence, Union
 
 import numpy as np
 import tensorflow as tf
 
-from tf_nst import images, optimizers
-from tf_nst.config import INIT_NAMED, Config
+from tf_nst import color, images, optimizers
+from tf_nst.config import INIT_NAMED, Config, ConfigError
 from tf_nst.features import FeatureExtractor
 from tf_nst.objective import LossWeights, Objective, make_step
 
@@ -84,27 +84,64 @@ def initial_image(init: str, content: tf.Tensor, style: tf.Tensor, noise_ratio: 
     return (1.0 - noise_ratio) * start + noise_ratio * noise
 
 
+def as_mask(mask: ImageLike, size: Sequence[int], max_pixels: int) -> tf.Tensor:
+    """A mask (path or array; white = 1, black = 0) as ``[1, h, w, 1]`` float32 at ``size``."""
+    array = np.asarray(mask)
+    if not isinstance(mask, (str, os.PathLike)) and array.ndim == 2:
+        gray = _unit_range(array)[..., None]
+    else:
+        gray = color.luminance(as_image(mask, max_pixels)).numpy()
+    resized = images.resize_image(np.repeat(gray, 3, axis=-1)[None], size)
+    return resized[..., :1]
+
+
+def _styles(style) -> list:
+    return list(style) if isinstance(style, (list, tuple)) else [style]
+
+
 class StyleTransfer:
     """One style transfer that can be stepped and inspected.
 
-    ``content`` and ``style`` are paths or RGB arrays (uint8, or float in [0, 1]). The extractor
-    is shared between instances with the same network settings.
+    ``content`` and ``style`` are paths or RGB arrays (uint8, or float in [0, 1]); ``style`` may
+    be a list of them (blended with ``config.style_blend_weights``). ``style_masks`` (one per
+    style; white = where that style goes) and ``content_mask`` (white = keep the content) are
+    paths or arrays of any size, resized to the output. The extractor is shared between
+    instances with the same network settings.
     """
 
-    def __init__(self, content: ImageLike, style: ImageLike, config: Config | None = None,
-                 **overrides) -> None:
+    def __init__(self, content: ImageLike, style: ImageLike | Sequence[ImageLike],
+                 config: Config | None = None, *,
+                 style_masks: Sequence[ImageLike] | None = None,
+                 content_mask: ImageLike | None = None, **overrides) -> None:
         config = (config or Config()).replace(**overrides) if overrides else (config or Config())
         self.config = config
+        styles = _styles(style)
+        if not styles:
+            raise ConfigError("--style: at least one style image is needed")
         content_image = as_image(content, config.max_pixels)
-        style_image = as_image(style, config.max_pixels)
         self.content = prepare(content_image, config.image_size)
-        self.style = prepare(style_image, max(1, round(config.image_size * config.style_scale)))
+        style_size = max(1, round(config.image_size * config.style_scale))
+        self.styles = [color.match_color(prepare(as_image(s, config.max_pixels), style_size),
+                                         self.content, config.color_transfer) for s in styles]
+        self.style = self.styles[0]
         self.extractor = extractor_for(config)
         self.objective = Objective(self.extractor, config.content_layers, config.style_layers)
         self.optimizer = optimizers.from_config(config.optimizer, config.learning_rate,
                                                 config.lbfgs_history)
-        self.weights = LossWeights.from_config(config)
-        self.targets = self.objective.targets(self.content, self.style)
+        self.weights = LossWeights.from_config(config, num_styles=len(styles))
+        size = self.content.shape[1:3]
+        self.content_mask = (None if content_mask is None
+                             else as_mask(content_mask, size, config.max_pixels))
+        masks = None
+        if style_masks is not None:
+            if len(style_masks) != len(styles):
+                raise ConfigError(f"--style_masks: needs one mask per style image "
+                                  f"({len(styles)} styles, {len(style_masks)} masks)")
+            masks = tf.stack([as_mask(m, size, config.max_pixels) for m in style_masks])
+        if self.content_mask is not None:  # no style where the content is kept
+            keep = 1.0 - self.content_mask
+            masks = keep[None] if masks is None else masks * keep[None]
+        self.targets = self.objective.targets(self.content, self.styles, masks)
         init = config.init if config.init in INIT_NAMED else os.fspath(config.init)
         start = initial_image(init, self.content, self.style, config.noise_ratio, config.seed,
                               config.max_pixels)
@@ -134,15 +171,29 @@ class StyleTransfer:
         return self.image
 
     @property
-    def image(self) -> np.ndarray:
-        """The current image, ``H x W x 3`` float32 in [0, 1]."""
+    def raw_image(self) -> np.ndarray:
+        """The image being optimised, ``H x W x 3`` float32 in [0, 1]."""
         return self.optimizer.image(self.state)[0].numpy()
 
+    @property
+    def image(self) -> np.ndarray:
+        """The current result, ``H x W x 3`` float32 in [0, 1]: :attr:`raw_image` with the
+        content's chroma when ``original_colors`` is set, and the content's pixels pasted back
+        where ``content_mask`` is white."""
+        image = self.optimizer.image(self.state)
+        if self.config.original_colors:
+            image = color.original_colors(image, self.content)
+        if self.content_mask is not None:
+            image = self.content_mask * self.content + (1.0 - self.content_mask) * image
+        return image[0].numpy()
 
-def stylize(content: ImageLike, style: ImageLike, config: Config | None = None,
-            **overrides) -> np.ndarray:
-    """Stylise ``content`` with ``style``; returns an ``H x W x 3`` float32 image in [0, 1].
 
-    ``overrides`` are :class:`~tf_nst.config.Config` fields, e.g. ``num_steps=200``.
+def stylize(content: ImageLike, style: ImageLike | Sequence[ImageLike],
+            config: Config | None = None, **overrides) -> np.ndarray:
+    """Stylise ``content`` with ``style`` (or a list of styles); returns an ``H x W x 3`` float32
+    image in [0, 1].
+
+    ``overrides`` are :class:`~tf_nst.config.Config` fields, e.g. ``num_steps=200``, or the
+    ``style_masks`` / ``content_mask`` arguments of :class:`StyleTransfer`.
     """
     return StyleTransfer(content, style, config, **overrides).run()

@@ -31,7 +31,7 @@ def gram_cells(image, layer_names, image_size: int, cell: int, pooling: str = "m
         shown = shown / shown.max() if shown.max() > 0 else shown
         heat = Image.fromarray(grid.colormap(shown)).resize((cell, cell), Image.NEAREST)
         cells.append(np.asarray(heat))
-        labels.append(f"{layers.paper_name(name)} {gram.shape[0]}x{gram.shape[0]}")
+        labels.append(f"{layers.paper_name(name)}: {gram.shape[0]}x{gram.shape[0]}")
     return cells, labels
 
 

@@ -18,7 +18,15 @@ from tf_nst import flags as config_flags
 PROGRAM = "tf-nst"
 
 flags.DEFINE_string("content", None, "Content image (the photo to repaint).")
-flags.DEFINE_string("style", None, "Style image (the painting whose texture is transferred).")
+flags.DEFINE_list("style", None, "Style image (the painting whose texture is transferred), or a "
+                  "comma-separated list of them, blended with --style_blend_weights.")
+flags.DEFINE_list("style_masks", None, "One mask image per --style image: style i goes where mask "
+                  "i is white (guided Gram matrices, Gatys et al. 2017). Any size; resized to the "
+                  "output.")
+flags.DEFINE_string("content_mask", None, "Mask image: where it is white the content is kept "
+                    "unstylised (no style loss there; the content's pixels are pasted back).")
+flags.DEFINE_string("logdir", None, "Write TensorBoard logs here: every loss term at every step, "
+                    "the image every --save_every steps and at the end.")
 flags.DEFINE_string("output", "out.png", "Output image; .png or .jpg/.jpeg. Written atomically.")
 flags.DEFINE_boolean("overwrite", False, "Replace --output if it already exists.")
 flags.DEFINE_integer("print_every", 50, "Log every loss term, per layer too, every N steps "
@@ -48,6 +56,7 @@ def main(argv: list[str]) -> int:
     from tf_nst.config import ConfigError
     from tf_nst.features import WeightsError
     from tf_nst.progress import Progress, format_losses
+    from tf_nst.summaries import LogdirError, SummaryLogger
     from tf_nst.transfer import StyleTransfer
 
     try:
@@ -55,8 +64,12 @@ def main(argv: list[str]) -> int:
             raise ConfigError("--content and --style are required")
         config = config_flags.config_from_flags(FLAGS)
         images.check_output_path(FLAGS.output, overwrite=FLAGS.overwrite)
-        transfer = StyleTransfer(FLAGS.content, FLAGS.style, config)
-    except (ConfigError, images.ImageError, WeightsError) as err:
+        transfer = StyleTransfer(FLAGS.content, FLAGS.style, config,
+                                 style_masks=FLAGS.style_masks, content_mask=FLAGS.content_mask)
+        logger = None
+        if FLAGS.logdir:
+            logger = SummaryLogger(FLAGS.logdir)
+    except (ConfigError, images.ImageError, WeightsError, LogdirError) as err:
         _fail(str(err), 2 if isinstance(err, ConfigError) else 1)
 
     progress = Progress(config.num_steps, every=FLAGS.print_every or 50)
@@ -72,8 +85,13 @@ def main(argv: list[str]) -> int:
         progress.update(st.steps_done, st.losses)
         if FLAGS.print_every and st.steps_done % FLAGS.print_every == 0:
             progress.log(f"step {st.steps_done}: {format_losses(st.losses, per_layer=True)}")
-        if FLAGS.save_every and st.steps_done % FLAGS.save_every == 0:
+        snapshot = FLAGS.save_every and st.steps_done % FLAGS.save_every == 0
+        if snapshot:
             images.write_image(snapshot_path(FLAGS.output, st.steps_done), st.image)
+        if logger is not None:
+            logger.scalars(st.steps_done, st.losses)
+            if snapshot or st.steps_done == config.num_steps:
+                logger.image(st.steps_done, st.image)
 
     try:
         image = transfer.run(callback=on_step)
@@ -83,6 +101,9 @@ def main(argv: list[str]) -> int:
         _fail(f"interrupted at step {transfer.steps_done}; {FLAGS.output} not written", 130)
     except images.ImageError as err:
         _fail(str(err))
+    finally:
+        if logger is not None:
+            logger.close()
     progress.log(f"{PROGRAM}: wrote {FLAGS.output}")
     return 0
 

@@ -16,6 +16,7 @@ OPTIMIZERS = ("lbfgs", "adam")
 POOLINGS = ("max", "avg")
 INIT_NAMED = ("content", "noise", "style")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+COLOR_TRANSFERS = ("none", "histogram", "luminance")
 
 # The paper's choice (Gatys et al. 2016, Fig. 2): content at conv4_2, style at conv1_1 ... conv5_1
 # with equal weights w_l = 1/5.
@@ -74,6 +75,18 @@ class Config:
     tv_weight: float = _field(
         0.0, "Weight of the total-variation (smoothness) loss on 0-255 pixels.", group="loss")
 
+    # --- creative controls (Gatys et al. 2017, "Controlling perceptual factors") ----------------
+    style_blend_weights: tuple[float, ...] = _field(
+        (), "With several --style images: the weight of each style, normalised to sum to 1 "
+        "(empty = equal weights).", group="creative")
+    original_colors: bool = _field(
+        False, "Keep the content's colours: the output's luminance is combined with the content "
+        "image's chroma (YIQ), after the optimisation.", group="creative")
+    color_transfer: str = _field(
+        "none", "Match each style image's colours to the content before the transfer: 'none', "
+        "'histogram' (mean and covariance of RGB) or 'luminance' (mean and spread of the "
+        "luminance only).", group="creative", choices=COLOR_TRANSFERS)
+
     # --- optimisation ---------------------------------------------------------------------------
     optimizer: str = _field(
         "lbfgs", "'lbfgs' (the paper's choice) or 'adam'.", group="optimization",
@@ -123,10 +136,10 @@ class Config:
         # Normalise sequences given as lists or comma strings, then validate.
         for name in ("content_layers", "style_layers"):
             object.__setattr__(self, name, _as_tuple(getattr(self, name), str, name))
-        object.__setattr__(self, "style_layer_weights",
-                           _as_tuple(self.style_layer_weights, float, "style_layer_weights"))
         object.__setattr__(self, "steps_per_scale",
                            _as_tuple(self.steps_per_scale, int, "steps_per_scale"))
+        for name in ("style_layer_weights", "style_blend_weights"):
+            object.__setattr__(self, name, _as_tuple(getattr(self, name), float, name))
         self.validate()
 
     def validate(self) -> None:
@@ -150,6 +163,14 @@ class Config:
                    f"{','.join(self.style_layers)})")
             _check(all(w >= 0 for w in self.style_layer_weights), "style_layer_weights",
                    self.style_layer_weights, "must be non-negative")
+        if self.style_blend_weights:
+            _check(all(0 <= w < float("inf") for w in self.style_blend_weights),
+                   "style_blend_weights", self.style_blend_weights,
+                   "must be finite and non-negative")
+            _check(sum(self.style_blend_weights) > 0, "style_blend_weights",
+                   self.style_blend_weights, "must not all be zero")
+        _check(self.color_transfer in COLOR_TRANSFERS, "color_transfer", self.color_transfer,
+               f"must be one of {COLOR_TRANSFERS}")
         _check(self.pooling in POOLINGS, "pooling", self.pooling, f"must be one of {POOLINGS}")
         _check(self.optimizer in OPTIMIZERS, "optimizer", self.optimizer,
                f"must be one of {OPTIMIZERS}")
@@ -205,6 +226,16 @@ class Config:
             return self.steps_per_scale
         even, rest = divmod(self.num_steps, self.scales)
         return tuple(even + (rest if k == self.scales - 1 else 0) for k in range(self.scales))
+    def resolved_style_blend_weights(self, num_styles: int) -> tuple[float, ...]:
+        """Blend weights of ``num_styles`` styles, normalised to sum to 1 (equal when none)."""
+        if not self.style_blend_weights:
+            return tuple(1.0 / num_styles for _ in range(num_styles))
+        if len(self.style_blend_weights) != num_styles:
+            raise ConfigError(
+                f"--style_blend_weights={','.join(map(str, self.style_blend_weights))}: needs one "
+                f"weight per style image ({num_styles} given)")
+        total = sum(self.style_blend_weights)
+        return tuple(w / total for w in self.style_blend_weights)
 
     def replace(self, **changes: Any) -> "Config":
         """A copy with some fields changed (validated)."""

@@ -62,6 +62,52 @@ def rescale_gram(gram: tf.Tensor, from_positions, to_positions) -> tf.Tensor:
     return gram * ratio
 
 
+def blended_style_layer_loss(features: tf.Tensor, per_position: tf.Tensor, blend: tf.Tensor
+                             ) -> tf.Tensor:
+    """Style loss of one layer against a blend of styles, per image.
+
+    ``per_position`` holds each style's Gram matrix divided by its number of positions,
+    ``[S, B, N, N]``; ``blend`` the weights b_s (summing to 1), ``[S]``. The target is the blended
+    Gram matrix sum_s b_s A_s (as jcjohnson/neural-style does). Since sum_s b_s = 1,
+    sum_s b_s E_l(G, A_s) = E_l(G, sum_s b_s A_s) + const, so this has exactly the gradient of the
+    weighted sum of per-style losses, at the cost of a single comparison.
+    """
+    shape = tf.shape(features)
+    positions = shape[1] * shape[2]
+    target = tf.einsum("s,sbij->bij", tf.cast(blend, tf.float32), per_position)
+    return style_layer_loss(gram_matrix(features), target * tf.cast(positions, tf.float32),
+                            positions)
+
+
+def guided_style_layer_loss(features: tf.Tensor, per_position: tf.Tensor, blend: tf.Tensor,
+                            masks: tf.Tensor) -> tf.Tensor:
+    """Spatially guided style loss of one layer (Gatys et al. 2017, Sec. 4), per image.
+
+    ``masks`` ``[S, B, H, W, 1]`` are the guidance channels T_s at this layer's resolution: region
+    s is matched to style s through the guided Gram matrix G_s = (F * T_s)^T (F * T_s), compared
+    with style s's Gram matrix rescaled to the region's size M_s = sum T_s^2. Each region's loss
+    is normalised by its own M_s and weighted by its share M_s / M of the image, so a region is
+    stylised as strongly as a whole image in a single-style transfer; ``blend`` (summing to 1)
+    scales region s by S * b_s (1 for equal weights).
+    """
+    features = tf.cast(features, tf.float32)
+    shape = tf.shape(features)
+    m_total = tf.cast(shape[1] * shape[2], tf.float32)
+    n = tf.cast(shape[3], tf.float32)
+    num_styles = masks.shape[0]
+    total = tf.zeros([shape[0]])
+    for s in range(num_styles):
+        guided = features * tf.cast(masks[s], tf.float32)
+        gram = gram_matrix(guided)
+        m_s = tf.reduce_sum(tf.square(tf.cast(masks[s], tf.float32)), axis=[1, 2, 3])  # [B]
+        target = per_position[s] * m_s[:, None, None]
+        sq = tf.reduce_sum(tf.square(gram - target), axis=[1, 2])
+        safe = tf.maximum(m_s, 1e-6)
+        region = sq / (4.0 * tf.square(n) * tf.square(safe)) * (m_s / m_total)
+        total += num_styles * tf.cast(blend[s], tf.float32) * region
+    return total
+
+
 def style_loss(grams: Sequence[tf.Tensor], target_grams: Sequence[tf.Tensor],
                num_positions: Sequence[tf.Tensor], layer_weights: Sequence[float] | tf.Tensor
                ) -> tf.Tensor:

@@ -4,7 +4,7 @@ the one step function that the command line, the Python API and the exported mod
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, Sequence
 
 import tensorflow as tf
 
@@ -18,7 +18,11 @@ class Targets(NamedTuple):
     """What the generated image is compared with, computed once per (content, style) pair."""
 
     content: tuple[tf.Tensor, ...]        # feature maps P of each content layer [B, H, W, N]
-    style_gram_per_position: tuple[tf.Tensor, ...]  # A / M_style of each style layer [B, N, N]
+    # A / M_style of each style layer, one per style image: [S, B, N, N] ([B, N, N] = one style).
+    style_gram_per_position: tuple[tf.Tensor, ...]
+    # Spatial guidance T_s of each style at each style layer's resolution, [S, B, h, w, 1]; empty
+    # without masks (Gatys et al. 2017, Sec. 4).
+    style_masks: tuple[tf.Tensor, ...] = ()
 
 
 class LossWeights(NamedTuple):
@@ -28,14 +32,18 @@ class LossWeights(NamedTuple):
     style: tf.Tensor       # beta
     tv: tf.Tensor          # total-variation weight
     style_layers: tf.Tensor  # w_l, one per style layer
+    style_blend: tf.Tensor   # b_s, one per style image, summing to 1
 
     @classmethod
-    def from_config(cls, config: Config) -> "LossWeights":
+    def from_config(cls, config: Config, num_styles: int | None = None) -> "LossWeights":
+        num_styles = num_styles or max(1, len(config.style_blend_weights))
         return cls(tf.constant(config.content_weight, tf.float32),
                    tf.constant(config.style_weight, tf.float32),
                    tf.constant(config.tv_weight, tf.float32),
                    tf.constant(config.resolved_style_layer_weights, tf.float32,
-                               shape=[len(config.style_layers)]))
+                               shape=[len(config.style_layers)]),
+                   tf.constant(config.resolved_style_blend_weights(num_styles), tf.float32,
+                               shape=[num_styles]))
 
 
 class Objective:
@@ -63,8 +71,20 @@ class Objective:
             out.append(losses.gram_matrix(fmap) / positions)
         return tuple(out)
 
-    def targets(self, content: tf.Tensor, style: tf.Tensor) -> Targets:
-        return Targets(self.content_targets(content), self.style_targets(style))
+    def targets(self, content: tf.Tensor, style: tf.Tensor | Sequence[tf.Tensor],
+                style_masks: tf.Tensor | None = None) -> Targets:
+        """Targets for ``content`` and one style image or a list of them (any sizes).
+
+        ``style_masks`` ``[S, B, H, W, 1]`` at the content's size give style s the region where
+        the mask is 1 (guided Gram matrices); they are resized to each style layer's resolution.
+        """
+        styles = [style] if isinstance(style, tf.Tensor) or hasattr(style, "shape") else style
+        per_style = [self.style_targets(tf.convert_to_tensor(s)) for s in styles]
+        grams = tuple(tf.stack(layer) for layer in zip(*per_style))
+        masks = ()
+        if style_masks is not None:
+            masks = tuple(layer_masks(style_masks, name) for name in self.style_layers)
+        return Targets(self.content_targets(content), grams, masks)
 
     def loss_terms(self, image: tf.Tensor, targets: Targets, weights: LossWeights
                    ) -> dict[str, tf.Tensor]:
@@ -85,10 +105,17 @@ class Objective:
         for i, (name, per_position) in enumerate(zip(self.style_layers,
                                                      targets.style_gram_per_position)):
             fmap = features[name]
-            positions = tf.shape(fmap)[1] * tf.shape(fmap)[2]
-            gram = losses.gram_matrix(fmap)
-            target = per_position * tf.cast(positions, tf.float32)
-            value = losses.style_layer_loss(gram, target, positions)
+            if per_position.shape.rank == 3:  # a single style without a style axis
+                per_position = per_position[None]
+            if targets.style_masks:
+                masks, blend = targets.style_masks[i], weights.style_blend
+                if masks.shape[0] == 1 and per_position.shape[0] != 1:
+                    # One region (a content mask) for all styles: blend the targets first.
+                    per_position = tf.einsum("s,sbij->bij", blend, per_position)[None]
+                    blend = tf.ones([1])
+                value = losses.guided_style_layer_loss(fmap, per_position, blend, masks)
+            else:
+                value = losses.blended_style_layer_loss(fmap, per_position, weights.style_blend)
             terms[f"style/{layers.paper_name(name)}"] = value
             style += weights.style_layers[i] * value
         terms["content"] = content
@@ -96,6 +123,23 @@ class Objective:
         terms["tv"] = losses.total_variation_loss(image)
         terms["total"] = losses.total_loss(terms, weights.content, weights.style, weights.tv)
         return terms
+
+
+def layer_masks(masks: tf.Tensor, layer: str) -> tf.Tensor:
+    """Masks ``[S, B, H, W, 1]`` at image size resized to the resolution of a VGG19 layer.
+
+    VGG19's 2x2 poolings floor the size, so block k sees ``H // 2**(k-1)``; the masks are
+    area-averaged to it (a soft edge where a region boundary falls inside a feature's cell).
+    """
+    name = layers.keras_name(layer)
+    block = int(name[5])
+    factor = 2 ** (block if name.endswith("pool") else block - 1)
+    masks = tf.convert_to_tensor(masks, tf.float32)
+    shape = tf.shape(masks)
+    flat = tf.reshape(masks, tf.concat([[-1], shape[2:]], 0))
+    size = tf.maximum(shape[2:4] // factor, 1)
+    resized = tf.image.resize(flat, size, method="area")
+    return tf.reshape(resized, tf.concat([shape[:2], size, [1]], 0))
 
 
 StepFn = Callable[[object, Targets, LossWeights], tuple[object, dict[str, tf.Tensor]]]

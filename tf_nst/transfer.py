@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Callable, Union
+from typing import Callable, Sequence, Union
 
 import numpy as np
 import tensorflow as tf
 
-from tf_nst import images, optimizers
-from tf_nst.config import INIT_NAMED, Config
+from tf_nst import color, images, optimizers
+from tf_nst.config import INIT_NAMED, Config, ConfigError
 from tf_nst.features import FeatureExtractor
 from tf_nst.objective import LossWeights, Objective, make_step
 
@@ -88,27 +88,56 @@ def initial_image(init: str, content: tf.Tensor, style: tf.Tensor, noise_ratio: 
     return (1.0 - noise_ratio) * start + noise_ratio * noise
 
 
+def _mask_array(mask: ImageLike, max_pixels: int) -> np.ndarray:
+    """A mask (path or array; white = 1, black = 0) as an ``H x W x 1`` float32 array."""
+    array = np.asarray(mask)
+    if not isinstance(mask, (str, os.PathLike)) and array.ndim == 2:
+        return _unit_range(array)[..., None]
+    return color.luminance(as_image(mask, max_pixels)).numpy()
+
+
+def _resize_mask(mask: np.ndarray, size: Sequence[int]) -> tf.Tensor:
+    """An ``H x W x 1`` mask resized to ``size``, as ``[1, h, w, 1]``."""
+    return images.resize_image(np.repeat(mask, 3, axis=-1)[None], size)[..., :1]
+
+
+def _styles(style) -> list:
+    return list(style) if isinstance(style, (list, tuple)) else [style]
+
+
 class StyleTransfer:
     """One style transfer that can be stepped and inspected.
 
-    ``content`` and ``style`` are paths or RGB arrays (uint8, or float in [0, 1]). The extractor
-    is shared between instances with the same network settings.
+    ``content`` and ``style`` are paths or RGB arrays (uint8, or float in [0, 1]); ``style`` may
+    be a list of them (blended with ``config.style_blend_weights``). ``style_masks`` (one per
+    style; white = where that style goes) and ``content_mask`` (white = keep the content) are
+    paths or arrays of any size, resized to the output. The extractor is shared between
+    instances with the same network settings.
     """
 
-    def __init__(self, content: ImageLike, style: ImageLike, config: Config | None = None,
-                 **overrides) -> None:
+    def __init__(self, content: ImageLike, style: ImageLike | Sequence[ImageLike],
+                 config: Config | None = None, *,
+                 style_masks: Sequence[ImageLike] | None = None,
+                 content_mask: ImageLike | None = None, **overrides) -> None:
         config = (config or Config()).replace(**overrides) if overrides else (config or Config())
         self.config = config
+        styles = _styles(style)
+        if not styles:
+            raise ConfigError("--style: at least one style image is needed")
+        if style_masks is not None and len(style_masks) != len(styles):
+            raise ConfigError(f"--style_masks: needs one mask per style image "
+                              f"({len(styles)} styles, {len(style_masks)} masks)")
         self._content_image = as_image(content, config.max_pixels)
-        self._style_image = as_image(style, config.max_pixels)
-        # The final-size inputs; ``targets`` and ``state`` belong to the current scale.
-        self.content = prepare(self._content_image, config.image_size)
-        self.style = prepare(self._style_image, _style_side(config, config.image_size))
+        self._style_images = [as_image(s, config.max_pixels) for s in styles]
+        self._style_masks = (None if style_masks is None
+                             else [_mask_array(m, config.max_pixels) for m in style_masks])
+        self._content_mask = (None if content_mask is None
+                              else _mask_array(content_mask, config.max_pixels))
         self.extractor = extractor_for(config)
         self.objective = Objective(self.extractor, config.content_layers, config.style_layers)
         self.optimizer = optimizers.from_config(config.optimizer, config.learning_rate,
                                                 config.lbfgs_history)
-        self.weights = LossWeights.from_config(config)
+        self.weights = LossWeights.from_config(config, num_styles=len(styles))
         # One trace per scale (the image shape is static inside each trace).
         self._step = tf.function(make_step(self.objective, self.optimizer),
                                  jit_compile=config.jit_compile)
@@ -117,32 +146,46 @@ class StyleTransfer:
         self.scale = 0
         self.steps_done = 0
         self.losses: dict[str, float] = {}
+        # The final-size inputs; ``targets``, ``state`` and the ``current_*`` inputs belong to the
+        # current scale of the coarse-to-fine schedule.
+        self.content, self.styles, self.content_mask, _ = self._inputs_at(config.image_size)
+        self.style = self.styles[0]
         init = config.init if config.init in INIT_NAMED else os.fspath(config.init)
-        content_0, style_0 = self._inputs_at(self.sizes[0])
-        start = initial_image(init, content_0, style_0, config.noise_ratio, config.seed,
-                              config.max_pixels)
-        self._start_scale(content_0, style_0, start)
+        self._start_scale(lambda content, styles: initial_image(
+            init, content, styles[0], config.noise_ratio, config.seed, config.max_pixels))
         self._advance_finished_scales()
 
-    def _inputs_at(self, side: int) -> tuple[tf.Tensor, tf.Tensor]:
-        if side == self.config.image_size:
-            return self.content, self.style
-        return (prepare(self._content_image, side),
-                prepare(self._style_image, _style_side(self.config, side)))
+    def _inputs_at(self, side: int):
+        """Content, styles (colour-matched), content mask and style masks at longest side ``side``."""
+        config = self.config
+        content = prepare(self._content_image, side)
+        size = content.shape[1:3]
+        styles = [color.match_color(prepare(s, _style_side(config, side)), content,
+                                    config.color_transfer) for s in self._style_images]
+        content_mask = (None if self._content_mask is None
+                        else _resize_mask(self._content_mask, size))
+        masks = (None if self._style_masks is None
+                 else tf.stack([_resize_mask(m, size) for m in self._style_masks]))
+        if content_mask is not None:  # no style where the content is kept
+            keep = 1.0 - content_mask
+            masks = keep[None] if masks is None else masks * keep[None]
+        return content, styles, content_mask, masks
 
-    def _start_scale(self, content: tf.Tensor, style: tf.Tensor, start: tf.Tensor) -> None:
-        self.targets = self.objective.targets(content, style)
-        self.state = self.optimizer.init(start)
+    def _start_scale(self, start_fn) -> None:
+        content, styles, content_mask, masks = self._inputs_at(self.sizes[self.scale])
+        self.current_content, self.current_content_mask = content, content_mask
+        self.targets = self.objective.targets(content, styles, masks)
+        self.state = self.optimizer.init(start_fn(content, styles))
 
     def _advance_finished_scales(self) -> None:
         """Move to the next scale once this one's steps are done: the result is upsampled to the
         next size and becomes its starting point; targets are recomputed at that size."""
         while (self.scale < len(self.sizes) - 1
                and self.steps_done >= self._scale_ends[self.scale]):
+            previous = self.optimizer.image(self.state)
             self.scale += 1
-            content, style = self._inputs_at(self.sizes[self.scale])
-            start = images.resize_image(self.optimizer.image(self.state), tf.shape(content)[1:3])
-            self._start_scale(content, style, start)
+            self._start_scale(lambda content, styles: images.resize_image(
+                previous, tf.shape(content)[1:3]))
 
     def step(self, num_steps: int = 1) -> dict[str, float]:
         """Run ``num_steps`` optimisation steps; return the losses of the last one.
@@ -170,15 +213,30 @@ class StyleTransfer:
         return self.image
 
     @property
-    def image(self) -> np.ndarray:
-        """The current image, ``H x W x 3`` float32 in [0, 1]."""
+    def raw_image(self) -> np.ndarray:
+        """The image being optimised, ``H x W x 3`` float32 in [0, 1]."""
         return self.optimizer.image(self.state)[0].numpy()
 
+    @property
+    def image(self) -> np.ndarray:
+        """The current result, ``H x W x 3`` float32 in [0, 1]: :attr:`raw_image` with the
+        content's chroma when ``original_colors`` is set, and the content's pixels pasted back
+        where ``content_mask`` is white."""
+        image = self.optimizer.image(self.state)
+        if self.config.original_colors:
+            image = color.original_colors(image, self.current_content)
+        mask = self.current_content_mask
+        if mask is not None:
+            image = mask * self.current_content + (1.0 - mask) * image
+        return image[0].numpy()
 
-def stylize(content: ImageLike, style: ImageLike, config: Config | None = None,
-            **overrides) -> np.ndarray:
-    """Stylise ``content`` with ``style``; returns an ``H x W x 3`` float32 image in [0, 1].
 
-    ``overrides`` are :class:`~tf_nst.config.Config` fields, e.g. ``num_steps=200``.
+def stylize(content: ImageLike, style: ImageLike | Sequence[ImageLike],
+            config: Config | None = None, **overrides) -> np.ndarray:
+    """Stylise ``content`` with ``style`` (or a list of styles); returns an ``H x W x 3`` float32
+    image in [0, 1].
+
+    ``overrides`` are :class:`~tf_nst.config.Config` fields, e.g. ``num_steps=200``, or the
+    ``style_masks`` / ``content_mask`` arguments of :class:`StyleTransfer`.
     """
     return StyleTransfer(content, style, config, **overrides).run()

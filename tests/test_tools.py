@@ -1,0 +1,79 @@
+"""The visual tools in tools/, run as a user runs them, at 32 px and 2 steps; tf_nst.grid."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tf_nst import grid
+from tests.conftest import ROOT
+
+PAD, LABEL = 4, 14
+
+
+def grid_size(cells, columns, cell_w, cell_h, labelled=True):
+    rows = -(-cells // columns)
+    return (PAD + columns * (cell_w + PAD),
+            PAD + rows * (cell_h + (LABEL if labelled else 0) + PAD))
+
+
+def test_make_grid_layout_and_labels():
+    images = [np.full((10, 20, 3), v, np.float32) for v in (0.0, 0.5, 1.0)]
+    out = grid.make_grid(images, ["a", "b", "c"], columns=2)
+    assert out.size == grid_size(3, 2, 20, 10)
+    pixels = np.asarray(out)
+    assert pixels[PAD, PAD].tolist() == [0, 0, 0]                        # first cell
+    assert pixels[PAD, PAD + 20 + PAD].tolist() == [128, 128, 128]       # second cell
+    assert (pixels[PAD + 10: PAD + 10 + LABEL, PAD: PAD + 20] < 128).any()  # label text drawn
+    assert grid.make_grid(images).size == grid_size(3, 3, 20, 10, labelled=False)
+    with pytest.raises(ValueError):
+        grid.make_grid([])
+
+
+def test_colormap_runs_dark_to_bright():
+    ramp = grid.colormap(np.linspace(0, 1, 5))
+    assert ramp.shape == (5, 3) and ramp.dtype == np.uint8
+    brightness = ramp.astype(int).sum(axis=1)
+    assert np.all(np.diff(brightness) > 0)
+
+
+def test_tools_make_grids_of_the_right_size(tmp_path, vgg_weights):
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(tmp_path / "c.png")
+    Image.fromarray(np.kron(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8),
+                            np.ones((4, 4, 1), np.uint8))).save(tmp_path / "s.png")
+    transfer = [f"--content={tmp_path / 'c.png'}", f"--style={tmp_path / 's.png'}",
+                "--image_size=32", "--num_steps=2"]
+    runs = {
+        "feature_maps": ([f"--image={tmp_path / 'c.png'}", "--image_size=32", "--channels=4",
+                          "--columns=2"], grid_size(4, 2, 64, 64)),  # 32 px maps shown at 2x
+        "gram_heatmap": ([f"--image={tmp_path / 's.png'}", "--layers=conv1_1,conv2_1",
+                          "--image_size=32", "--cell=40"], grid_size(2, 2, 40, 40)),
+        "alpha_beta_sweep": (transfer + ["--ratios=1e-3,1e-1"], grid_size(4, 4, 32, 32)),
+        "layer_ablation": (transfer, grid_size(7, 7, 32, 32)),
+    }
+    procs = {}
+    for tool, (args, _) in runs.items():  # in parallel: most of each run is TF's start-up
+        procs[tool] = subprocess.Popen(
+            [sys.executable, str(ROOT / "tools" / f"{tool}.py"), *args,
+             f"--output={tmp_path / tool}.jpg"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True)
+    for tool, proc in procs.items():
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, f"{tool}: {err}"
+        out = Image.open(tmp_path / f"{tool}.jpg")
+        assert out.size == runs[tool][1], tool
+        first_cell = np.asarray(out)[PAD:PAD + 32, PAD:PAD + 32].astype(int)
+        assert first_cell.std() > 5, tool  # an image, not the background
+
+
+def test_tool_errors_are_one_line(tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / "tools" / "gram_heatmap.py"),
+                             f"--image={tmp_path / 'missing.png'}",
+                             f"--output={tmp_path / 'g.jpg'}"], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("gram_heatmap.py: error:")
+    assert "Traceback" not in result.stderr and not (tmp_path / "g.jpg").exists()

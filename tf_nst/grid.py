@@ -1,0 +1,70 @@
+"""Labelled image grids and a colour map for the visual tools in ``tools/`` (Pillow only).
+
+Layout of :func:`make_grid`: ``columns`` cells per row, each cell ``cell_height x cell_width``
+pixels with its label in a ``label_height`` strip underneath, ``pad`` pixels around and between
+cells. So a grid of ``n`` images is ``pad + columns * (cell_width + pad)`` wide and
+``pad + rows * (cell_height + label_height + pad)`` high, ``rows = ceil(n / columns)``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+# A perceptually ordered dark-blue -> teal -> yellow ramp (viridis' end points and midpoints).
+_RAMP = np.array([[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]],
+                 np.float32)
+
+
+def colormap(values: np.ndarray) -> np.ndarray:
+    """Map values in [0, 1] to RGB uint8 along a viridis-like ramp; ``[..., 3]``."""
+    v = np.clip(np.asarray(values, np.float32), 0.0, 1.0) * (len(_RAMP) - 1)
+    low = np.floor(v).astype(int).clip(0, len(_RAMP) - 2)
+    frac = (v - low)[..., None]
+    return (_RAMP[low] * (1 - frac) + _RAMP[low + 1] * frac + 0.5).astype(np.uint8)
+
+
+def to_pil(image: np.ndarray) -> Image.Image:
+    """A float [0, 1] or uint8 ``H x W x 3`` (or ``H x W``) array as a Pillow image."""
+    array = np.asarray(image)
+    if array.dtype != np.uint8:
+        array = (np.clip(array, 0, 1) * 255 + 0.5).astype(np.uint8)
+    return Image.fromarray(array)
+
+
+def make_grid(images: Sequence[np.ndarray], labels: Sequence[str] | None = None,
+              columns: int | None = None, pad: int = 4, label_height: int = 14,
+              background: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
+    """Tile ``images`` (each at most the size of the largest) with ``labels`` under them."""
+    if not images:
+        raise ValueError("no images to put in a grid")
+    tiles = [to_pil(im).convert("RGB") for im in images]
+    labels = list(labels) if labels is not None else [""] * len(tiles)
+    if not any(labels):
+        label_height = 0
+    columns = columns or len(tiles)
+    rows = math.ceil(len(tiles) / columns)
+    cell_w = max(t.width for t in tiles)
+    cell_h = max(t.height for t in tiles)
+    grid = Image.new("RGB", (pad + columns * (cell_w + pad),
+                             pad + rows * (cell_h + label_height + pad)), background)
+    draw = ImageDraw.Draw(grid)
+    font = ImageFont.load_default()
+    for i, (tile, label) in enumerate(zip(tiles, labels)):
+        x = pad + (i % columns) * (cell_w + pad)
+        y = pad + (i // columns) * (cell_h + label_height + pad)
+        grid.paste(tile, (x + (cell_w - tile.width) // 2, y + (cell_h - tile.height) // 2))
+        if label:
+            draw.text((x + 1, y + cell_h + 1), label, fill=(0, 0, 0), font=font)
+    return grid
+
+
+def save(image: Image.Image, path: str) -> None:
+    """Save a grid; JPEG at quality 88 (figures stay small), anything else as Pillow infers."""
+    if path.lower().endswith((".jpg", ".jpeg")):
+        image.save(path, quality=88, optimize=True)
+    else:
+        image.save(path)

@@ -1,0 +1,65 @@
+"""TensorBoard logging of a style transfer (``tf-nst --logdir=DIR``; ``tensorboard --logdir DIR``).
+
+Scalars: every loss term (``total``, ``content``, ``style``, ``tv`` and per layer
+``content/conv4_2``, ``style/conv1_1`` ...) at every step. Images: the current result under
+``image`` when asked (``--save_every`` and the last step).
+
+Written with the core ``tf.summary.write`` and the metadata of TensorBoard's scalar and image
+plugins, so logging needs no ``tensorboard`` package (``tf.summary.scalar`` does); viewing the
+logs does (``pip install tensorboard``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Mapping
+
+import numpy as np
+import tensorflow as tf
+
+
+def _metadata(plugin: str) -> tf.compat.v1.SummaryMetadata:
+    metadata = tf.compat.v1.SummaryMetadata()
+    metadata.plugin_data.plugin_name = plugin
+    return metadata
+
+
+class LogdirError(ValueError):
+    """The log folder cannot be written; ``str(err)`` is one line naming it."""
+
+
+class SummaryLogger:
+    """Writes TensorBoard event files into ``logdir`` (created if missing)."""
+
+    def __init__(self, logdir: str | os.PathLike) -> None:
+        self.logdir = os.fspath(logdir)
+        try:
+            os.makedirs(self.logdir, exist_ok=True)
+            if not os.access(self.logdir, os.W_OK):
+                raise PermissionError("not writable")
+            self._writer = tf.summary.create_file_writer(self.logdir)
+        except (OSError, tf.errors.OpError) as err:
+            reason = getattr(err, "strerror", None) or str(err).splitlines()[0]
+            raise LogdirError(f"--logdir={self.logdir}: cannot write there: {reason}") from None
+
+    def scalars(self, step: int, losses: Mapping[str, float]) -> None:
+        with self._writer.as_default():
+            for name, value in losses.items():
+                tf.summary.write(name, tf.constant(float(value), tf.float32), step=step,
+                                 metadata=_metadata("scalars"))
+
+    def image(self, step: int, image: np.ndarray, name: str = "image") -> None:
+        """An ``H x W x 3`` float image in [0, 1] (the image plugin's [width, height, PNG])."""
+        pixels = np.asarray(image, np.float32)
+        height, width = pixels.shape[:2]
+        png = tf.io.encode_png(tf.constant(np.floor(np.clip(pixels, 0, 1) * 255 + 0.5)
+                                           .astype(np.uint8)))
+        tensor = tf.stack([tf.constant(str(width)), tf.constant(str(height)), png])
+        with self._writer.as_default():
+            tf.summary.write(name, tensor, step=step, metadata=_metadata("images"))
+
+    def flush(self) -> None:
+        self._writer.flush()
+
+    def close(self) -> None:
+        self._writer.close()

@@ -18,7 +18,7 @@ from typing import Callable, Union
 import numpy as np
 import tensorflow as tf
 
-from tf_nst import images, optimizers
+from tf_nst import health, images, optimizers
 from tf_nst.config import INIT_NAMED, Config
 from tf_nst.features import FeatureExtractor
 from tf_nst.objective import LossWeights, Objective, make_step
@@ -109,15 +109,25 @@ class StyleTransfer:
         start = initial_image(init, self.content, self.style, config.noise_ratio, config.seed,
                               config.max_pixels)
         self.state = self.optimizer.init(start)
-        self._step = tf.function(make_step(self.objective, self.optimizer))
+        self._step = tf.function(_checked(make_step(self.objective, self.optimizer),
+                                          self.optimizer))
         self.steps_done = 0
         self.losses: dict[str, float] = {}
 
     def step(self, num_steps: int = 1) -> dict[str, float]:
-        """Run ``num_steps`` optimisation steps; return the losses of the last one."""
+        """Run ``num_steps`` optimisation steps; return the losses of the last one.
+
+        Raises :class:`tf_nst.health.NumericalError` if the loss or the image stops being finite;
+        ``state``, ``image`` and ``steps_done`` then still describe the last good step.
+        """
         terms = None
         for _ in range(num_steps):
-            self.state, terms = self._step(self.state, self.targets, self.weights)
+            state, terms, finite = self._step(self.state, self.targets, self.weights)
+            if not bool(finite):  # keep the last good state; see tf_nst.health
+                losses = {k: float(v[0]) for k, v in terms.items()}
+                raise health.NumericalError(
+                    health.describe(self.config, self.steps_done + 1, losses), self.steps_done + 1)
+            self.state = state
             self.steps_done += 1
         if terms is not None:
             self.losses = {k: float(v[0]) for k, v in terms.items()}
@@ -137,6 +147,16 @@ class StyleTransfer:
     def image(self) -> np.ndarray:
         """The current image, ``H x W x 3`` float32 in [0, 1]."""
         return self.optimizer.image(self.state)[0].numpy()
+
+
+def _checked(step, optimizer):
+    """``step`` that also returns whether the new image and the loss are all finite."""
+
+    def checked_step(state, targets, weights):
+        state, terms = step(state, targets, weights)
+        return state, terms, health.all_finite(optimizer.image(state), terms["total"])
+
+    return checked_step
 
 
 def stylize(content: ImageLike, style: ImageLike, config: Config | None = None,

@@ -49,7 +49,7 @@ def test_estimate_grows_with_size_history_and_precision():
     # Only the layers up to the deepest one used are run.
     shallow = resources.estimate(config.replace(content_layers=("conv2_2",),
                                                 style_layers=("conv1_1",)), 384, 512)
-    assert shallow.activations < small.activations / 2
+    assert shallow.activations < 0.8 * small.activations
     assert resources.estimate(config, 384, 512, checkpointing=True).checkpoint > 0
 
 
@@ -69,6 +69,9 @@ def test_a_run_that_cannot_fit_is_refused_with_what_to_change(monkeypatch):
     # What fits passes; an explicit limit replaces the detected memory.
     assert resources.check(config, fits * 3 // 4, fits).total <= 2e9
     assert resources.check(config, 3072, 4096, limit_bytes=1e12).total > 2e9
+    # The style image shrinks with the suggested size too.
+    with pytest.raises(resources.ResourceError, match="--image_size=" + str(fits)):
+        resources.check(config, 3072, 4096, style_height=4096, style_width=4096)
 
 
 def test_available_memory_is_read():

@@ -162,14 +162,19 @@ def resident_bytes() -> float:
         return 0.0
 
 
-def largest_fitting_size(config, aspect: float, budget: float, **kwargs) -> int:
+def largest_fitting_size(config, aspect: float, budget: float, style_height: int | None = None,
+                         style_width: int | None = None, checkpointing: bool = False) -> int:
     """The largest ``image_size`` (a multiple of 64, at least 64) whose estimate fits ``budget``;
-    0 if even 64 px does not. ``aspect`` = shorter side / longer side of the content image."""
+    0 if even 64 px does not. ``aspect`` = shorter side / longer side of the content image; the
+    style image (given at ``config.image_size``) is scaled with it."""
     best = 0
     size = 64
     while size <= config.image_size:
         h, w = size, max(1, round(size * aspect))
-        if estimate(config, h, w, **kwargs).total > budget:
+        scale = size / config.image_size
+        style = ((max(1, round(style_height * scale)), max(1, round(style_width * scale)))
+                 if style_height and style_width else (None, None))
+        if estimate(config, h, w, *style, checkpointing=checkpointing).total > budget:
             break
         best = size
         size += 64

@@ -68,8 +68,8 @@ class _Stop(BaseException):
 
 
 class _Signals:
-    """SIGINT and SIGTERM raise :class:`_Stop`, except inside ``critical()`` (a file or checkpoint
-    being written), where they are held until its end."""
+    """SIGINT and SIGTERM raise :class:`_Stop`, except inside ``critical()`` (a step running, a
+    file or checkpoint being written), where they are held until its end or ``check()``."""
 
     def __init__(self) -> None:
         self.pending: int | None = None
@@ -91,6 +91,11 @@ class _Signals:
         finally:
             self.depth -= 1
         if not self.depth and self.pending:
+            raise _Stop(self.pending)
+
+    def check(self) -> None:
+        """Acts on a signal held during ``critical()``; call it where stopping is safe."""
+        if self.pending:
             raise _Stop(self.pending)
 
     @staticmethod
@@ -179,8 +184,10 @@ def main(argv: list[str]) -> int:
                     images.write_image(snapshot_path(FLAGS.output, st.steps_done), st.image)
             if st.steps_done % FLAGS.checkpoint_every == 0:
                 save_checkpoint(st)
+            signals.check()  # between steps, where state and step count agree
 
-        image = transfer.run(callback=on_step)
+        with signals.critical():  # a signal during a step is acted on after it
+            image = transfer.run(callback=on_step)
         save_checkpoint(transfer)
         signals.ignore()  # the output is written whole or not at all
         images.write_image(FLAGS.output, image, overwrite=FLAGS.overwrite)

@@ -21,12 +21,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import logging
 import os
 from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
+from absl import logging as absl_logging
 
 FORMAT_VERSION = 1
 _NOT_FINGERPRINTED = ("num_steps",)
@@ -80,9 +80,8 @@ class Checkpointer:
 
     def save(self, state, steps_done: int) -> str:
         """Writes a checkpoint numbered ``steps_done``; returns its path prefix."""
-        logger = tf.get_logger()
-        level = logger.level
-        logger.setLevel(max(level, logging.WARNING))  # TF logs an INFO line per save
+        verbosity = absl_logging.get_verbosity()
+        absl_logging.set_verbosity(min(verbosity, absl_logging.WARNING))  # TF logs INFO per save
         try:
             os.makedirs(self.directory, exist_ok=True)
             ckpt = self._checkpoint(state, steps_done, self.fingerprint)
@@ -92,7 +91,7 @@ class Checkpointer:
             raise CheckpointError(f"--checkpoint_dir={self.directory}: cannot write a checkpoint "
                                   f"({_one_line(err)})") from None
         finally:
-            logger.setLevel(level)
+            absl_logging.set_verbosity(verbosity)
 
     def stored_fingerprint(self, path: str) -> str:
         reader = tf.train.load_checkpoint(path)

@@ -98,10 +98,11 @@ class _Signals:
         if self.pending:
             raise _Stop(self.pending)
 
-    @staticmethod
-    def ignore() -> None:
+    def ignore(self) -> None:
+        """From now on signals are ignored (the last files are being written)."""
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, signal.SIG_IGN)
+        self.pending = None
 
 
 def _content_sizes(config, content: str, style: str) -> tuple[int, int, int | None, int | None]:

@@ -52,3 +52,13 @@ def small_pair(shared_images):
         return np.asarray(image, np.float32) / 255.0
 
     return load("tubingen.jpg", 64), load("starry_night.jpg", 64)
+
+
+# Fuzz cases tried per target, filled by tests/test_fuzz.py and reported after the run.
+FUZZ_CASES: dict[str, int] = {}
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FUZZ_CASES:
+        counts = ", ".join(f"{name}: {n}" for name, n in sorted(FUZZ_CASES.items()))
+        terminalreporter.write_line(f"fuzz cases tried: {sum(FUZZ_CASES.values())} ({counts})")

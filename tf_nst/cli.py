@@ -8,7 +8,9 @@ Every hyper-parameter flag comes from :class:`tf_nst.config.Config`; ``--helpful
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
 
 from absl import app, flags
@@ -33,6 +35,17 @@ flags.DEFINE_integer("print_every", 50, "Log every loss term, per layer too, eve
                      "(0 = never).", lower_bound=0)
 flags.DEFINE_integer("save_every", 0, "Also write the current image every N steps, next to "
                      "--output as NAME_STEP.EXT (0 = never).", lower_bound=0)
+flags.DEFINE_string("checkpoint_dir", None, "Save the optimiser state here every "
+                    "--checkpoint_every steps, on Ctrl-C/SIGTERM and at the end; run again with the "
+                    "same flags to resume from the newest checkpoint (same result as an "
+                    "uninterrupted run). A checkpoint of a different run is refused unless "
+                    "--overwrite, which discards it.")
+flags.DEFINE_integer("checkpoint_every", 50, "With --checkpoint_dir: save every N steps.",
+                     lower_bound=1)
+flags.DEFINE_boolean("check_memory", True, "Estimate the memory the run needs before starting "
+                     "and refuse it if it clearly cannot fit.")
+flags.DEFINE_float("memory_limit_gb", 0.0, "Memory budget for --check_memory in GB (0 = the "
+                   "memory available now, from /proc/meminfo and cgroup limits).", lower_bound=0.0)
 config_flags.define_config_flags()
 
 FLAGS = flags.FLAGS
@@ -48,64 +61,226 @@ def snapshot_path(output: str, step: int) -> str:
     return f"{stem}_{step:05d}{ext}"
 
 
+def partial_path(output: str) -> str:
+    """Where an interrupted or diverged run leaves its current image: ``NAME.partial.EXT``."""
+    stem, ext = os.path.splitext(output)
+    return f"{stem}.partial{ext}"
+
+
+class _Stop(BaseException):
+    """Raised in the main thread by SIGINT/SIGTERM (see :class:`_Signals`)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+class _Signals:
+    """SIGINT and SIGTERM raise :class:`_Stop`, except inside ``critical()`` (a step running, a
+    file or checkpoint being written), where they are held until its end or ``check()``."""
+
+    def __init__(self) -> None:
+        self.pending: int | None = None
+        self.depth = 0
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._handle)
+
+    def _handle(self, signum: int, frame) -> None:
+        if self.depth:
+            self.pending = self.pending or signum
+        else:
+            raise _Stop(signum)
+
+    @contextlib.contextmanager
+    def critical(self):
+        self.depth += 1
+        try:
+            yield
+        finally:
+            self.depth -= 1
+        if not self.depth and self.pending:
+            raise _Stop(self.pending)
+
+    def check(self) -> None:
+        """Acts on a signal held during ``critical()``; call it where stopping is safe."""
+        if self.pending:
+            raise _Stop(self.pending)
+
+    def ignore(self) -> None:
+        """From now on signals are ignored (the last files are being written)."""
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)
+        self.pending = None
+
+
+def _content_sizes(config, content: str, style: str) -> tuple[int, int, int | None, int | None]:
+    """Output and style sizes from the image headers (no decoding); square if unreadable."""
+    from tf_nst import images
+    out = []
+    for path, side in ((content, config.image_size),
+                       (style, max(1, round(config.image_size * config.style_scale)))):
+        try:
+            from PIL import Image
+            with Image.open(path) as im:
+                width, height = im.size
+            out.extend(images.scaled_size(height, width, side))
+        except Exception:  # the real read reports bad files; assume the worst case here
+            out.extend((side, side))
+    return tuple(out)
+
+
 def main(argv: list[str]) -> int:
     if len(argv) > 1:
         _fail(f"unexpected arguments: {' '.join(argv[1:])}", 2)
+    signals = _Signals()
     # Imported here so that --help answers without loading TensorFlow.
-    from tf_nst import images
+    from tf_nst import images, resources
+    from tf_nst.checkpoint import Checkpointer, CheckpointError, fingerprint
     from tf_nst.config import ConfigError
     from tf_nst.features import WeightsError
+    from tf_nst.health import NumericalError
     from tf_nst.progress import Progress, format_losses
     from tf_nst.summaries import LogdirError, SummaryLogger
     from tf_nst.transfer import StyleTransfer
 
-    try:
-        if not FLAGS.content or not FLAGS.style:
-            raise ConfigError("--content and --style are required")
-        config = config_flags.config_from_flags(FLAGS)
-        images.check_output_path(FLAGS.output, overwrite=FLAGS.overwrite)
-        transfer = StyleTransfer(FLAGS.content, FLAGS.style, config,
-                                 style_masks=FLAGS.style_masks, content_mask=FLAGS.content_mask)
-        logger = None
-        if FLAGS.logdir:
-            logger = SummaryLogger(FLAGS.logdir)
-    except (ConfigError, images.ImageError, WeightsError, LogdirError) as err:
-        _fail(str(err), 2 if isinstance(err, ConfigError) else 1)
+    transfer = None
+    logger = None
+    saver = None
+    saved_step = -1
+    progress = None
 
-    progress = Progress(config.num_steps, every=FLAGS.print_every or 50)
-    height, width = transfer.content.shape[1:3]
-    schedule = ("" if config.scales == 1 else
-                f" (coarse to fine: {'/'.join(map(str, config.scale_steps))} steps at "
-                f"{'/'.join(map(str, config.scale_sizes))} px)")
-    progress.log(f"{PROGRAM}: {width}x{height} px, {config.optimizer}, {config.num_steps} steps"
-                 f"{schedule}, content_weight={config.content_weight:g} "
-                 f"style_weight={config.style_weight:g}")
-
-    def on_step(st: StyleTransfer) -> None:
-        progress.update(st.steps_done, st.losses)
-        if FLAGS.print_every and st.steps_done % FLAGS.print_every == 0:
-            progress.log(f"step {st.steps_done}: {format_losses(st.losses, per_layer=True)}")
-        snapshot = FLAGS.save_every and st.steps_done % FLAGS.save_every == 0
-        if snapshot:
-            images.write_image(snapshot_path(FLAGS.output, st.steps_done), st.image)
-        if logger is not None:
-            logger.scalars(st.steps_done, st.losses)
-            if snapshot or st.steps_done == config.num_steps:
-                logger.image(st.steps_done, st.image)
+    def save_checkpoint(st: StyleTransfer) -> None:
+        nonlocal saved_step
+        if saver is not None and st.steps_done != saved_step:
+            with signals.critical():
+                saver.save(st.state, st.steps_done)
+            saved_step = st.steps_done
 
     try:
-        image = transfer.run(callback=on_step)
+        try:
+            if not FLAGS.content or not FLAGS.style:
+                raise ConfigError("--content and --style are required")
+            config = config_flags.config_from_flags(FLAGS)
+            images.check_output_path(FLAGS.output, overwrite=FLAGS.overwrite)
+            if FLAGS.check_memory:
+                height, width, style_height, style_width = _content_sizes(
+                    config, FLAGS.content, FLAGS.style)
+                resources.check(config, height, width, FLAGS.memory_limit_gb * resources.GB or None,
+                                style_height, style_width, checkpointing=bool(FLAGS.checkpoint_dir))
+            if FLAGS.checkpoint_dir and config.scales > 1:
+                raise ConfigError("--checkpoint_dir cannot yet resume a coarse-to-fine run "
+                                  "(--scales > 1); use --scales=1 or drop --checkpoint_dir")
+            transfer = StyleTransfer(FLAGS.content, FLAGS.style, config,
+                                     style_masks=FLAGS.style_masks, content_mask=FLAGS.content_mask)
+            if FLAGS.logdir:
+                logger = SummaryLogger(FLAGS.logdir)
+            resumed = None
+            if FLAGS.checkpoint_dir:
+                saver = Checkpointer(FLAGS.checkpoint_dir, fingerprint(
+                    config, transfer.content, transfer.style,
+                    transfer.optimizer.image(transfer.state)))
+                resumed = _resume(saver, transfer.state, config.num_steps)
+        except (ConfigError, images.ImageError, WeightsError, resources.ResourceError,
+                LogdirError) as err:
+            _fail(str(err), 2 if isinstance(err, ConfigError) else 1)
+
+        progress = Progress(config.num_steps, every=FLAGS.print_every or 50)
+        height, width = transfer.content.shape[1:3]
+        schedule = ("" if config.scales == 1 else
+                    f" (coarse to fine: {'/'.join(map(str, config.scale_steps))} steps at "
+                    f"{'/'.join(map(str, config.scale_sizes))} px)")
+        progress.log(f"{PROGRAM}: {width}x{height} px, {config.optimizer}, {config.num_steps} steps"
+                     f"{schedule}, content_weight={config.content_weight:g} "
+                     f"style_weight={config.style_weight:g}")
+        if resumed is not None:
+            transfer.state, transfer.steps_done = resumed.state, resumed.steps_done
+            saved_step = resumed.steps_done
+            progress.log(f"{PROGRAM}: resuming at step {resumed.steps_done} from {resumed.path}")
+
+        def on_step(st: StyleTransfer) -> None:
+            progress.update(st.steps_done, st.losses)
+            if FLAGS.print_every and st.steps_done % FLAGS.print_every == 0:
+                progress.log(f"step {st.steps_done}: {format_losses(st.losses, per_layer=True)}")
+            snapshot = FLAGS.save_every and st.steps_done % FLAGS.save_every == 0
+            if snapshot:
+                with signals.critical():
+                    images.write_image(snapshot_path(FLAGS.output, st.steps_done), st.image)
+            if logger is not None:
+                logger.scalars(st.steps_done, st.losses)
+                if snapshot or st.steps_done == config.num_steps:
+                    logger.image(st.steps_done, st.image)
+            if st.steps_done % FLAGS.checkpoint_every == 0:
+                save_checkpoint(st)
+            signals.check()  # between steps, where state and step count agree
+
+        with signals.critical():  # a signal during a step is acted on after it
+            image = transfer.run(callback=on_step)
+        save_checkpoint(transfer)
+        signals.ignore()  # the output is written whole or not at all
         images.write_image(FLAGS.output, image, overwrite=FLAGS.overwrite)
-    except KeyboardInterrupt:
+    except (_Stop, KeyboardInterrupt) as stop:
+        signals.ignore()
+        signum = stop.signum if isinstance(stop, _Stop) else signal.SIGINT
+        name = signal.Signals(signum).name
+        if progress is not None:
+            progress.log("")
+        if transfer is None or progress is None:
+            _fail(f"interrupted by {name} before the first step; nothing written", 128 + signum)
+        _fail(f"interrupted by {name} at step {transfer.steps_done}/{transfer.config.num_steps}; "
+              f"{_leave_partial(transfer, save_checkpoint)}", 128 + signum)
+    except NumericalError as err:
+        signals.ignore()
         progress.log("")
-        _fail(f"interrupted at step {transfer.steps_done}; {FLAGS.output} not written", 130)
-    except images.ImageError as err:
+        _fail(f"{err}; {_leave_partial(transfer, None)}")
+    except (images.ImageError, CheckpointError) as err:
         _fail(str(err))
     finally:
         if logger is not None:
             logger.close()
     progress.log(f"{PROGRAM}: wrote {FLAGS.output}")
     return 0
+
+
+def _resume(saver, template, num_steps: int):
+    """The checkpoint to resume from, or None; a foreign or overshooting checkpoint is refused
+    (CheckpointError) unless --overwrite, which discards it."""
+    from tf_nst.checkpoint import CheckpointError
+    try:
+        resumed = saver.restore(template)
+        if resumed is not None and resumed.steps_done > num_steps:
+            raise CheckpointError(
+                f"--checkpoint_dir={saver.directory} is at step {resumed.steps_done}, beyond "
+                f"--num_steps={num_steps}; raise --num_steps, use another --checkpoint_dir, or pass "
+                "--overwrite to discard it")
+        return resumed
+    except CheckpointError:
+        if not FLAGS.overwrite:
+            raise
+        saver.discard()
+        return None
+
+
+def _leave_partial(transfer, save_checkpoint) -> str:
+    """Writes the current image as NAME.partial.EXT (and a checkpoint); says what was done."""
+    from tf_nst import images
+    from tf_nst.checkpoint import CheckpointError
+    if transfer.steps_done == 0:
+        return f"nothing written ({FLAGS.output} untouched)"
+    notes = []
+    partial = partial_path(FLAGS.output)
+    try:
+        images.write_image(partial, transfer.image, overwrite=True)
+        notes.append(f"PARTIAL image of step {transfer.steps_done} written to {partial}")
+    except images.ImageError as err:
+        notes.append(f"could not write the partial image ({err})")
+    if save_checkpoint is not None and FLAGS.checkpoint_dir:
+        try:
+            save_checkpoint(transfer)
+            notes.append(f"checkpoint in {FLAGS.checkpoint_dir}: run the same command to resume")
+        except CheckpointError as err:
+            notes.append(str(err))
+    notes.append(f"{FLAGS.output} not written")
+    return "; ".join(notes)
 
 
 def run() -> None:

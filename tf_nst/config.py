@@ -146,7 +146,8 @@ class Config:
         """Raise :class:`ConfigError` (one line naming the flag) on any invalid value."""
         _check(self.image_size > 0, "image_size", self.image_size, "must be a positive integer")
         _check(self.image_size <= 16384, "image_size", self.image_size, "must be at most 16384")
-        _check(self.style_scale > 0, "style_scale", self.style_scale, "must be positive")
+        _check(0 < self.style_scale < float("inf"), "style_scale", self.style_scale,
+               "must be a finite positive number")
         _check(self.max_pixels > 0, "max_pixels", self.max_pixels, "must be positive")
         _check(len(self.content_layers) > 0 or len(self.style_layers) > 0, "content_layers",
                self.content_layers, "and --style_layers cannot both be empty")

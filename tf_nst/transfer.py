@@ -18,7 +18,7 @@ from typing import Callable, Sequence, Union
 import numpy as np
 import tensorflow as tf
 
-from tf_nst import color, images, optimizers
+from tf_nst import color, health, images, optimizers
 from tf_nst.config import INIT_NAMED, Config, ConfigError
 from tf_nst.features import FeatureExtractor
 from tf_nst.objective import LossWeights, Objective, make_step
@@ -139,8 +139,8 @@ class StyleTransfer:
                                                 config.lbfgs_history)
         self.weights = LossWeights.from_config(config, num_styles=len(styles))
         # One trace per scale (the image shape is static inside each trace).
-        self._step = tf.function(make_step(self.objective, self.optimizer),
-                                 jit_compile=config.jit_compile)
+        self._step = tf.function(_checked(make_step(self.objective, self.optimizer),
+                                          self.optimizer), jit_compile=config.jit_compile)
         self.sizes = config.scale_sizes
         self._scale_ends = tuple(np.cumsum(config.scale_steps).tolist())
         self.scale = 0
@@ -192,10 +192,19 @@ class StyleTransfer:
 
         With a coarse-to-fine schedule (``config.scales > 1``) the steps move through the scales:
         after the last step of a scale, :attr:`image` is the upsampled result at the next size.
-        Losses are those of the scale the step ran at."""
+        Losses are those of the scale the step ran at.
+
+        Raises :class:`tf_nst.health.NumericalError` if the loss or the image stops being finite;
+        ``state``, ``image`` and ``steps_done`` then still describe the last good step.
+        """
         terms = None
         for _ in range(num_steps):
-            self.state, terms = self._step(self.state, self.targets, self.weights)
+            state, terms, finite = self._step(self.state, self.targets, self.weights)
+            if not bool(finite):  # keep the last good state; see tf_nst.health
+                losses = {k: float(v[0]) for k, v in terms.items()}
+                raise health.NumericalError(
+                    health.describe(self.config, self.steps_done + 1, losses), self.steps_done + 1)
+            self.state = state
             self.steps_done += 1
             self._advance_finished_scales()
         if terms is not None:
@@ -229,6 +238,15 @@ class StyleTransfer:
         if mask is not None:
             image = mask * self.current_content + (1.0 - mask) * image
         return image[0].numpy()
+
+def _checked(step, optimizer):
+    """``step`` that also returns whether the new image and the loss are all finite."""
+
+    def checked_step(state, targets, weights):
+        state, terms = step(state, targets, weights)
+        return state, terms, health.all_finite(optimizer.image(state), terms["total"])
+
+    return checked_step
 
 
 def stylize(content: ImageLike, style: ImageLike | Sequence[ImageLike],

@@ -1,0 +1,185 @@
+"""Long runs survive interruptions: checkpoint + resume after SIGKILL, SIGINT/SIGTERM leave a
+partial image (never a half-written output), NaN/Inf stops the run and keeps the last good image."""
+
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from tests.conftest import ROOT
+from tf_nst import checkpoint, health, images, optimizers
+from tf_nst.config import Config
+from tf_nst.transfer import StyleTransfer
+
+# Small enough to be quick, long enough to be killed in the middle.
+RUN = ["--image_size=40", "--checkpoint_every=5", "--print_every=1", "--optimizer=lbfgs"]
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory, shared_images):
+    folder = tmp_path_factory.mktemp("inputs")
+    for name, out in (("tubingen.jpg", "content.png"), ("starry_night.jpg", "style.png")):
+        image = Image.open(shared_images / name).convert("RGB")
+        image.thumbnail((64, 64))
+        image.save(folder / out)
+    return folder
+
+
+def start(*args):
+    return subprocess.Popen([sys.executable, "-m", "tf_nst", *args], cwd=ROOT, text=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def wait_for_step(proc, step, seen):
+    """Reads stderr until the per-step log line of ``step``; returns the lines read."""
+    for line in proc.stderr:
+        seen.append(line)
+        if line.startswith(f"step {step}:"):
+            return seen
+    raise AssertionError("run ended before step %d:\n%s" % (step, "".join(seen)))
+
+
+def tool_lines(stderr):
+    return [line for line in stderr.splitlines() if line.startswith("tf-nst")]
+
+
+def test_sigkill_then_resume_ends_exactly_like_an_uninterrupted_run(inputs, tmp_path, vgg_weights):
+    ckpt, out = tmp_path / "ckpt", tmp_path / "out.png"
+    args = [f"--content={inputs / 'content.png'}", f"--style={inputs / 'style.png'}",
+            f"--output={out}", f"--checkpoint_dir={ckpt}", "--num_steps=30", *RUN]
+    proc = start(*args)
+    seen = wait_for_step(proc, 12, [])
+    proc.kill()  # SIGKILL: no handler runs, only the checkpoints on disk survive
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL and not out.exists()
+    assert tf.train.latest_checkpoint(str(ckpt)).endswith("ckpt-10")
+
+    resumed = subprocess.run([sys.executable, "-m", "tf_nst", *args], cwd=ROOT, text=True,
+                             capture_output=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming at step 10" in resumed.stderr
+    assert "step 11:" in resumed.stderr and "step 10:" not in resumed.stderr
+
+    # The same run without interruption, in this process.
+    config = Config(image_size=40, num_steps=30, optimizer="lbfgs")
+    reference = StyleTransfer(str(inputs / "content.png"), str(inputs / "style.png"), config)
+    final_image = reference.run()
+    assert np.array_equal(np.asarray(Image.open(out)), images.to_uint8(final_image))
+    # Bitwise: the whole optimiser state at step 30, L-BFGS history included.
+    reader = tf.train.load_checkpoint(str(ckpt / "ckpt-30"))
+    for name, value in zip(reference.state._fields, reference.state):
+        stored = reader.get_tensor(f"state/{name}/.ATTRIBUTES/VARIABLE_VALUE")
+        assert np.array_equal(stored, value.numpy()), name
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_signal_writes_a_partial_image_and_never_the_output(signum, inputs, tmp_path, vgg_weights):
+    ckpt, out = tmp_path / "ckpt", tmp_path / "out.png"
+    out.write_bytes(b"precious")  # --overwrite allows replacing it only with a finished image
+    proc = start(f"--content={inputs / 'content.png'}", f"--style={inputs / 'style.png'}",
+                 f"--output={out}", f"--checkpoint_dir={ckpt}", "--num_steps=100000", "--overwrite",
+                 *RUN)
+    seen = wait_for_step(proc, 7, [])
+    proc.send_signal(signum)
+    _, rest = proc.communicate(timeout=120)
+    stderr = "".join(seen) + rest
+    assert proc.returncode == 128 + signum, stderr
+    assert "Traceback" not in stderr
+    lines = tool_lines(stderr)
+    assert len(lines) == 2 and lines[1].startswith("tf-nst: error: interrupted by "
+                                                   f"{signal.Signals(signum).name} at step "), stderr
+    step = int(lines[1].split(" at step ")[1].split("/")[0])
+    assert step >= 7 and "PARTIAL" in lines[1] and "out.partial.png" in lines[1]
+    assert out.read_bytes() == b"precious"
+    partial = Image.open(tmp_path / "out.partial.png")
+    assert partial.size == (40, 30) and partial.format == "PNG"
+    # Nothing else left around: no temporary file, the checkpoint holds the interrupted step.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt", "out.partial.png", "out.png"]
+    assert tf.train.latest_checkpoint(str(ckpt)).endswith(f"ckpt-{step}")
+
+
+def test_diverging_run_stops_with_the_cause_and_keeps_the_last_good_image(inputs, tmp_path,
+                                                                           vgg_weights):
+    out = tmp_path / "out.png"
+    # init=content makes the content loss 0 at step 1; from step 2 on alpha * loss overflows.
+    result = subprocess.run(
+        [sys.executable, "-m", "tf_nst", f"--content={inputs / 'content.png'}",
+         f"--style={inputs / 'style.png'}", f"--output={out}", "--image_size=32", "--num_steps=20",
+         "--optimizer=adam", "--content_weight=1e38"],
+        cwd=ROOT, text=True, capture_output=True, timeout=300)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    error = tool_lines(result.stderr)[-1]
+    assert error.startswith("tf-nst: error: the total loss became NaN or Inf at step 2 (adam")
+    assert "--content_weight" in error and "--learning_rate" in error
+    assert "PARTIAL image of step 1" in error
+    assert not out.exists()
+    assert Image.open(tmp_path / "out.partial.png").size == (32, 24)
+
+
+def test_step_keeps_the_last_good_state_when_the_loss_turns_nan(small_pair, vgg_weights):
+    st = StyleTransfer(*small_pair, Config(image_size=32, optimizer="adam", num_steps=10))
+    real_step, calls = st._step, []
+
+    def failing_step(state, targets, weights):
+        calls.append(1)
+        state, terms, finite = real_step(state, targets, weights)
+        if len(calls) == 4:  # as if the loss had overflowed at the 4th step
+            terms = dict(terms, total=terms["total"] * np.nan)
+            finite = health.all_finite(st.optimizer.image(state), terms["total"])
+        return state, terms, finite
+
+    st._step = failing_step
+    st.step(3)
+    good = st.image
+    with pytest.raises(health.NumericalError) as err:
+        st.run()
+    assert err.value.step == 4 and st.steps_done == 3
+    assert "step 4" in str(err.value) and "\n" not in str(err.value)
+    assert np.array_equal(st.image, good) and np.isfinite(good).all()
+
+
+def test_all_finite_flags_nan_and_inf_in_image_or_loss():
+    image, loss = tf.zeros([1, 2, 2, 3]), tf.ones([1])
+    assert bool(health.all_finite(image, loss))
+    assert not bool(health.all_finite(image, loss * np.inf))
+    assert not bool(health.all_finite(tf.fill([1, 2, 2, 3], np.nan), loss))
+
+
+def test_likely_cause_names_precision_and_learning_rate():
+    message = health.describe(Config(precision="mixed_float16", optimizer="adam",
+                                      learning_rate=5.0), 7, {"total": float("nan"), "style": 1.0})
+    assert message.startswith("the total loss became NaN or Inf at step 7")
+    assert "--precision=mixed_bfloat16" in message and "--learning_rate=5" in message
+
+
+def test_checkpoint_round_trip_and_foreign_checkpoint_is_refused(tmp_path):
+    opt = optimizers.Lbfgs(history=3)
+    state = opt.init(tf.random.stateless_uniform([1, 5, 4, 3], seed=[1, 2]))
+    state = state._replace(iteration=state.iteration + 7)
+    config = Config(image_size=5)
+    mine = checkpoint.fingerprint(config, state.x)
+    saver = checkpoint.Checkpointer(tmp_path, mine)
+    assert saver.restore(state) is None
+    for step in (5, 10, 15):
+        saver.save(state, step)
+    restored = saver.restore(opt.init(tf.zeros([1, 5, 4, 3])))
+    assert restored.steps_done == 15 and restored.path.endswith("ckpt-15")
+    for name, a, b in zip(state._fields, state, restored.state):
+        assert a.dtype == b.dtype and np.array_equal(a.numpy(), b.numpy()), name
+    assert sorted(os.listdir(tmp_path))[0] == "checkpoint"
+    assert not any(name.startswith("ckpt-5.") for name in os.listdir(tmp_path))  # keeps 2
+
+    # num_steps is not part of the fingerprint (a run may be extended); anything else is.
+    assert checkpoint.fingerprint(config.replace(num_steps=9), state.x) == mine
+    other = checkpoint.fingerprint(config.replace(style_weight=2.0), state.x)
+    assert other != mine
+    assert checkpoint.fingerprint(config, state.x + 0.5) != mine
+    with pytest.raises(checkpoint.CheckpointError, match="different run.*--overwrite"):
+        checkpoint.Checkpointer(tmp_path, other).restore(state)
+    checkpoint.Checkpointer(tmp_path, other).discard()
+    assert os.listdir(tmp_path) == []

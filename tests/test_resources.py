@@ -1,0 +1,94 @@
+"""The memory estimate is close to what a run really uses, and a run that cannot fit is refused."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+from tf_nst import resources
+from tf_nst.config import Config
+
+MEASURE = """
+import json, resource, sys
+import numpy as np
+from tf_nst import Config, StyleTransfer, resources
+rng = np.random.default_rng(0)
+out = []
+for size in (64, 320):
+    config = Config(image_size=size, optimizer="lbfgs", num_steps=2)
+    st = StyleTransfer(rng.random((size * 3 // 4, size, 3)), rng.random((size, size, 3)), config)
+    st.run()
+    estimate = resources.estimate(config, size * 3 // 4, size, size, size).total
+    out.append((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, estimate))
+print(json.dumps(out))
+"""
+
+
+def test_estimate_is_within_a_factor_of_two_of_the_measured_peak(vgg_weights):
+    result = subprocess.run([sys.executable, "-c", MEASURE], cwd=ROOT, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    (rss_small, est_small), (rss_big, est_big) = json.loads(result.stdout.splitlines()[-1])
+    assert 0.5 < rss_big / est_big < 2.0, (rss_big, est_big)
+    # The part that grows with the image, which is what the check is for.
+    growth = (rss_big - rss_small) / (est_big - est_small)
+    assert 0.5 < growth < 2.0, (rss_small, est_small, rss_big, est_big)
+
+
+def test_estimate_grows_with_size_history_and_precision():
+    config = Config(image_size=512)
+    small, big = resources.estimate(config, 384, 512), resources.estimate(config, 768, 1024)
+    assert big.activations == pytest.approx(4 * small.activations, rel=0.02)
+    adam = resources.estimate(config.replace(optimizer="adam"), 384, 512)
+    lbfgs20 = resources.estimate(config.replace(lbfgs_history=20), 384, 512)
+    assert adam.optimizer_state < small.optimizer_state < lbfgs20.optimizer_state
+    bf16 = resources.estimate(config.replace(precision="mixed_bfloat16"), 384, 512)
+    assert bf16.activations < small.activations
+    # Only the layers up to the deepest one used are run.
+    shallow = resources.estimate(config.replace(content_layers=("conv2_2",),
+                                                style_layers=("conv1_1",)), 384, 512)
+    assert shallow.activations < 0.8 * small.activations
+    assert resources.estimate(config, 384, 512, checkpointing=True).checkpoint > 0
+
+
+def test_a_run_that_cannot_fit_is_refused_with_what_to_change(monkeypatch):
+    monkeypatch.setattr(resources, "available_bytes", lambda: 2e9)
+    monkeypatch.setattr(resources, "resident_bytes", lambda: 0.0)
+    config = Config(image_size=4096)
+    with pytest.raises(resources.ResourceError) as err:
+        resources.check(config, 3072, 4096)
+    message = str(err.value)
+    assert "\n" not in message and "only 2.0 GB is available" in message
+    fits = int(message.split("--image_size=")[1].split()[0])
+    assert 64 <= fits < 4096 and fits % 64 == 0
+    assert resources.estimate(config, fits * 3 // 4, fits).total <= 2e9
+    assert resources.estimate(config, (fits + 64) * 3 // 4, fits + 64).total > 2e9
+    assert "--memory_limit_gb" in message and "--nocheck_memory" in message
+    # What fits passes; an explicit limit replaces the detected memory.
+    assert resources.check(config, fits * 3 // 4, fits).total <= 2e9
+    assert resources.check(config, 3072, 4096, limit_bytes=1e12).total > 2e9
+    # The style image shrinks with the suggested size too.
+    with pytest.raises(resources.ResourceError, match="--image_size=" + str(fits)):
+        resources.check(config, 3072, 4096, style_height=4096, style_width=4096)
+
+
+def test_available_memory_is_read():
+    room = resources.available_bytes()
+    assert room is None or room > 0
+
+
+def test_cli_refuses_before_loading_anything(tmp_path):
+    content = tmp_path / "c.png"
+    from PIL import Image
+    Image.new("RGB", (400, 300), "white").save(content)
+    result = subprocess.run(
+        [sys.executable, "-m", "tf_nst", f"--content={content}", f"--style={content}",
+         f"--output={tmp_path / 'out.png'}", "--image_size=4000", "--memory_limit_gb=1.5"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    lines = [l for l in result.stderr.splitlines() if l.startswith("tf-nst")]
+    assert len(lines) == 1 and "4000x3000 px run needs about" in lines[0]
+    assert "allowed by --memory_limit_gb" in lines[0] and "--image_size=" in lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.png"]

@@ -1,0 +1,143 @@
+"""Checkpoint and resume a long run (``tf-nst --checkpoint_dir=DIR``).
+
+A checkpoint holds everything the rest of the run depends on: the optimiser's whole state (for
+L-BFGS the curvature history and the pending line-search trial too), the number of steps done, and
+a fingerprint of the run. As the optimisation is a deterministic function of that state, a resumed
+run ends with the same image as an uninterrupted one.
+
+Files are written by ``tf.train.CheckpointManager``: the data files first, then the small index
+file ``DIR/checkpoint`` is replaced atomically, so a run killed at any moment (even by SIGKILL)
+leaves the previous checkpoint readable. The optimiser state is a ``NamedTuple`` of tensors, not
+variables (a served graph keeps no state); it is copied into ``tf.Variable`` s only while saving or
+restoring.
+
+The fingerprint is a SHA-256 of every :class:`~tf_nst.config.Config` field but ``num_steps``, and of
+the prepared content, style and starting images. ``num_steps`` is left out on purpose: a finished run
+can be continued with a larger ``--num_steps``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from typing import NamedTuple
+
+import numpy as np
+import tensorflow as tf
+from absl import logging as absl_logging
+
+FORMAT_VERSION = 1
+_NOT_FINGERPRINTED = ("num_steps",)
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be used; ``str(err)`` is one line saying what to do."""
+
+
+def fingerprint(config, *images) -> str:
+    """A hex digest identifying a run: ``config`` (but ``num_steps``) and the given images."""
+    fields = {k: v for k, v in dataclasses.asdict(config).items() if k not in _NOT_FINGERPRINTED}
+    digest = hashlib.sha256()
+    digest.update(json.dumps({"format": FORMAT_VERSION, "config": fields}, sort_keys=True,
+                             default=str).encode())
+    for image in images:
+        array = np.ascontiguousarray(np.asarray(image.numpy() if hasattr(image, "numpy") else image))
+        digest.update(f"{array.dtype}{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+class Restored(NamedTuple):
+    state: tuple
+    steps_done: int
+    path: str
+
+
+class Checkpointer:
+    """Saves and restores ``(optimiser state, steps done)`` of one run in ``directory``."""
+
+    def __init__(self, directory: str | os.PathLike, run_fingerprint: str, max_to_keep: int = 2
+                 ) -> None:
+        self.directory = os.fspath(directory)
+        self.fingerprint = run_fingerprint
+        self.max_to_keep = max_to_keep
+
+    @property
+    def latest(self) -> str | None:
+        """The path prefix of the newest complete checkpoint, or None."""
+        if not os.path.isdir(self.directory):
+            return None
+        return tf.train.latest_checkpoint(self.directory)
+
+    def _checkpoint(self, state, steps_done: int, fingerprint: str) -> tf.train.Checkpoint:
+        return tf.train.Checkpoint(
+            steps_done=tf.Variable(steps_done, dtype=tf.int64, trainable=False),
+            fingerprint=tf.Variable(fingerprint, dtype=tf.string, trainable=False),
+            state={name: tf.Variable(value, trainable=False)
+                   for name, value in zip(type(state)._fields, state)})
+
+    def save(self, state, steps_done: int) -> str:
+        """Writes a checkpoint numbered ``steps_done``; returns its path prefix."""
+        verbosity = absl_logging.get_verbosity()
+        absl_logging.set_verbosity(min(verbosity, absl_logging.WARNING))  # TF logs INFO per save
+        try:
+            os.makedirs(self.directory, exist_ok=True)
+            ckpt = self._checkpoint(state, steps_done, self.fingerprint)
+            manager = tf.train.CheckpointManager(ckpt, self.directory, self.max_to_keep)
+            return manager.save(checkpoint_number=steps_done)
+        except (OSError, tf.errors.OpError) as err:
+            raise CheckpointError(f"--checkpoint_dir={self.directory}: cannot write a checkpoint "
+                                  f"({_one_line(err)})") from None
+        finally:
+            absl_logging.set_verbosity(verbosity)
+
+    def stored_fingerprint(self, path: str) -> str:
+        reader = tf.train.load_checkpoint(path)
+        return reader.get_tensor("fingerprint/.ATTRIBUTES/VARIABLE_VALUE").decode()
+
+    def restore(self, template) -> Restored | None:
+        """The newest checkpoint's state (shaped like the ``template`` state), or None if none.
+
+        Raises :class:`CheckpointError` if the checkpoint belongs to another run (different
+        config or images) or cannot be read.
+        """
+        path = self.latest
+        if path is None:
+            return None
+        try:
+            stored = self.stored_fingerprint(path)
+        except (tf.errors.OpError, KeyError, ValueError) as err:
+            raise CheckpointError(f"--checkpoint_dir={self.directory}: unreadable checkpoint "
+                                  f"{os.path.basename(path)} ({_one_line(err)}); pass --overwrite "
+                                  "to discard it") from None
+        if stored != self.fingerprint:
+            raise CheckpointError(
+                f"--checkpoint_dir={self.directory} holds a checkpoint of a different run (other "
+                "flags or input images); use another --checkpoint_dir, or pass --overwrite to "
+                "discard it and start again")
+        ckpt = self._checkpoint(template, 0, "")
+        try:
+            status = ckpt.restore(path)
+            status.expect_partial()  # the manager's save_counter is not ours to restore
+            status.assert_existing_objects_matched()
+        except (tf.errors.OpError, AssertionError, ValueError) as err:
+            raise CheckpointError(f"--checkpoint_dir={self.directory}: cannot restore "
+                                  f"{os.path.basename(path)} ({_one_line(err)}); pass --overwrite "
+                                  "to discard it") from None
+        state = type(template)(*(ckpt.state[name].read_value() for name in template._fields))
+        return Restored(state, int(ckpt.steps_done.numpy()), path)
+
+    def discard(self) -> None:
+        """Deletes this directory's checkpoints (only the files CheckpointManager writes)."""
+        if not os.path.isdir(self.directory):
+            return
+        for name in os.listdir(self.directory):
+            if name == "checkpoint" or name.startswith("ckpt-"):
+                os.unlink(os.path.join(self.directory, name))
+
+
+def _one_line(err: BaseException) -> str:
+    text = getattr(err, "message", None) or str(err) or type(err).__name__
+    return " ".join(text.split())[:200]

@@ -1,0 +1,69 @@
+"""Numerical health of a run: stop on NaN or Inf with a message that names the likely cause.
+
+The optimisation is a deterministic function of its inputs, so a non-finite value never heals by
+itself (Adam propagates a NaN gradient into every later image; L-BFGS's step length becomes NaN).
+Stopping at the first one keeps the last good image instead of hundreds of steps of garbage.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import tensorflow as tf
+
+from tf_nst.config import Config
+
+
+class NumericalError(FloatingPointError):
+    """The loss or the image became NaN or Inf; ``str(err)`` is one line naming the likely cause.
+
+    ``step`` is the step whose result was rejected; the :class:`~tf_nst.transfer.StyleTransfer`
+    that raised it still holds the state before that step (the last good image).
+    """
+
+    def __init__(self, message: str, step: int) -> None:
+        super().__init__(message)
+        self.step = step
+
+
+def all_finite(image: tf.Tensor, loss: tf.Tensor) -> tf.Tensor:
+    """A scalar bool: every pixel of ``image`` and every value of ``loss`` is finite.
+
+    Cheap next to one VGG evaluation; meant to run inside the step's ``tf.function``.
+    """
+    return tf.logical_and(tf.reduce_all(tf.math.is_finite(image)),
+                          tf.reduce_all(tf.math.is_finite(tf.cast(loss, tf.float32))))
+
+
+def likely_cause(config: Config) -> str:
+    """What to change, in the order of likelihood for this configuration."""
+    hints = []
+    if config.precision == "mixed_float16":
+        hints.append("float16 overflows easily on VGG's large activations: use "
+                     "--precision=mixed_bfloat16 or float32")
+    lr = config.learning_rate
+    if config.optimizer == "adam":
+        hints.append(f"the step size is probably too large: lower --learning_rate={lr:g} "
+                     "(pixels are in [0, 1]; 0.02 is the default)")
+    else:
+        hints.append(f"lower --learning_rate={lr:g} (L-BFGS's first step) or try --optimizer=adam")
+    if config.style_weight > 1e8 or config.content_weight > 1e8:
+        hints.append("the loss weights are huge: lower --style_weight/--content_weight")
+    return "; ".join(hints)
+
+
+def describe(config: Config, step: int, losses: Mapping[str, float] | None = None) -> str:
+    """The one-line message of a :class:`NumericalError` at ``step``."""
+    what = "the loss or the image"
+    if losses:
+        bad = [k for k in ("total", "content", "style", "tv")
+               if k in losses and not _finite(losses[k])]
+        if bad:
+            what = "the " + "/".join(bad) + " loss"
+    return (f"{what} became NaN or Inf at step {step} ({config.optimizer}, "
+            f"learning_rate={config.learning_rate:g}, precision={config.precision}); "
+            f"{likely_cause(config)}")
+
+
+def _finite(value: float) -> bool:
+    return value == value and abs(value) != float("inf")

@@ -1,0 +1,219 @@
+"""How much memory a run needs, estimated before it starts, and a refusal when it cannot fit.
+
+The estimate adds up what one optimisation step keeps alive at its peak (batch of one):
+
+* VGG19's activations up to the deepest layer used, for the forward pass and the gradient that
+  flows back through it (every ReLU output is kept for the backward pass, plus the gradients),
+  at the network's compute precision;
+* the optimiser's state: Adam keeps 3 images, L-BFGS ``4 + 2 * lbfgs_history`` (the curvature
+  pairs), and a step holds the old and the new state at once;
+* the targets (content feature maps, Gram matrices), the style image's forward pass, the
+  checkpoint copy of the state when ``--checkpoint_dir`` is given;
+* a fixed runtime (TensorFlow, Keras, the VGG19 weights), measured on CPU.
+
+The constants were calibrated against the peak resident memory of real runs on CPU
+(``tests/test_resources.py`` keeps them honest within a factor of 2). On a GPU the activations
+live in device memory instead; this check only looks at host memory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Iterable
+
+from tf_nst import layers
+
+GB = 1e9
+# TensorFlow + Keras + Python + VGG19's weights in a process (CPU), measured.
+RUNTIME_BYTES = 800e6
+# Live activation bytes per element of all the network's layer outputs during forward + backward.
+ACTIVATION_FACTOR = 4.0
+# Images alive per optimiser-state image during a step (old state + new state + temporaries).
+STATE_FACTOR = 2.0
+
+
+class ResourceError(RuntimeError):
+    """The run cannot fit; ``str(err)`` is one line with what to change."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Estimate:
+    """Bytes a run needs at its peak, by part."""
+
+    height: int
+    width: int
+    activations: float
+    optimizer_state: float
+    targets: float
+    checkpoint: float
+    runtime: float = RUNTIME_BYTES
+
+    @property
+    def total(self) -> float:
+        return (self.activations + self.optimizer_state + self.targets + self.checkpoint
+                + self.runtime)
+
+    def describe(self) -> str:
+        parts = {"activations": self.activations, "optimizer": self.optimizer_state,
+                 "targets": self.targets, "checkpoint": self.checkpoint, "runtime": self.runtime}
+        return ", ".join(f"{k} {v / GB:.2f}" for k, v in parts.items() if v) + " GB"
+
+
+def layer_outputs(layer_names: Iterable[str], height: int, width: int
+                  ) -> list[tuple[str, int, int, int]]:
+    """``(keras_name, h, w, channels)`` of every VGG19 layer up to the deepest of ``layer_names``."""
+    deepest = layers.deepest(tuple(layer_names))
+    out = []
+    h, w = height, width
+    for name in layers.KERAS_LAYERS:
+        channels = layers.channels(name)
+        if name.endswith("_pool"):
+            h, w = h // 2, w // 2
+        out.append((name, h, w, channels))
+        if name == deepest:
+            break
+    return out
+
+
+def _elements(shapes) -> int:
+    return sum(h * w * c for _, h, w, c in shapes)
+
+
+def estimate(config, height: int, width: int, style_height: int | None = None,
+             style_width: int | None = None, checkpointing: bool = False) -> Estimate:
+    """The memory a run of ``config`` needs for a ``height x width`` output."""
+    names = tuple(config.content_layers) + tuple(config.style_layers)
+    act_bytes = 4 if config.precision == "float32" else 2
+    shapes = layer_outputs(names, height, width)
+    # Forward + backward of the generated image; in mixed precision the layers used by the loss
+    # are also cast to float32.
+    activations = ACTIVATION_FACTOR * _elements(shapes) * act_bytes
+    used = {layers.keras_name(n) for n in names}
+    used_elements = sum(h * w * c for name, h, w, c in shapes if name in used)
+    if act_bytes != 4:
+        activations += 2 * used_elements * 4
+
+    pixels = height * width * 3
+    if config.optimizer == "adam":
+        state_images = 3
+    else:
+        state_images = 4 + 2 * config.lbfgs_history
+    optimizer_state = STATE_FACTOR * state_images * pixels * 4
+
+    content_maps = sum(h * w * c for name, h, w, c in shapes
+                       if name in {layers.keras_name(n) for n in config.content_layers})
+    grams = sum(layers.channels(n) ** 2 for n in config.style_layers)
+    targets = 4 * (content_maps + 3 * grams)
+    if style_height and style_width:  # the style image's forward pass, before the loop
+        style_shapes = layer_outputs(names, style_height, style_width)
+        style_peak = 2 * max(h * w * c for _, h, w, c in style_shapes) * act_bytes
+        targets += max(0.0, style_peak - activations)
+    checkpoint = state_images * pixels * 4 if checkpointing else 0.0
+    return Estimate(height, width, float(activations), float(optimizer_state), float(targets),
+                    float(checkpoint))
+
+
+def available_bytes() -> float | None:
+    """Memory this process may still use: MemAvailable, capped by a cgroup limit; None if unknown."""
+    candidates = []
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    candidates.append(int(line.split()[1]) * 1024)
+                    break
+    except OSError:
+        pass
+    if not candidates:
+        try:
+            candidates.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+        except (ValueError, OSError, AttributeError):
+            pass
+    limit = _cgroup_room()
+    if limit is not None:
+        candidates.append(limit)
+    return float(min(candidates)) if candidates else None
+
+
+def _cgroup_room() -> float | None:
+    """``memory.max - memory.current`` of this process's cgroup (v2), if limited."""
+    for limit_file, usage_file in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                                   ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                                    "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+        try:
+            with open(limit_file) as f:
+                raw = f.read().strip()
+            if raw == "max" or int(raw) >= 1 << 60:
+                return None
+            with open(usage_file) as f:
+                return float(int(raw) - int(f.read().strip()))
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def resident_bytes() -> float:
+    """This process's resident memory now (0 if unknown)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return float(int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE"))
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def largest_fitting_size(config, aspect: float, budget: float, style_height: int | None = None,
+                         style_width: int | None = None, checkpointing: bool = False) -> int:
+    """The largest ``image_size`` (a multiple of 64, at least 64) whose estimate fits ``budget``;
+    0 if even 64 px does not. ``aspect`` = shorter side / longer side of the content image; the
+    style image (given at ``config.image_size``) is scaled with it."""
+    best = 0
+    size = 64
+    while size <= config.image_size:
+        h, w = size, max(1, round(size * aspect))
+        scale = size / config.image_size
+        style = ((max(1, round(style_height * scale)), max(1, round(style_width * scale)))
+                 if style_height and style_width else (None, None))
+        if estimate(config, h, w, *style, checkpointing=checkpointing).total > budget:
+            break
+        best = size
+        size += 64
+    return best
+
+
+def check(config, height: int, width: int, limit_bytes: float | None = None,
+          style_height: int | None = None, style_width: int | None = None,
+          checkpointing: bool = False) -> Estimate:
+    """The estimate; :class:`ResourceError` if it clearly exceeds ``limit_bytes`` (default: the
+    memory available now plus what this process already holds)."""
+    kwargs = dict(style_height=style_height, style_width=style_width, checkpointing=checkpointing)
+    needed = estimate(config, height, width, **kwargs)
+    if limit_bytes is None:
+        room = available_bytes()
+        if room is None:
+            return needed
+        # What this process already uses (the runtime, partly) is not in MemAvailable.
+        budget = room + min(resident_bytes(), needed.runtime)
+        where = "available"
+    else:
+        budget = limit_bytes
+        where = "allowed by --memory_limit_gb"
+    if needed.total <= budget:
+        return needed
+    aspect = min(height, width) / max(height, width)
+    fits = largest_fitting_size(config, aspect, budget, **kwargs)
+    hints = []
+    if fits:
+        hints.append(f"--image_size={fits} fits")
+    if config.optimizer == "lbfgs":
+        lean = config.replace(optimizer="adam")
+        if estimate(lean, height, width, **kwargs).total <= budget:
+            hints.append("--optimizer=adam fits")
+        elif config.lbfgs_history > 3:
+            hints.append("a smaller --lbfgs_history also helps")
+    if config.precision == "float32":
+        hints.append("--precision=mixed_bfloat16 halves the activations")
+    hints.append("--memory_limit_gb or --nocheck_memory override this check")
+    raise ResourceError(
+        f"a {width}x{height} px run needs about {needed.total / GB:.1f} GB of memory "
+        f"({needed.describe()}) but only {budget / GB:.1f} GB is {where}; " + "; ".join(hints))

@@ -45,22 +45,27 @@ def _fail(message: str, status: int = 1) -> "NoReturn":  # noqa: F821
 def main(argv: list[str]) -> int:
     if len(argv) > 1:
         _fail(f"unexpected arguments: {' '.join(argv[1:])}", 2)
-    from tf_nst import export
     from tf_nst.config import ConfigError
+
+    try:  # flag errors first, before TensorFlow loads
+        config = config_flags.config_from_flags(FLAGS)
+        if FLAGS.format == "saved_model" and not FLAGS.export_dir:
+            raise ConfigError("--export_dir is required with --format=saved_model")
+        if FLAGS.format == "tflite" and not FLAGS.output:
+            raise ConfigError("--output is required with --format=tflite")
+    except ConfigError as err:
+        _fail(str(err), 2)
+
+    from tf_nst import export
     from tf_nst.features import WeightsError
 
     try:
-        config = config_flags.config_from_flags(FLAGS)
         if FLAGS.format == "saved_model":
-            if not FLAGS.export_dir:
-                raise ConfigError("--export_dir is required with --format=saved_model")
             limits = export.Limits(FLAGS.max_steps, FLAGS.max_output_pixels)
             export.check_exportable(config, limits)
             target = os.path.join(FLAGS.export_dir, str(FLAGS.model_version))
             path = export.export_saved_model(config, target, limits, overwrite=FLAGS.overwrite)
         else:
-            if not FLAGS.output:
-                raise ConfigError("--output is required with --format=tflite")
             path = export.export_tflite(config, FLAGS.output, FLAGS.tflite_weights,
                                         overwrite=FLAGS.overwrite)
     except ConfigError as err:

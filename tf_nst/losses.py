@@ -124,8 +124,13 @@ def total_variation_loss(image: tf.Tensor) -> tf.Tensor:
     TV(x) = sum_ij (x_{i,j+1} - x_ij)^2 + (x_{i+1,j} - x_ij)^2 (Mahendran & Vedaldi 2015, beta = 2).
     """
     image = tf.cast(image, tf.float32) * 255.0
-    dy = image[:, 1:, :, :] - image[:, :-1, :, :]
-    dx = image[:, :, 1:, :] - image[:, :, :-1, :]
+    # tf.slice rather than strided indexing: its gradient is a Pad, which TFLite has as a builtin
+    # (StridedSliceGrad is not), so the exported on-device optimisation stays builtin-only.
+    shape = tf.shape(image)
+    dy = tf.slice(image, [0, 1, 0, 0], [-1, -1, -1, -1]) - tf.slice(
+        image, [0, 0, 0, 0], tf.stack([-1, shape[1] - 1, -1, -1]))
+    dx = tf.slice(image, [0, 0, 1, 0], [-1, -1, -1, -1]) - tf.slice(
+        image, [0, 0, 0, 0], tf.stack([-1, -1, shape[2] - 1, -1]))
     return tf.reduce_sum(tf.square(dy), axis=[1, 2, 3]) + tf.reduce_sum(tf.square(dx), axis=[1, 2, 3])
 
 

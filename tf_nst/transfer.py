@@ -71,12 +71,22 @@ def prepare(image: np.ndarray, longest_side: int) -> tf.Tensor:
     return images.resize_image(tf.convert_to_tensor(image)[None], size)
 
 
+def initial_noise(shape, seed) -> tf.Tensor:
+    """The uniform noise of :func:`initial_image` (stateless: the same for the same seed)."""
+    return tf.random.stateless_uniform(shape, seed=[seed, 0x5EED])
+
+
 def initial_image(init: str, content: tf.Tensor, style: tf.Tensor, noise_ratio: float, seed: int,
-                  max_pixels: int = 100_000_000) -> tf.Tensor:
+                  max_pixels: int = 100_000_000, noise: tf.Tensor | None = None) -> tf.Tensor:
     """The starting point: the content, noise, the style (resized) or an image file, with
-    ``noise_ratio`` of uniform noise blended in."""
+    ``noise_ratio`` of uniform noise blended in.
+
+    ``noise`` replaces :func:`initial_noise` (the TFLite export bakes it in: TFLite has no
+    stateless random operators); no noise is drawn when none is used.
+    """
     size = tf.shape(content)[1:3]
-    noise = tf.random.stateless_uniform(tf.shape(content), seed=[seed, 0x5EED])
+    if noise is None and (init == "noise" or noise_ratio > 0):
+        noise = initial_noise(tf.shape(content), seed)
     if init == "content":
         start = content
     elif init == "noise":
@@ -85,6 +95,8 @@ def initial_image(init: str, content: tf.Tensor, style: tf.Tensor, noise_ratio: 
         start = images.resize_image(style, size)
     else:
         start = images.resize_image(as_image(init, max_pixels)[None], size)
+    if noise_ratio == 0:
+        return start
     return (1.0 - noise_ratio) * start + noise_ratio * noise
 
 

@@ -1,0 +1,300 @@
+"""The exported SavedModel: it runs the library's optimisation in every loader, statelessly, within
+its limits. Exported once per module at 40 px with a few steps; compared with StyleTransfer."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from tf_nst import Config, StyleTransfer, images
+from tf_nst.config import ConfigError
+from tf_nst import export
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PYTHON = sys.executable
+CONFIG = Config(image_size=40, num_steps=4, tv_weight=1e-3, max_pixels=64 * 64 + 1)
+LIMITS = export.Limits(max_steps=20, max_pixels=48 * 48)
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def pairs(small_pair):
+    """Two (content, style) uint8 pairs: the paper's photo with Starry Night, and swapped."""
+    content, style = (images.to_uint8(a) for a in small_pair)
+    return [(content, style), (style, content)]
+
+
+def library_result(content: np.ndarray, style: np.ndarray, config: Config = CONFIG):
+    st = StyleTransfer(content, style, config)
+    st.step(config.num_steps)
+    terms = st.objective.loss_terms(tf.constant(st.image[None]), st.targets, st.weights)
+    return st.image, {k: float(terms[k][0]) for k in export.LOSS_OUTPUTS}
+
+
+@pytest.fixture(scope="module")
+def expected(pairs, vgg_weights):
+    return [library_result(c, s) for c, s in pairs]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory, vgg_weights):
+    path = str(tmp_path_factory.mktemp("export") / "tf_nst" / "1")
+    return export.export_saved_model(CONFIG, path, LIMITS)
+
+
+@pytest.fixture(scope="module")
+def loaded(model_dir):
+    return tf.saved_model.load(model_dir)
+
+
+def assert_matches(image: np.ndarray, losses: dict, want) -> None:
+    want_image, want_losses = want
+    np.testing.assert_allclose(image, want_image, atol=2e-5)
+    for k in export.LOSS_OUTPUTS:
+        assert losses[k] == pytest.approx(want_losses[k], rel=1e-4, abs=1e-3), k
+
+
+def _run_script(script: str, *args: str) -> str:
+    env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
+    done = subprocess.run([PYTHON, "-c", script, *args], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+# --- pure pieces, no weights ----------------------------------------------------------------------
+def test_graph_scaled_size_and_style_side_equal_the_library():
+    cases = [(h, w, s) for h in (1, 2, 3, 7, 30, 31, 480, 512, 1001) for w in (1, 5, 40, 511, 640)
+             for s in (1, 3, 40, 64, 255, 512)]
+    got = export.scaled_size(*(tf.constant([c[i] for c in cases]) for i in range(3)))
+    # scaled_size is elementwise over the batch of cases
+    for (h, w, s), size in zip(cases, np.asarray(tf.transpose(got)) if got.shape.rank == 2 else []):
+        assert tuple(size) == images.scaled_size(h, w, s)
+    for h, w, s in cases[:40]:
+        assert tuple(export.scaled_size(h, w, s).numpy()) == images.scaled_size(h, w, s)
+    for size, scale in [(40, 0.5), (41, 0.5), (43, 0.5), (512, 0.75), (3, 0.1), (255, 1.5)]:
+        assert int(export.style_side(size, scale)) == max(1, round(size * scale))
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "LA", "P"])
+def test_graph_decoding_equals_the_library_reader(mode):
+    rng = np.random.default_rng(1)
+    rgba = rng.integers(0, 256, (9, 13, 4), dtype=np.uint8)
+    image = Image.fromarray(rgba, "RGBA").convert(mode)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    data = buffer.getvalue()
+    got = export.decode(tf.constant(data), 10_000, "content")[0].numpy()
+    np.testing.assert_allclose(got, images.decode_image(data), atol=1e-6)
+
+
+def test_decoding_refuses_too_many_pixels_before_decoding():
+    data = png_bytes(np.zeros((50, 60, 3), np.uint8))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="content image is too large"):
+        export.decode(tf.constant(data), 50 * 60 - 1, "content")
+
+
+def test_unexportable_configs_are_refused_in_one_line():
+    with pytest.raises(ConfigError, match="--init=.*image file"):
+        export.check_exportable(Config(init="start.png"), export.Limits())
+    with pytest.raises(ConfigError, match="--num_steps=500.*--max_steps=10"):
+        export.check_exportable(Config(), export.Limits(max_steps=10))
+    with pytest.raises(ConfigError, match="--image_size=512.*--max_output_pixels"):
+        export.check_exportable(Config(), export.Limits(max_pixels=1000))
+
+
+# --- the SavedModel -------------------------------------------------------------------------------
+def _meta_graph(model_dir):
+    from tensorflow.core.protobuf import saved_model_pb2
+    proto = saved_model_pb2.SavedModel()
+    with open(os.path.join(model_dir, "saved_model.pb"), "rb") as f:
+        proto.ParseFromString(f.read())
+    return proto.meta_graphs[0]
+
+
+def test_signatures_dtypes_shapes_and_defaults(model_dir):
+    meta = _meta_graph(model_dir)
+    sigs = meta.signature_def
+    scalars = {"num_steps": tf.int32, "content_weight": tf.float32, "style_weight": tf.float32,
+               "tv_weight": tf.float32, "image_size": tf.int32, "seed": tf.int64}
+    for name, image_dtype, image_rank in [("serving_default", tf.string, 0),
+                                          ("stylize_tensors", tf.float32, 3)]:
+        sig = sigs[name]
+        assert sig.method_name == "tensorflow/serving/predict"
+        assert set(sig.inputs) == {"content", "style", *scalars}
+        for key in ("content", "style"):
+            assert sig.inputs[key].dtype == image_dtype.as_datatype_enum
+            assert len(sig.inputs[key].tensor_shape.dim) == image_rank
+        for key, dtype in scalars.items():
+            assert sig.inputs[key].dtype == dtype.as_datatype_enum
+            assert len(sig.inputs[key].tensor_shape.dim) == 0
+        # The optional inputs carry the export's Config as defaults (TF Serving honours them).
+        defaults = {k: tf.make_ndarray(v).item() for k, v in sig.defaults.items()}
+        assert defaults == pytest.approx({"num_steps": 4, "content_weight": 1.0,
+                                          "style_weight": 1e3, "tv_weight": 1e-3,
+                                          "image_size": 40, "seed": 0})
+        losses = {f"{k}_loss" for k in export.LOSS_OUTPUTS}
+        assert losses | {"height", "width"} <= set(sig.outputs)
+    assert sigs["serving_default"].outputs["png_bytes"].dtype == tf.string.as_datatype_enum
+    tensors = sigs["stylize_tensors"].outputs
+    assert tensors["image"].dtype == tf.float32.as_datatype_enum
+    assert tensors["image_uint8"].dtype == tf.uint8.as_datatype_enum
+    assert len(tensors["image"].tensor_shape.dim) == 3
+
+
+def test_weights_saved_once_and_no_filter_gradient(model_dir):
+    from tf_nst.transfer import extractor_for
+    weight_bytes = sum(v.numpy().nbytes for v in extractor_for(CONFIG).variables)
+    variables = os.path.join(model_dir, "variables")
+    saved = sum(os.path.getsize(os.path.join(variables, f)) for f in os.listdir(variables))
+    assert weight_bytes <= saved < 1.01 * weight_bytes
+    # TF's Conv2D gradient always emits a filter-gradient node; the function runtime prunes
+    # nodes that no output depends on. Check that no weight gradient is reachable from any
+    # function's outputs, i.e. none is ever computed.
+    meta = _meta_graph(model_dir)
+    reachable_ops = set()
+    for function in meta.graph_def.library.function:
+        nodes = {n.name: n for n in function.node_def}
+        todo = [v.split(":")[0] for v in function.ret.values()]
+        todo += [v.split(":")[0] for v in function.control_ret.values()]
+        seen = set()
+        while todo:
+            name = todo.pop().lstrip("^")
+            if name in seen or name not in nodes:
+                continue
+            seen.add(name)
+            todo += [i.split(":")[0] for i in nodes[name].input]
+        reachable_ops |= {nodes[n].op for n in seen}
+    assert "Conv2DBackpropInput" in reachable_ops  # the image's gradient is computed ...
+    assert "Conv2DBackpropFilter" not in reachable_ops  # ... the weights' is not
+    assert "BiasAddGrad" not in reachable_ops
+    assert "While" in reachable_ops or "StatelessWhile" in reachable_ops
+
+
+TF2_SCRIPT = r"""
+import io, sys, numpy as np, tensorflow as tf
+model_dir, content, style, out = sys.argv[1:]
+m = tf.saved_model.load(model_dir)
+c, s = open(content, "rb").read(), open(style, "rb").read()
+# The restored function knows the defaults; the signature needs every input in TF2.
+a = m.stylize(content=tf.constant(c), style=tf.constant(s))
+full = dict(num_steps=tf.constant(4), content_weight=tf.constant(1.0), style_weight=tf.constant(1e3),
+            tv_weight=tf.constant(1e-3), image_size=tf.constant(40), seed=tf.constant(0, tf.int64))
+b = m.signatures["serving_default"](content=tf.constant(c), style=tf.constant(s), **full)
+decode = lambda p: tf.io.decode_png(p).numpy()
+ft = lambda p: tf.image.convert_image_dtype(tf.io.decode_png(tf.constant(open(p, "rb").read())), tf.float32)
+t = m.signatures["stylize_tensors"](content=ft(content), style=ft(style), **full)
+np.savez(out, png_a=decode(a["png_bytes"]), png_b=decode(b["png_bytes"]), image=t["image"].numpy(),
+         uint8=t["image_uint8"].numpy(),
+         **{k: v.numpy() for k, v in a.items() if k.endswith("_loss")})
+"""
+
+
+def test_tf2_loader_in_a_fresh_process_matches_the_library(model_dir, pairs, expected, tmp_path):
+    (content, style), want = pairs[0], expected[0]
+    (tmp_path / "c.png").write_bytes(png_bytes(content))
+    (tmp_path / "s.png").write_bytes(png_bytes(style))
+    _run_script(TF2_SCRIPT, model_dir, str(tmp_path / "c.png"), str(tmp_path / "s.png"),
+                str(tmp_path / "out.npz"))
+    got = np.load(tmp_path / "out.npz")
+    assert_matches(got["image"], {k: float(got[f"{k}_loss"]) for k in export.LOSS_OUTPUTS}, want)
+    want_png = images.to_uint8(want[0])
+    assert np.abs(got["png_a"].astype(int) - want_png).max() <= 1
+    np.testing.assert_array_equal(got["png_a"], got["png_b"])
+    np.testing.assert_array_equal(got["uint8"], got["png_a"])
+    assert got["png_a"].shape == (30, 40, 3)
+
+
+def test_tf1_session_loader_with_optional_inputs_omitted(model_dir, pairs, expected):
+    (content, style), want = pairs[0], expected[0]
+    with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+        meta = tf.compat.v1.saved_model.loader.load(sess, ["serve"], model_dir)
+        sig = meta.signature_def["serving_default"]
+        fetch = {k: v.name for k, v in sig.outputs.items()}
+        feed = {sig.inputs["content"].name: png_bytes(content),
+                sig.inputs["style"].name: png_bytes(style)}
+        out = sess.run(fetch, feed)
+        got_png = np.asarray(Image.open(io.BytesIO(out["png_bytes"])))
+        assert np.abs(got_png.astype(int) - images.to_uint8(want[0])).max() <= 1
+        for k in export.LOSS_OUTPUTS:
+            assert float(out[f"{k}_loss"]) == pytest.approx(want[1][k], rel=1e-4, abs=1e-3)
+        # A request over the limit fails as InvalidArgument with the message.
+        feed[sig.inputs["num_steps"].name] = 21
+        with pytest.raises(tf.errors.InvalidArgumentError, match="limit of this server: 20"):
+            sess.run(fetch, feed)
+
+
+def test_saved_model_cli_runs_it(model_dir, pairs, expected, tmp_path):
+    (content, style), want = pairs[0], expected[0]
+    np.save(tmp_path / "c.npy", np.array(png_bytes(content), dtype=object), allow_pickle=True)
+    np.save(tmp_path / "s.npy", np.array(png_bytes(style), dtype=object), allow_pickle=True)
+    cli = os.path.join(os.path.dirname(PYTHON), "saved_model_cli")
+    done = subprocess.run(
+        [cli, "run", "--dir", model_dir, "--tag_set", "serve", "--signature_def",
+         "serving_default", "--inputs", f"content={tmp_path / 'c.npy'};style={tmp_path / 's.npy'}",
+         "--input_exprs", "num_steps=4", "--outdir", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    png = np.load(tmp_path / "out" / "png_bytes.npy", allow_pickle=True).item()
+    assert np.abs(tf.io.decode_png(png).numpy().astype(int) - images.to_uint8(want[0])).max() <= 1
+    total = float(np.load(tmp_path / "out" / "total_loss.npy"))
+    assert total == pytest.approx(want[1]["total"], rel=1e-4)
+
+
+def test_concurrent_requests_equal_each_alone(loaded, pairs):
+    fn = loaded.signatures["stylize_tensors"]
+    full = dict(num_steps=tf.constant(3), content_weight=tf.constant(1.0),
+                style_weight=tf.constant(1e3), tv_weight=tf.constant(1e-3),
+                image_size=tf.constant(40), seed=tf.constant(0, tf.int64))
+    inputs = [dict(content=tf.constant(c / 255.0, tf.float32),
+                   style=tf.constant(s / 255.0, tf.float32)) for c, s in pairs]
+    alone = [fn(**x, **full)["image"].numpy() for x in inputs]
+    assert alone[0].shape != alone[1].shape  # landscape photo vs portrait-ish painting
+    results = [None, None]
+
+    def request(i):
+        results[i] = fn(**inputs[i], **full)["image"].numpy()
+
+    threads = [threading.Thread(target=request, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    for got, want in zip(results, alone):
+        np.testing.assert_allclose(got, want, atol=1e-6)
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(num_steps=21), "num_steps is above the limit of this server: 20"),
+    (dict(num_steps=-1), "num_steps must be >= 0"),
+    (dict(image_size=60), "more pixels than the limit of this server: 2,304"),
+    (dict(image_size=0), "image_size must be positive"),
+    (dict(style_weight=-1.0), "style_weight must be a finite non-negative number"),
+])
+def test_limits_refuse_oversize_requests_with_a_message(loaded, pairs, change, message):
+    content, style = pairs[0]
+    args = dict(content=tf.constant(png_bytes(content)), style=tf.constant(png_bytes(style)))
+    args.update({k: tf.constant(v) for k, v in change.items()})
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        loaded.stylize(**args)
+
+
+def test_decoded_pixel_limit_refuses_large_inputs(loaded, pairs):
+    big = png_bytes(np.zeros((65, 64, 3), np.uint8))  # 4160 > max_pixels 4097
+    with pytest.raises(tf.errors.InvalidArgumentError, match="style image is too large"):
+        loaded.stylize(content=tf.constant(png_bytes(pairs[0][0])), style=tf.constant(big))

@@ -1,0 +1,118 @@
+"""VGG19 features whose gradient is made of TFLite builtin operators only.
+
+TFLite has no ``ReluGrad``, ``MaxPoolGrad`` or ``AvgPoolGrad``, so the Keras model's gradient
+cannot run on the stock interpreters. :class:`BuiltinFeatureExtractor` computes the same feature
+maps with the same weights (those of a :class:`~tf_nst.features.FeatureExtractor`, so they are
+stored once), but
+
+* the ReLU's gradient is written as ``dy * (y > 0)`` (a ``tf.custom_gradient``; TF's ``ReluGrad``
+  computes the same thing),
+* 2x2 stride-2 pooling is two reshapes and reductions over pairs (``reduce_max``/``reduce_mean``),
+  whose gradients are equality masks and broadcasts.
+
+It is used only for the TFLite export; the default path keeps Keras' fused kernels.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from tf_nst.features import FeatureExtractor, caffe_preprocess
+
+
+@tf.custom_gradient
+def relu(x: tf.Tensor):
+    """max(x, 0) with the gradient ``dy * (y > 0)`` in builtin operators (GREATER, CAST, MUL)."""
+    y = tf.nn.relu(x)
+
+    def grad(dy):
+        return dy * tf.cast(y > 0.0, dy.dtype)
+
+    return y, grad
+
+
+def conv3x3_relu(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor, one: tf.Tensor) -> tf.Tensor:
+    """relu(conv(x, kernel) + bias), 'SAME' padding, stride 1, differentiable w.r.t. ``x`` only.
+
+    The input gradient of a stride-1 'SAME' convolution with an odd kernel is the convolution of
+    ``dy`` with the kernel flipped in space and with its channel axes swapped. TF's own gradient
+    (Conv2DBackpropInput -> TRANSPOSE_CONV) makes the converter store a second, transposed copy of
+    every kernel; computing the flipped kernel at run time (times ``one``, a 1.0 the converter
+    cannot fold) keeps one copy of the weights in the file.
+    """
+
+    @tf.custom_gradient
+    def forward(x):
+        y = tf.nn.relu(tf.nn.conv2d(x, kernel, 1, "SAME") + bias)
+
+        def grad(dy):
+            dz = dy * tf.cast(y > 0.0, dy.dtype)
+            flipped = tf.transpose(tf.reverse(kernel * one, [0, 1]), [0, 1, 3, 2])
+            return tf.nn.conv2d(dz, flipped, 1, "SAME")
+
+        return y, grad
+
+    return forward(x)
+
+
+def pool2x2(x: tf.Tensor, kind: str = "max") -> tf.Tensor:
+    """2x2 pooling with stride 2 and 'valid' padding (odd last rows/columns dropped, as VGG's).
+
+    Pairs of rows, then pairs of columns, are reduced in rank-3 tensors; the gradient of the
+    max is the equality mask (ties, which occur only between zeros that the ReLU's gradient
+    discards, share it), that of the mean a broadcast.
+    """
+    reduce = tf.reduce_max if kind == "max" else tf.reduce_mean
+    shape = tf.shape(x)
+    b, h2, w2, c = shape[0], shape[1] // 2, shape[2] // 2, shape[3]
+    x = tf.slice(x, [0, 0, 0, 0], tf.stack([-1, 2 * h2, 2 * w2, -1]))  # gradient: Pad
+    rows = reduce(tf.reshape(x, tf.stack([b * h2, 2, 2 * w2 * c])), axis=1)
+    cols = reduce(tf.reshape(rows, tf.stack([b * h2 * w2, 2, c])), axis=1)
+    return tf.reshape(cols, tf.stack([b, h2, w2, c]))
+
+
+class BuiltinFeatureExtractor:
+    """The feature maps of a :class:`FeatureExtractor` (same weights, same outputs), computed with
+    ops whose gradients TFLite has as builtins. float32 only."""
+
+    def __init__(self, extractor: FeatureExtractor, weights: list | None = None) -> None:
+        """``weights`` (default: the extractor's variables) replace the kernels and biases, in the
+        order of ``extractor.variables``."""
+        self.layer_names = extractor.layer_names
+        self.pooling = extractor.pooling
+        self.compute_dtype = tf.float32
+        self._plan = []
+        for layer in extractor.model.layers:
+            if isinstance(layer, keras.layers.Conv2D):
+                self._plan.append((layer.name, "conv", layer.kernel.value, layer.bias.value))
+            elif isinstance(layer, (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)):
+                kind = "max" if isinstance(layer, keras.layers.MaxPooling2D) else "avg"
+                if tuple(layer.pool_size) != (2, 2) or tuple(layer.strides) != (2, 2):
+                    raise ValueError(f"{layer.name}: only 2x2 stride-2 pooling is supported")
+                self._plan.append((layer.name, kind, None, None))
+        self._variables = list(extractor.variables if weights is None else weights)
+        if weights is not None:
+            replace = {id(v): w for v, w in zip(extractor.variables, weights)}
+            self._plan = [(n, k, replace[id(a)] if a is not None else None,
+                           replace[id(b)] if b is not None else None)
+                          for n, k, a, b in self._plan]
+
+    @property
+    def variables(self) -> list[tf.Variable]:
+        return self._variables
+
+    def __call__(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
+        x = caffe_preprocess(images)
+        # Exactly 1.0, but not a constant the converter could fold (see conv3x3_relu).
+        one = 1.0 + 0.0 * tf.reduce_min(tf.clip_by_value(images, 0.0, 1.0))
+        out = {}
+        for name, kind, kernel, bias in self._plan:
+            if kind == "conv":
+                x = conv3x3_relu(x, tf.convert_to_tensor(kernel, tf.float32),
+                                 tf.convert_to_tensor(bias, tf.float32), one)
+            else:
+                x = pool2x2(x, kind)
+            if name in self.layer_names:
+                out[name] = x
+        return out

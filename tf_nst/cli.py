@@ -17,14 +17,27 @@ from tf_nst import flags as config_flags
 
 PROGRAM = "tf-nst"
 
-flags.DEFINE_string("content", None, "Content image (the photo to repaint).")
+flags.DEFINE_string("content", None, "Content image (the photo to repaint). Several: comma-separated "
+                    "paths and/or a quoted glob ('photos/*.jpg'), with --output=DIR/.")
 flags.DEFINE_string("style", None, "Style image (the painting whose texture is transferred).")
-flags.DEFINE_string("output", "out.png", "Output image; .png or .jpg/.jpeg. Written atomically.")
+flags.DEFINE_string("output", "out.png", "Output image; .png or .jpg/.jpeg. Written atomically. "
+                    "For several content images: an existing directory ending in / (one file per "
+                    "input, named after it) or a name with {stem}.")
 flags.DEFINE_boolean("overwrite", False, "Replace --output if it already exists.")
 flags.DEFINE_integer("print_every", 50, "Log every loss term, per layer too, every N steps "
                      "(0 = never).", lower_bound=0)
 flags.DEFINE_integer("save_every", 0, "Also write the current image every N steps, next to "
                      "--output as NAME_STEP.EXT (0 = never).", lower_bound=0)
+flags.DEFINE_enum("output_format", None, ["png", "jpg", "jpeg"], "Batch mode: format of the files "
+                  "written into an --output directory (default png).")
+flags.DEFINE_integer("batch_size", 0, "Batch mode: at most this many images (of the same size) are "
+                     "optimised together (0 = all images of a size).", lower_bound=0)
+flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker", "tpu"],
+                  "tf.distribute strategy: default (one device), mirrored (all GPUs of this "
+                  "machine), multi_worker (machines listed in TF_CONFIG), tpu. Each replica "
+                  "optimises its share of the images.")
+flags.DEFINE_string("tpu", "", "--strategy=tpu: TPU name or grpc:// address for "
+                    "TPUClusterResolver (empty = Colab / TPU VM default).")
 config_flags.define_config_flags()
 
 FLAGS = flags.FLAGS
@@ -49,7 +62,10 @@ def main(argv: list[str]) -> int:
     from tf_nst.features import WeightsError
     from tf_nst.progress import Progress, format_losses
     from tf_nst.transfer import StyleTransfer
+    from tf_nst import batch_cli
 
+    if FLAGS.content and FLAGS.style and batch_cli.wanted(FLAGS):
+        return batch_cli.main(FLAGS, PROGRAM, _fail)
     try:
         if not FLAGS.content or not FLAGS.style:
             raise ConfigError("--content and --style are required")

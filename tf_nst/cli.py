@@ -19,7 +19,8 @@ from tf_nst import flags as config_flags
 
 PROGRAM = "tf-nst"
 
-flags.DEFINE_string("content", None, "Content image (the photo to repaint).")
+flags.DEFINE_string("content", None, "Content image (the photo to repaint). Several: comma-separated "
+                    "paths and/or a quoted glob ('photos/*.jpg'), with --output=DIR/.")
 flags.DEFINE_list("style", None, "Style image (the painting whose texture is transferred), or a "
                   "comma-separated list of them, blended with --style_blend_weights.")
 flags.DEFINE_list("style_masks", None, "One mask image per --style image: style i goes where mask "
@@ -29,7 +30,9 @@ flags.DEFINE_string("content_mask", None, "Mask image: where it is white the con
                     "unstylised (no style loss there; the content's pixels are pasted back).")
 flags.DEFINE_string("logdir", None, "Write TensorBoard logs here: every loss term at every step, "
                     "the image every --save_every steps and at the end.")
-flags.DEFINE_string("output", "out.png", "Output image; .png or .jpg/.jpeg. Written atomically.")
+flags.DEFINE_string("output", "out.png", "Output image; .png or .jpg/.jpeg. Written atomically. "
+                    "For several content images: an existing directory ending in / (one file per "
+                    "input, named after it) or a name with {stem}.")
 flags.DEFINE_boolean("overwrite", False, "Replace --output if it already exists.")
 flags.DEFINE_integer("print_every", 50, "Log every loss term, per layer too, every N steps "
                      "(0 = never).", lower_bound=0)
@@ -46,6 +49,16 @@ flags.DEFINE_boolean("check_memory", True, "Estimate the memory the run needs be
                      "and refuse it if it clearly cannot fit.")
 flags.DEFINE_float("memory_limit_gb", 0.0, "Memory budget for --check_memory in GB (0 = the "
                    "memory available now, from /proc/meminfo and cgroup limits).", lower_bound=0.0)
+flags.DEFINE_enum("output_format", None, ["png", "jpg", "jpeg"], "Batch mode: format of the files "
+                  "written into an --output directory (default png).")
+flags.DEFINE_integer("batch_size", 0, "Batch mode: at most this many images (of the same size) are "
+                     "optimised together (0 = all images of a size).", lower_bound=0)
+flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker", "tpu"],
+                  "tf.distribute strategy: default (one device), mirrored (all GPUs of this "
+                  "machine), multi_worker (machines listed in TF_CONFIG), tpu. Each replica "
+                  "optimises its share of the images.")
+flags.DEFINE_string("tpu", "", "--strategy=tpu: TPU name or grpc:// address for "
+                    "TPUClusterResolver (empty = Colab / TPU VM default).")
 config_flags.define_config_flags()
 
 FLAGS = flags.FLAGS
@@ -142,7 +155,10 @@ def main(argv: list[str]) -> int:
     from tf_nst.progress import Progress, format_losses
     from tf_nst.summaries import LogdirError, SummaryLogger
     from tf_nst.transfer import StyleTransfer
+    from tf_nst import batch_cli
 
+    if FLAGS.content and FLAGS.style and batch_cli.wanted(FLAGS):
+        return batch_cli.main(FLAGS, PROGRAM, _fail)
     transfer = None
     logger = None
     saver = None

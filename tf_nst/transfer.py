@@ -28,14 +28,23 @@ ImageLike = Union[str, os.PathLike, np.ndarray, tf.Tensor]
 
 @functools.lru_cache(maxsize=4)
 def get_extractor(layer_names: tuple[str, ...], pooling: str = "max", weights: str = "imagenet",
-                  precision: str = "float32") -> FeatureExtractor:
-    """A cached :class:`FeatureExtractor` (building VGG19 takes seconds)."""
-    return FeatureExtractor(layer_names, pooling=pooling, weights=weights, precision=precision)
+                  precision: str = "float32", strategy: tf.distribute.Strategy | None = None
+                  ) -> FeatureExtractor:
+    """A cached :class:`FeatureExtractor` (building VGG19 takes seconds).
+
+    With a ``strategy`` the network is built under ``strategy.scope()`` (its weights mirrored on
+    every replica); the cache is keyed by the strategy, so a strategy never gets a plain network.
+    """
+    if strategy is None:
+        return FeatureExtractor(layer_names, pooling=pooling, weights=weights, precision=precision)
+    with strategy.scope():
+        return FeatureExtractor(layer_names, pooling=pooling, weights=weights, precision=precision)
 
 
-def extractor_for(config: Config) -> FeatureExtractor:
+def extractor_for(config: Config, strategy: tf.distribute.Strategy | None = None
+                  ) -> FeatureExtractor:
     return get_extractor(tuple(config.content_layers) + tuple(config.style_layers),
-                         config.pooling, config.weights, config.precision)
+                         config.pooling, config.weights, config.precision, strategy)
 
 
 def as_image(image: ImageLike, max_pixels: int) -> np.ndarray:

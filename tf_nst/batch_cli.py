@@ -1,0 +1,99 @@
+"""Batch mode of the ``tf-nst`` command: many content images, one style, any strategy.
+
+    tf-nst --content='photos/*.jpg' --style=painting.jpg --output=out/
+    tf-nst --content=a.jpg,b.jpg --style=painting.jpg --output='out/{stem}_painting.jpg'
+    TF_CONFIG=... tf-nst --strategy=multi_worker --content='photos/*.jpg' ... --output=out/
+
+Everything is checked before the run (every input read, every output name free, no two inputs
+written to one file); then results are written one by one as their batch finishes.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Callable
+
+from absl import flags
+
+
+def wanted(flag_values: flags.FlagValues) -> bool:
+    """Batch mode: several contents, an output directory or template, or a strategy."""
+    from tf_nst.batch import is_batch
+    return (is_batch(flag_values.content, flag_values.output) or "{stem}" in flag_values.output
+            or flag_values.strategy != "default")
+
+
+def main(FLAGS: flags.FlagValues, program: str, fail: Callable[..., None]) -> int:
+    from tf_nst import batch, images
+    from tf_nst import flags as config_flags
+    from tf_nst.config import INIT_NAMED, ConfigError
+    from tf_nst.distribute import StrategyError, make_strategy, worker_index
+    from tf_nst.features import WeightsError
+    from tf_nst.progress import format_losses
+
+    # Check everything first. Nothing here runs a TensorFlow op: a multi-worker strategy must be
+    # created before TensorFlow initialises its devices.
+    try:
+        config = config_flags.config_from_flags(FLAGS)
+        unsupported = [name for name, used in (
+            ("--save_every", FLAGS.save_every), ("--style_masks", FLAGS.style_masks),
+            ("--content_mask", FLAGS.content_mask), ("--logdir", FLAGS.logdir),
+            ("--checkpoint_dir", FLAGS.checkpoint_dir), ("--scales", config.scales > 1),
+            ("--original_colors", config.original_colors),
+            ("--color_transfer", config.color_transfer != "none"),
+            ("several --style images", len(FLAGS.style) > 1)) if used]
+        if unsupported:
+            raise ConfigError(f"{', '.join(unsupported)}: not supported yet with several content "
+                              "images or --strategy")
+        style = FLAGS.style[0]
+        contents = batch.expand_contents(FLAGS.content)
+        outputs = batch.plan_outputs(contents, FLAGS.output, FLAGS.output_format, FLAGS.overwrite)
+        images.read_image(style, max_pixels=config.max_pixels)
+        if config.init not in INIT_NAMED:
+            images.read_image(config.init, max_pixels=config.max_pixels)
+        sizes = batch.content_sizes(contents, config)
+        strategy = make_strategy(FLAGS.strategy, FLAGS.tpu)
+    except (ConfigError, images.ImageError, StrategyError) as err:
+        fail(str(err), 2 if isinstance(err, ConfigError) else 1)
+
+    stream = sys.stderr
+    interactive = bool(getattr(stream, "isatty", lambda: False)())
+    worker = worker_index(strategy)
+    tag = f"{program}[worker {worker}]" if FLAGS.strategy == "multi_worker" else program
+    replicas = strategy.num_replicas_in_sync if strategy is not None else 1
+    batches = batch.plan_batches(sizes, FLAGS.batch_size or None)
+
+    def log(message: str) -> None:
+        stream.write(("\r\x1b[K" if interactive else "") + message + "\n")
+        stream.flush()
+
+    log(f"{tag}: {len(contents)} images in {len(batches)} batches, {config.image_size} px, "
+        f"{config.optimizer}, {config.num_steps} steps, {replicas} replica(s) "
+        f"({FLAGS.strategy})")
+    written: list[str] = []
+
+    def on_progress(status: batch.BatchStatus) -> None:
+        line = f"{tag}: {status.line()}"
+        if FLAGS.print_every and status.terms is not None and status.step % FLAGS.print_every == 0:
+            log(f"{line} | {format_losses(status.losses())}")
+        elif interactive:
+            stream.write("\r" + line + "\x1b[K")
+            stream.flush()
+        elif status.finished:
+            log(line)
+
+    def on_result(index: int, image) -> None:
+        images.write_image(outputs[index], image, overwrite=FLAGS.overwrite)
+        written.append(outputs[index])
+
+    try:
+        batch.stylize_batch(contents, style, config, batch_size=FLAGS.batch_size or None,
+                            strategy=strategy, on_progress=on_progress, on_result=on_result,
+                            sizes=sizes)
+    except KeyboardInterrupt:
+        fail(f"interrupted; {len(written)} of {len(contents)} images written", 130)
+    except (images.ImageError, WeightsError) as err:
+        fail(f"{err} ({len(written)} of {len(contents)} images written)")
+    log(f"{tag}: wrote {len(written)} images" + (f" into {FLAGS.output}"
+                                                  if batch.is_directory_output(FLAGS.output) else ""))
+    return 0

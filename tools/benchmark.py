@@ -3,6 +3,7 @@
 
     python tools/benchmark.py --quick        # < 5 min: 256 and 512 px, float32 and bfloat16
     python tools/benchmark.py                # + 1024 px, 2048 px memory, time to a finished image
+    python tools/benchmark.py --quick --sizes --tflite 128   # only TFLite vs TF at 128 px
 
 Each (size, precision) runs in a fresh subprocess, so its peak RSS and its time from process start
 to the first step are its own. One step = loss + gradient + L-BFGS update, the paper's setting
@@ -11,6 +12,10 @@ to the first step are its own. One step = loss + gradient + L-BFGS update, the p
 gradient; no filter gradients); the matmul reference is tf.linalg.matmul of two square matrices
 in the step's compute dtype, timed in the same subprocess just before and after the steps. Both
 are best-of-N: on a shared machine the least-disturbed run is the one that measures the code.
+
+The exported on-device model (tf-nst-export --format=tflite) is timed beside TensorFlow's step at
+the same size and config (--tflite SIZE: 128 px in --quick, 256 px otherwise, 0 to skip), in
+ai-edge-litert and tf.lite.Interpreter, with its losses after the same steps compared to TF's.
 """
 
 from __future__ import annotations
@@ -48,6 +53,14 @@ def _matmul_gflops(dtype_name: str, n: int, repeats: int) -> float:
     return 2.0 * n ** 3 / best / 1e9
 
 
+def _random_pair(size: int):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    return (rng.random((size, size, 3), dtype=np.float32),
+            rng.random((size, size, 3), dtype=np.float32))
+
+
 def worker(args: argparse.Namespace) -> None:
     import numpy as np
 
@@ -55,9 +68,7 @@ def worker(args: argparse.Namespace) -> None:
     from tf_nst.flops import step_flops
 
     spawned = args.spawned_at
-    rng = np.random.default_rng(0)
-    content = rng.random((args.size, args.size, 3), dtype=np.float32)
-    style = rng.random((args.size, args.size, 3), dtype=np.float32)
+    content, style = _random_pair(args.size)
     config = Config(image_size=args.size, precision=args.precision, num_steps=args.steps + 1,
                     jit_compile=args.jit_compile)
     st = StyleTransfer(content, style, config)
@@ -87,17 +98,93 @@ def worker(args: argparse.Namespace) -> None:
     print("RESULT " + json.dumps(result), flush=True)
 
 
-def run_worker(size: int, precision: str, steps: int, matmul_n: int, jit: bool) -> dict:
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", f"--size={size}",
-           f"--precision={precision}", f"--steps={steps}", f"--matmul_n={matmul_n}",
-           f"--spawned_at={time.time()!r}"] + (["--jit_compile"] if jit else [])
+def _median_step_s(step, steps: int) -> tuple[float, float]:
+    """(first call s, median s of the next ``steps`` calls) of ``step()`` (one step each)."""
+    import numpy as np
+
+    start = time.perf_counter()
+    step()
+    first = time.perf_counter() - start
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return first, float(np.median(times))
+
+
+def tflite_worker(args: argparse.Namespace) -> None:
+    """The TFLite model of the benchmark's config at ``args.size`` against TF's step: seconds per
+    step in each runtime, and the losses after the same steps (also with float16 weights)."""
+    import numpy as np
+    import tensorflow as tf
+
+    from tf_nst import Config, StyleTransfer, export
+    from tf_nst.transfer import extractor_for
+
+    config = Config(image_size=args.size, optimizer=args.tflite_optimizer)
+    start = time.perf_counter()
+    model = export.convert_tflite(config)
+    convert_s = time.perf_counter() - start
+    half = export.weights_to_float16(model, [v.numpy() for v in extractor_for(config).variables])
+    st = StyleTransfer(*_random_pair(args.size), config)
+    content, style = st.content.numpy(), st.style.numpy()
+    rows = []
+
+    def lite_row(runtime: str, data: bytes, weights: str) -> dict:
+        if runtime == "ai_edge_litert":
+            from ai_edge_litert.interpreter import Interpreter
+        else:
+            Interpreter = tf.lite.Interpreter
+        interpreter = Interpreter(model_content=data, num_threads=os.cpu_count())
+        interpreter.get_signature_runner("set_images")(content=content, style=style)
+        run = interpreter.get_signature_runner("run")
+        one = np.array(1, np.int32)
+        outs = []
+        first, median = _median_step_s(lambda: outs.append(run(num_steps=one)), args.steps)
+        return dict(runtime=runtime, weights=weights, first_step_s=first, s_per_step=median,
+                    model_mb=len(data) / 1e6, total_loss=float(outs[-1]["total_loss"]))
+
+    for runtime in ("ai_edge_litert", "tf.lite"):
+        try:
+            rows.append(lite_row(runtime, model, "float32"))
+        except ImportError as err:
+            rows.append(dict(runtime=runtime, weights="float32", error=str(err)[:100]))
+    rows.append(lite_row("ai_edge_litert", half, "float16"))
+    first, median = _median_step_s(lambda: st.step(1), args.steps)
+    image = tf.constant(st.image[None])  # the loss of the image (not of a line-search trial)
+    rows.append(dict(runtime="TensorFlow (tf-nst)", weights="float32", first_step_s=first,
+                     s_per_step=median, model_mb=None,
+                     total_loss=float(st.objective.loss_terms(image, st.targets,
+                                                              st.weights)["total"][0])))
+    print("RESULT " + json.dumps(dict(size=args.size, optimizer=config.optimizer,
+                                      steps=args.steps, convert_s=convert_s, rows=rows)),
+          flush=True)
+
+
+def _spawn(flags: list[str], failed: dict) -> dict:
+    """Run this script's worker with ``flags`` in a fresh process; its RESULT, or ``failed`` with
+    the last line of its stderr as ``error``."""
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", *flags,
+           f"--spawned_at={time.time()!r}"]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT)
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[7:])
     tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
-    return dict(size=size, precision=precision, error=tail[:100])
+    return dict(failed, error=tail[:100])
+
+
+def run_worker(size: int, precision: str, steps: int, matmul_n: int, jit: bool) -> dict:
+    return _spawn([f"--size={size}", f"--precision={precision}", f"--steps={steps}",
+                   f"--matmul_n={matmul_n}"] + (["--jit_compile"] if jit else []),
+                  dict(size=size, precision=precision))
+
+
+def run_tflite_worker(size: int, steps: int, optimizer: str) -> dict:
+    return _spawn([f"--size={size}", f"--steps={steps}", "--tflite_worker",
+                   f"--tflite_optimizer={optimizer}"], dict(size=size, rows=[]))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -213,6 +300,27 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def tflite_table(result: dict) -> str:
+    if "error" in result:
+        return f"TFLite at {result['size']} px: error: {result['error']}"
+    reference = result["rows"][-1]
+    lines = [f"TFLite vs TensorFlow, {result['size']} px, {result['optimizer']}, paper layers "
+             f"(converted in {result['convert_s']:.0f} s); total loss after "
+             f"{result['steps'] + 1} steps:",
+             "| runtime | weights | s/step (median) | first step s | model MB | total loss | "
+             "vs TensorFlow |", "|---|---|---|---|---|---|---|"]
+    for r in result["rows"]:
+        if "error" in r:
+            lines.append(f"| {r['runtime']} | {r['weights']} | error: {r['error']} |")
+            continue
+        diff = r["total_loss"] / reference["total_loss"] - 1.0
+        size = "–" if r["model_mb"] is None else f"{r['model_mb']:.1f}"
+        lines.append(f"| {r['runtime']} | {r['weights']} | {r['s_per_step']:.3f} | "
+                     f"{r['first_step_s']:.2f} | {size} | {r['total_loss']:.5g} | "
+                     f"{diff:+.1e} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="256/512 px, 3 steps, no quality run")
@@ -230,16 +338,21 @@ def main() -> None:
     parser.add_argument("--quality_steps", type=int, default=500)
     parser.add_argument("--routes", nargs="*", default=["fast.cfg"],
                         help="presets in configs/ raced against gatys2016.cfg")
+    parser.add_argument("--tflite", type=int, default=None, metavar="SIZE",
+                        help="time the exported TFLite model beside TF at SIZE px "
+                             "(default: 128 with --quick, else 256; 0: skip)")
+    parser.add_argument("--tflite_optimizer", default="lbfgs", choices=("lbfgs", "adam"))
     parser.add_argument("--json", help="also write the results here")
     # Worker-only.
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--precision", help=argparse.SUPPRESS)
     parser.add_argument("--spawned_at", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--tflite_worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.worker:
-        worker(args)
+        tflite_worker(args) if args.tflite_worker else worker(args)
         return
 
     sizes = args.sizes if args.sizes is not None else (
@@ -249,6 +362,7 @@ def main() -> None:
     memory_sizes = args.memory_sizes if args.memory_sizes is not None else (
         [] if args.quick else [2048])
     do_quality = (not args.quick) if args.quality is None else args.quality
+    tflite_size = args.tflite if args.tflite is not None else (128 if args.quick else 256)
 
     print(f"machine: {machine()}", flush=True)
     rows = []
@@ -258,13 +372,18 @@ def main() -> None:
             print(f"  done {size} {precision}", file=sys.stderr, flush=True)
     for size in memory_sizes:
         rows.append(run_worker(size, "float32", 1, args.matmul_n, args.jit_compile))
-    print(table(rows))
+    if rows:
+        print(table(rows))
     at512 = [r for r in rows if r.get("size") == 512 and "error" not in r]
     for r in at512:
         print(f"512 px {r['precision']}: {r['s_per_step']:.3f} s/step median "
               f"({r['best_s_per_step']:.3f} best) vs {PYTORCH_REFERENCE_S_PER_STEP_512} s PyTorch "
               "reference")
     report = {"machine": machine(), "steps": rows}
+    if tflite_size:
+        lite = run_tflite_worker(tflite_size, steps, args.tflite_optimizer)
+        print("\n" + tflite_table(lite), flush=True)
+        report["tflite"] = lite
     if do_quality:
         q = quality(argparse.Namespace(size=args.quality_size, quality_steps=args.quality_steps,
                                        routes=args.routes))

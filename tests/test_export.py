@@ -102,6 +102,38 @@ def test_graph_decoding_equals_the_library_reader(mode):
     np.testing.assert_allclose(got, images.decode_image(data), atol=1e-6)
 
 
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_graph_decoding_applies_the_exif_orientation_as_the_library(fmt):
+    """All eight orientations, big- and little-endian EXIF, after an APP0 segment (JPEG); and a
+    corrupt EXIF block reads as stored, as in the library (tests/test_images.py)."""
+    decode = tf.function(lambda data: export.decode(data, 10_000, "content")[0])
+    pixels = np.zeros((16, 24, 3), np.uint8)  # blocks that JPEG keeps, a corner to find
+    pixels[..., 2] = 255
+    pixels[:8, :8] = (255, 0, 0)
+    pixels[8:, 16:] = (0, 255, 0)
+    cases = [(o, "<" if o % 2 else ">") for o in range(1, 9)]
+    for orientation, order in cases + [(None, None)]:
+        exif = Image.Exif()
+        if orientation is not None:
+            exif[0x0112] = orientation
+            exif_bytes = exif.tobytes() if order == "<" else (
+                b"Exif\x00\x00MM\x00*\x00\x00\x00\x08\x00\x01\x01\x12\x00\x03\x00\x00\x00\x01"
+                + bytes([0, orientation, 0, 0]) + b"\x00\x00\x00\x00")
+        else:
+            exif_bytes = b"Exif\x00\x00MM\x00*\x00\x00\x00\x08\x00\x05\x01\x12"  # cut short
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, format=fmt, exif=exif_bytes, quality=95)
+        data = buffer.getvalue()
+        want = images.decode_image(data)
+        assert want.shape[:2] == ((24, 16) if (orientation or 0) >= 5 else (16, 24))
+        if orientation in (2, 3, 4):  # the library did move the red corner
+            assert want[3, 3, 0] < 0.5
+        got = decode(tf.constant(data)).numpy()
+        assert got.shape == want.shape, orientation
+        np.testing.assert_allclose(got, want, atol=0.03 if fmt == "JPEG" else 1e-6,
+                                   err_msg=f"orientation {orientation} ({order})")
+
+
 def test_decoding_refuses_too_many_pixels_before_decoding():
     data = png_bytes(np.zeros((50, 60, 3), np.uint8))
     with pytest.raises(tf.errors.InvalidArgumentError, match="content image is too large"):

@@ -119,9 +119,97 @@ def _header_pixels(data: tf.Tensor) -> tf.Tensor:
     return tf.cond(png, png_pixels, lambda: tf.cond(jpeg, jpeg_pixels, zero))
 
 
+EXIF_SCAN_BYTES = 1 << 17  # the EXIF block is searched for in the first 128 KiB
+_ORIENTATION_TAG = 0x0112
+
+
+def _bytes_reader(data: tf.Tensor):
+    """``(at, starts_with)`` over the first :data:`EXIF_SCAN_BYTES` bytes of ``data``: ``at(pos,
+    n, big_endian)`` is the unsigned ``n``-byte integer at ``pos`` (int64; 0 past the end, so a
+    truncated or corrupt file reads as zeros rather than failing), ``starts_with(pos, b"...")``."""
+    raw = tf.io.decode_raw(tf.strings.substr(data, 0, EXIF_SCAN_BYTES), tf.uint8)
+    raw = tf.cast(tf.concat([raw, tf.zeros([8], tf.uint8)], 0), tf.int64)
+    last = tf.cast(tf.size(raw) - 1, tf.int64)
+
+    def at(pos, n=1, big_endian=True):
+        value = tf.zeros_like(tf.cast(pos, tf.int64))
+        for k in range(n):
+            index = tf.cast(pos, tf.int64) + (k if big_endian else n - 1 - k)
+            byte = tf.gather(raw, tf.clip_by_value(index, 0, last))
+            value = value * 256 + tf.where((index >= 0) & (index < last - 7), byte, 0)
+        return value
+
+    def starts_with(pos, text: bytes):
+        return tf.reduce_all(tf.stack([tf.equal(at(pos + i), c) for i, c in enumerate(text)]))
+
+    return at, starts_with
+
+
+def exif_orientation(data: tf.Tensor) -> tf.Tensor:
+    """The EXIF orientation (int32, 1 to 8) of JPEG (APP1) or PNG (eXIf) bytes; 1 when there is
+    none or it cannot be read, as :func:`tf_nst.images.read_image` leaves such files as stored."""
+    at, starts_with = _bytes_reader(data)
+    png = starts_with(0, b"\x89PNG\r\n\x1a\n")
+    jpeg = starts_with(0, b"\xff\xd8\xff")
+
+    # Walk the segments (JPEG) or chunks (PNG) up to the image data; `tiff` = where the EXIF
+    # block's TIFF header starts (0: not found).
+    def segment(pos, tiff):
+        jpeg_len, png_len = at(pos + 2, 2), at(pos, 4)
+        jpeg_exif = tf.equal(at(pos + 1), 0xE1) & starts_with(pos + 4, b"Exif\0\0")
+        png_exif = starts_with(pos + 4, b"eXIf")
+        prefixed = starts_with(pos + 8, b"Exif\0\0")  # tolerated in eXIf, as Pillow does
+        found = tf.where(png, tf.where(png_exif, pos + tf.where(prefixed, tf.constant(14, tf.int64), 8), 0),
+                         tf.where(jpeg_exif, pos + 10, 0))
+        return tf.where(png, pos + 12 + png_len, pos + 2 + jpeg_len), found
+
+    def more(pos, tiff):
+        jpeg_go = tf.equal(at(pos), 0xFF) & ~tf.reduce_any(
+            tf.equal(at(pos + 1), [0xDA, 0xD9, 0x00]))  # start of scan, end, not a marker
+        png_go = ~starts_with(pos + 4, b"IDAT") & ~starts_with(pos + 4, b"IEND")
+        return (tf.equal(tiff, 0) & (pos < EXIF_SCAN_BYTES)
+                & tf.where(png, png_go, jpeg & jpeg_go))
+
+    start = tf.where(png, tf.constant(8, tf.int64), 2)
+    _, tiff = tf.while_loop(more, segment, (start, tf.constant(0, tf.int64)),
+                            maximum_iterations=256)
+    # TIFF header: byte order, then IFD0 (12-byte entries: tag, type, count, value).
+    big = starts_with(tiff, b"MM\0*")
+    little = starts_with(tiff, b"II*\0")
+
+    def orientation(big_endian):
+        ifd = tiff + at(tiff + 4, 4, big_endian)
+        entries = ifd + 2 + 12 * tf.range(256, dtype=tf.int64)
+        valid = tf.range(256, dtype=tf.int64) < at(ifd, 2, big_endian)
+        match = valid & tf.equal(at(entries, 2, big_endian), _ORIENTATION_TAG)
+        return tf.reduce_max(tf.where(match, at(entries + 8, 2, big_endian), 0))
+
+    value = tf.where(tf.not_equal(tiff, 0) & big, orientation(True),
+                     tf.where(tf.not_equal(tiff, 0) & little, orientation(False), 1))
+    return tf.cast(tf.where((value >= 1) & (value <= 8), value, 1), tf.int32)
+
+
+def apply_orientation(image: tf.Tensor, orientation: tf.Tensor) -> tf.Tensor:
+    """``[H, W, C]`` stored pixels -> upright, for EXIF orientations 1 to 8 (as Pillow's
+    ``ImageOps.exif_transpose``)."""
+    t = lambda: tf.transpose(image, [1, 0, 2])  # noqa: E731
+    branches = [
+        lambda: image,                           # 1: upright
+        lambda: tf.reverse(image, [1]),          # 2: mirrored
+        lambda: tf.reverse(image, [0, 1]),       # 3: rotated 180
+        lambda: tf.reverse(image, [0]),          # 4: flipped
+        t,                                       # 5: transposed
+        lambda: tf.reverse(t(), [1]),            # 6: stored rotated 90 counter-clockwise
+        lambda: tf.reverse(t(), [0, 1]),         # 7: transversed
+        lambda: tf.reverse(t(), [0]),            # 8: stored rotated 90 clockwise
+    ]
+    return tf.switch_case(orientation - 1, branches)
+
+
 def decode(data: tf.Tensor, max_pixels: int, name: str) -> tf.Tensor:
     """Encoded image bytes -> ``[1, H, W, 3]`` float32 RGB in [0, 1], as the library reads files:
-    grey is replicated, transparency is composited over white; at most ``max_pixels`` pixels
+    the EXIF orientation is applied (JPEG and PNG), grey is replicated, transparency is
+    composited over white; at most ``max_pixels`` pixels
     (checked from the PNG/JPEG header before decoding, and after decoding for other formats)."""
     limit = tf.constant(max_pixels, tf.int64)
     message = (f"{name} image is too large (the limit is {max_pixels:,} decoded pixels, the "
@@ -130,6 +218,7 @@ def decode(data: tf.Tensor, max_pixels: int, name: str) -> tf.Tensor:
     with tf.control_dependencies([check]):
         data = tf.identity(data)
     image = tf.io.decode_image(data, channels=0, dtype=tf.float32, expand_animations=False)
+    image = apply_orientation(image, exif_orientation(data))
     shape = tf.shape(image)
     pixels = tf.cast(shape[0], tf.int64) * tf.cast(shape[1], tf.int64)
     check = tf.debugging.assert_less_equal(pixels, limit, message=message)

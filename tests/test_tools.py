@@ -1,5 +1,6 @@
 """The visual tools in tools/, run as a user runs them, at 32 px and 2 steps; tf_nst.grid."""
 
+import json
 import subprocess
 import sys
 
@@ -77,3 +78,22 @@ def test_tool_errors_are_one_line(tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("gram_heatmap.py: error:")
     assert "Traceback" not in result.stderr and not (tmp_path / "g.jpg").exists()
+
+
+def test_benchmark_times_the_tflite_model_beside_tensorflow(tmp_path, vgg_weights):
+    out = tmp_path / "bench.json"
+    done = subprocess.run([sys.executable, str(ROOT / "tools" / "benchmark.py"), "--quick",
+                           "--sizes", "--tflite=32", "--steps=1", f"--json={out}"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "TFLite vs TensorFlow, 32 px, lbfgs" in done.stdout
+    rows = json.loads(out.read_text())["tflite"]["rows"]
+    assert [(r["runtime"], r["weights"]) for r in rows] == [
+        ("ai_edge_litert", "float32"), ("tf.lite", "float32"), ("ai_edge_litert", "float16"),
+        ("TensorFlow (tf-nst)", "float32")]
+    reference = rows[-1]["total_loss"]
+    for r in rows:
+        assert r["s_per_step"] > 0, r
+        assert r["total_loss"] == pytest.approx(reference, rel=1e-2 if r["weights"] == "float16"
+                                                else 1e-4), r
+        assert f"| {r['runtime']} | {r['weights']} | {r['s_per_step']:.3f} |" in done.stdout

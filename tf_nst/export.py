@@ -159,8 +159,8 @@ def exif_orientation(data: tf.Tensor) -> tf.Tensor:
         jpeg_exif = tf.equal(at(pos + 1), 0xE1) & starts_with(pos + 4, b"Exif\0\0")
         png_exif = starts_with(pos + 4, b"eXIf")
         prefixed = starts_with(pos + 8, b"Exif\0\0")  # tolerated in eXIf, as Pillow does
-        found = tf.where(png, tf.where(png_exif, pos + tf.where(prefixed, tf.constant(14, tf.int64), 8), 0),
-                         tf.where(jpeg_exif, pos + 10, 0))
+        png_tiff = pos + tf.where(prefixed, tf.constant(14, tf.int64), 8)
+        found = tf.where(png, tf.where(png_exif, png_tiff, 0), tf.where(jpeg_exif, pos + 10, 0))
         return tf.where(png, pos + 12 + png_len, pos + 2 + jpeg_len), found
 
     def more(pos, tiff):

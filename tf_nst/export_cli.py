@@ -30,7 +30,8 @@ flags.DEFINE_integer("max_output_pixels", 1024 * 1024, "saved_model: largest opt
                      "(content, and style after resizing) a request may ask for, in pixels. "
                      "Decoded inputs are bounded by --max_pixels.", lower_bound=1)
 flags.DEFINE_enum("tflite_weights", "float32", ["float32", "float16"], "tflite: storage of the "
-                  "network weights (float16 halves the file; computation stays float32).")
+                  "network weights (float16 stores only them in half precision, about half the "
+                  "file; computation stays float32).")
 flags.DEFINE_boolean("overwrite", False, "Replace an existing output.")
 config_flags.define_config_flags()
 

@@ -183,9 +183,6 @@ def main(argv: list[str]) -> int:
                     config, FLAGS.content, FLAGS.style)
                 resources.check(config, height, width, FLAGS.memory_limit_gb * resources.GB or None,
                                 style_height, style_width, checkpointing=bool(FLAGS.checkpoint_dir))
-            if FLAGS.checkpoint_dir and config.scales > 1:
-                raise ConfigError("--checkpoint_dir cannot yet resume a coarse-to-fine run "
-                                  "(--scales > 1); use --scales=1 or drop --checkpoint_dir")
             transfer = StyleTransfer(FLAGS.content, FLAGS.style, config,
                                      style_masks=FLAGS.style_masks, content_mask=FLAGS.content_mask)
             if FLAGS.logdir:
@@ -195,7 +192,7 @@ def main(argv: list[str]) -> int:
                 saver = Checkpointer(FLAGS.checkpoint_dir, fingerprint(
                     config, transfer.content, transfer.style,
                     transfer.optimizer.image(transfer.state)))
-                resumed = _resume(saver, transfer.state, config.num_steps)
+                resumed = _resume(saver, transfer, config.num_steps)
         except (ConfigError, images.ImageError, WeightsError, resources.ResourceError,
                 LogdirError) as err:
             _fail(str(err), 2 if isinstance(err, ConfigError) else 1)
@@ -257,22 +254,27 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def _resume(saver, template, num_steps: int):
+def _resume(saver, transfer, num_steps: int):
     """The checkpoint to resume from, or None; a foreign or overshooting checkpoint is refused
-    (CheckpointError) unless --overwrite, which discards it."""
+    (CheckpointError) unless --overwrite, which discards it. ``transfer`` is moved to the scale
+    of the checkpoint's step (see StyleTransfer.seek)."""
     from tf_nst.checkpoint import CheckpointError
-    try:
-        resumed = saver.restore(template)
-        if resumed is not None and resumed.steps_done > num_steps:
+
+    def template(steps_done: int):
+        if steps_done > num_steps:
             raise CheckpointError(
-                f"--checkpoint_dir={saver.directory} is at step {resumed.steps_done}, beyond "
+                f"--checkpoint_dir={saver.directory} is at step {steps_done}, beyond "
                 f"--num_steps={num_steps}; raise --num_steps, use another --checkpoint_dir, or pass "
                 "--overwrite to discard it")
-        return resumed
+        return transfer.seek(steps_done)
+
+    try:
+        return saver.restore(template)
     except CheckpointError:
         if not FLAGS.overwrite:
             raise
         saver.discard()
+        transfer.seek(0)  # back to the start, in case the broken checkpoint moved it
         return None
 
 

@@ -172,8 +172,9 @@ class StyleTransfer:
         self.content, self.styles, self.content_mask, _ = self._inputs_at(config.image_size)
         self.style = self.styles[0]
         init = config.init if config.init in INIT_NAMED else os.fspath(config.init)
-        self._start_scale(lambda content, styles: initial_image(
-            init, content, styles[0], config.noise_ratio, config.seed, config.max_pixels))
+        self._initial_image = lambda content, styles: initial_image(
+            init, content, styles[0], config.noise_ratio, config.seed, config.max_pixels)
+        self._start_scale(self._initial_image)
         self._advance_finished_scales()
 
     def _inputs_at(self, side: int):
@@ -207,6 +208,20 @@ class StyleTransfer:
             self.scale += 1
             self._start_scale(lambda content, styles: images.resize_image(
                 previous, tf.shape(content)[1:3]))
+
+    def seek(self, steps_done: int) -> tuple:
+        """Move to step ``steps_done`` of the schedule, to resume a saved run there.
+
+        The scale that step belongs to is set up (its targets at its size) and a placeholder
+        state of that scale's shape is returned; assign the saved state to :attr:`state` next.
+        ``seek(0)`` starts the run again from its initial image.
+        """
+        if steps_done < self.steps_done:
+            self.scale, self.steps_done = 0, 0
+            self._start_scale(self._initial_image)
+        self.steps_done = steps_done
+        self._advance_finished_scales()
+        return self.state
 
     def step(self, num_steps: int = 1) -> dict[str, float]:
         """Run ``num_steps`` optimisation steps; return the losses of the last one.

@@ -162,6 +162,25 @@ def resident_bytes() -> float:
         return 0.0
 
 
+def peak_resident_bytes() -> float:
+    """The peak resident memory of this process so far (``VmHWM``; 0 if unknown).
+
+    Not ``getrusage().ru_maxrss``: Linux carries that over ``execve`` from the parent that forked
+    the process, so a subprocess of a big process reports its parent's peak."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return float(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import resource
+        return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    except (ImportError, OSError):
+        return 0.0
+
+
 def largest_fitting_size(config, aspect: float, budget: float, style_height: int | None = None,
                          style_width: int | None = None, checkpointing: bool = False) -> int:
     """The largest ``image_size`` (a multiple of 64, at least 64) whose estimate fits ``budget``;

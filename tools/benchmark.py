@@ -155,12 +155,19 @@ def quality(args: argparse.Namespace) -> list[dict]:
     for name, config in routes:
         start = time.perf_counter()
         st = StyleTransfer(content, style, config)
-        trajectory = []  # (seconds, best loss so far) over the steps at the final size
+        # (seconds, best loss so far, work so far) over the steps at the final size. Work counts
+        # steps in full-size equivalents (a step costs in proportion to its pixels), so it
+        # compares routes independently of the machine's load.
+        trajectory = []
+        coarse = list(zip(config.scale_sizes[:-1], config.scale_steps[:-1]))
+        coarse_work = sum(n * (side / config.image_size) ** 2 for side, n in coarse)
+        coarse_steps = sum(config.scale_steps[:-1])
 
         def record(s: StyleTransfer) -> None:
-            if s.scale == len(s.sizes) - 1 and s.steps_done > sum(config.scale_steps[:-1]):
+            if s.scale == len(s.sizes) - 1 and s.steps_done > coarse_steps:
                 best = min([s.losses["total"]] + [t[1] for t in trajectory[-1:]])
-                trajectory.append((time.perf_counter() - start, best))
+                work = coarse_work + s.steps_done - coarse_steps
+                trajectory.append((time.perf_counter() - start, best, work))
 
         st.run(callback=record)
         elapsed = time.perf_counter() - start
@@ -173,11 +180,13 @@ def quality(args: argparse.Namespace) -> list[dict]:
     for r in rows:
         # Time at which this route's loss (at the final size; for mixed precision, as measured by
         # its own network) first reached the paper route's final loss ...
-        reached = [t for t, loss in r["trajectory"] if loss <= target]
-        r["seconds_to_paper_loss"] = reached[0] if reached else None
+        reached = [(t, work) for t, loss, work in r["trajectory"] if loss <= target]
+        r["seconds_to_paper_loss"] = reached[0][0] if reached else None
+        r["work_to_paper_loss"] = reached[0][1] if reached else None
         # ... and, the other way round, when the paper route reached this route's final loss.
-        paper_at = [t for t, loss in rows[0]["trajectory"] if loss <= r["loss"]]
-        r["paper_seconds_to_this_loss"] = paper_at[0] if paper_at else None
+        paper_at = [(t, work) for t, loss, work in rows[0]["trajectory"] if loss <= r["loss"]]
+        r["paper_seconds_to_this_loss"] = paper_at[0][0] if paper_at else None
+        r["paper_work_to_this_loss"] = paper_at[0][1] if paper_at else None
     return rows
 
 
@@ -229,7 +238,7 @@ def main() -> None:
     parser.add_argument("--quality_size", type=int, default=512)
     parser.add_argument("--quality_steps", type=int, default=500)
     parser.add_argument("--routes", nargs="*", default=["fast.cfg"],
-                        help="presets in configs/ raced against gatys2016.cfg")
+                        help="flagfiles (names in configs/, or paths) raced against gatys2016.cfg")
     parser.add_argument("--json", help="also write the results here")
     # Worker-only.
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -271,16 +280,25 @@ def main() -> None:
         base = q[0]
         print(f"\nTime to a finished image, {args.quality_size} px, tubingen + starry_night, loss "
               "= the paper's objective in float32 at full size:")
+        print("(work = steps in full-size equivalents: a step at half the size counts 1/4)")
         print("| route | steps | scales | precision | wall s | final loss | loss / paper's | "
-              "time / paper's | s to paper's loss | paper's s to this loss |")
-        print("|---|---|---|---|---|---|---|---|---|---|")
+              "time / paper's | s to paper's loss | work to paper's loss (/ paper's) | "
+              "paper's s to this loss |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
+
+        def maybe(value, fmt="{:.0f}"):
+            return "not reached" if value is None else fmt.format(value)
+
+        paper_work = base["trajectory"][-1][2] if base["trajectory"] else None
         for r in q:
-            reach, back = r["seconds_to_paper_loss"], r["paper_seconds_to_this_loss"]
+            work = r["work_to_paper_loss"]
+            work_text = maybe(work) + ("" if work is None or not paper_work
+                                       else f" ({work / paper_work:.2f})")
             print(f"| {r['route']} | {r['steps']} | {','.join(map(str, r['scales']))} | "
                   f"{r['precision']} | {r['seconds']:.0f} | {r['loss']:.4g} | "
                   f"{r['loss'] / base['loss']:.3f} | {r['seconds'] / base['seconds']:.2f} | "
-                  f"{'not reached' if reach is None else f'{reach:.0f}'} | "
-                  f"{'not reached' if back is None else f'{back:.0f}'} |")
+                  f"{maybe(r['seconds_to_paper_loss'])} | {work_text} | "
+                  f"{maybe(r['paper_seconds_to_this_loss'])} |")
         for r in q:
             r["trajectory"] = r["trajectory"][::10]  # keep the JSON small
         report["quality"] = q

@@ -186,6 +186,10 @@ def main(argv: list[str]) -> int:
             if FLAGS.checkpoint_dir and config.scales > 1:
                 raise ConfigError("--checkpoint_dir cannot yet resume a coarse-to-fine run "
                                   "(--scales > 1); use --scales=1 or drop --checkpoint_dir")
+            if FLAGS.checkpoint_dir and config.tiling:
+                raise ConfigError(f"--checkpoint_dir cannot yet resume a tiled run (--tile_size="
+                                  f"{config.tile_size} < --image_size={config.image_size}); drop "
+                                  "one of them")
             transfer = StyleTransfer(FLAGS.content, FLAGS.style, config,
                                      style_masks=FLAGS.style_masks, content_mask=FLAGS.content_mask)
             if FLAGS.logdir:
@@ -205,6 +209,10 @@ def main(argv: list[str]) -> int:
         schedule = ("" if config.scales == 1 else
                     f" (coarse to fine: {'/'.join(map(str, config.scale_steps))} steps at "
                     f"{'/'.join(map(str, config.scale_sizes))} px)")
+        tiled = [str(size) for size in config.scale_sizes if config.tiled(size)]
+        if tiled:
+            schedule += (f" in tiles of {config.tile_size} px at {'/'.join(tiled)} px "
+                         f"({config.tile_sweeps} sweeps)")
         progress.log(f"{PROGRAM}: {width}x{height} px, {config.optimizer}, {config.num_steps} steps"
                      f"{schedule}, content_weight={config.content_weight:g} "
                      f"style_weight={config.style_weight:g}")

@@ -245,18 +245,19 @@ class StyleTransfer:
         terms = None
         for _ in range(num_steps):
             if self.tiles is None:
-                self.state, terms = self._checked_step(self.state, self.targets, self.weights)
+                self.state, terms = self.checked_step(self.state, self.targets, self.weights)
             else:
                 for _ in self.tiles.boxes:
-                    terms = self.tiles.step(self._checked_step, self.weights)
+                    terms = self.tiles.step(self.checked_step, self.weights)
             self.steps_done += 1
             self._advance_finished_scales()
         if terms is not None:
             self.losses = {k: float(v[0]) for k, v in terms.items()}
         return self.losses
 
-    def _checked_step(self, state, targets, weights):
-        """One step; :class:`NumericalError` if it stops being finite (nothing is kept of it)."""
+    def checked_step(self, state, targets, weights):
+        """One step of the step function from ``state`` -> ``(state, terms)``, with the health
+        check: :class:`NumericalError` if it stops being finite (nothing is kept of it)."""
         state, terms, finite = self._step(state, targets, weights)
         if not bool(finite):  # keep the last good state; see tf_nst.health
             losses = {k: float(v[0]) for k, v in terms.items()}

@@ -35,7 +35,7 @@ ACTIVATION_FACTOR = 4.0
 # Images alive per optimiser-state image during a step (old state + new state + temporaries).
 STATE_FACTOR = 2.0
 # Full-size images a tiled run keeps (see tf_nst.tiling).
-TILED_FULL_IMAGES = 5
+TILED_FULL_IMAGES = 6
 
 
 class ResourceError(RuntimeError):
@@ -95,7 +95,7 @@ def estimate(config, height: int, width: int, style_height: int | None = None,
     act_bytes = 4 if config.precision == "float32" else 2
     canvas = 0.0
     if config.tiled(max(height, width)):
-        # Canvas, content, start, a blended copy and the style image at full size.
+        # The canvas, its change in this sweep, the content (twice), a copy and the style image.
         canvas = TILED_FULL_IMAGES * height * width * 3 * 4.0
         height, width = min(height, config.tile_size), min(width, config.tile_size)
     shapes = layer_outputs(names, height, width)

@@ -14,17 +14,20 @@ one step function (:func:`tf_nst.objective.make_step`) and the same :class:`Obje
   which gives each pixel the same content/style balance as an untiled run at this size (and makes
   a tile's loss an estimate of the whole image's).
 * **schedule**: every tile gets the scale's steps in all, split evenly over ``tile_sweeps`` passes
-  over the tiles (forward, then backward, alternately), so each tile is revisited after its
-  neighbours have moved. One step of the scale is one step of every tile, so ``num_steps`` keeps its
-  meaning and a tiled step costs about ``tiles x tile area / image area`` untiled ones.
+  over the tiles, so each tile is revisited after its neighbours have moved. One step of the scale
+  is one step of every tile, so ``num_steps`` keeps its meaning and a tiled step costs about
+  ``tiles x tile area / image area`` untiled ones.
 * **optimiser state**: each visit of a tile starts the optimiser afresh on the current crop (Adam's
   moments, L-BFGS' curvature pairs): keeping one state per tile would cost the memory tiling
   saves, and a neighbour's moves make a stored curvature estimate stale anyway.
-* **blending**: a visit changes the canvas by ``w_t * (result - crop)``, where the weights ``w_t``
-  of the tiles are a partition of unity (they sum to 1 at every pixel): 1 in a tile's own part,
-  linear ramps across the overlaps, and ~0 at a tile's edge inside the image, where its features
-  lacked the context beyond the crop. Where two tiles overlap, the later one starts from the earlier
-  one's result, so the cross-fade joins two versions of the same texture.
+* **blending**: within a sweep every tile starts from the image as it was at the start of the
+  sweep, and the image after the sweep is ``sum_t w_t * result_t``, where the weights ``w_t`` of the
+  tiles are a partition of unity (they sum to 1 at every pixel): 1 in a tile's own part, linear
+  ramps across the overlaps, and ~0 at a tile's edge inside the image, where its features lacked
+  the context beyond the crop. So where all tiles agree the image takes exactly their value (a flat
+  image stays flat), and where they disagree it cross-fades; the next sweep starts both neighbours
+  from that cross-fade, which they then refine alike. (Starting a tile from its neighbour's fresh
+  result instead would discount the neighbour twice in the overlap and leave a band.)
 """
 
 from __future__ import annotations
@@ -95,16 +98,12 @@ def blend_weights(height: int, width: int, tile: int, overlap: int) -> list[np.n
 
 
 def visit_schedule(num_tiles: int, steps: int, sweeps: int) -> list[tuple[int, int]]:
-    """``(tile, steps)`` of each visit: ``sweeps`` passes over the tiles, forward then backward
-    alternately; each tile gets ``steps`` in all, split evenly over the passes (the remainder in
-    the last). Passes of 0 steps are left out."""
+    """``(tile, steps)`` of each visit: ``sweeps`` passes over all the tiles in order; each tile
+    gets ``steps`` in all, split evenly over the passes (the remainder in the last). Passes of 0
+    steps are left out, so every ``num_tiles`` visits make one sweep."""
     even, rest = divmod(steps, sweeps)
-    visits = []
-    for sweep in range(sweeps):
-        count = even + (rest if sweep == sweeps - 1 else 0)
-        order = range(num_tiles) if sweep % 2 == 0 else reversed(range(num_tiles))
-        visits.extend((tile, count) for tile in order if count)
-    return visits
+    counts = [even + (rest if sweep == sweeps - 1 else 0) for sweep in range(sweeps)]
+    return [(tile, count) for count in counts if count for tile in range(num_tiles)]
 
 
 StepFn = Callable[[object, Targets, LossWeights], tuple[object, dict]]
@@ -121,7 +120,8 @@ class TiledScale:
     def __init__(self, start: tf.Tensor, content: tf.Tensor, style_grams: tuple[tf.Tensor, ...],
                  objective: Objective, optimizer, steps: int, tile: int, overlap: int,
                  sweeps: int) -> None:
-        self.canvas = np.array(start[0], np.float32)
+        self.canvas = np.array(start[0], np.float32)  # the image at the start of the sweep
+        self.delta = np.zeros_like(self.canvas)  # sum of w_t (result_t - crop_t) of this sweep
         self._content = np.asarray(content[0], np.float32)
         height, width = self.canvas.shape[:2]
         self.boxes = tile_boxes(height, width, tile, overlap)
@@ -154,12 +154,12 @@ class TiledScale:
         self.targets = Targets(self._objective.content_targets(content), self._grams)
         self.state = self._optimizer.init(tf.constant(self._crop[None]))
 
-    def _blended(self, canvas: np.ndarray) -> np.ndarray:
-        """``canvas`` with the visit in progress written back through the tile's blend weights."""
+    def _add_visit(self, delta: np.ndarray) -> np.ndarray:
+        """``delta`` plus the visit in progress' change through the tile's blend weights."""
         rows, cols = self.boxes[self.tile].slices
         result = self._optimizer.image(self.state)[0].numpy()
-        canvas[rows, cols] += self.blend[self.tile][..., None] * (result - self._crop)
-        return canvas
+        delta[rows, cols] += self.blend[self.tile][..., None] * (result - self._crop)
+        return delta
 
     def step(self, step_fn: StepFn, weights: LossWeights) -> dict:
         """One step of the tile being visited (the next visit begins if none is under way); the
@@ -170,12 +170,15 @@ class TiledScale:
         self.state, terms = step_fn(self.state, self.targets, self.tile_weights(weights))
         self._left -= 1
         if self._left == 0:
-            self.canvas = self._blended(self.canvas)
+            self.delta = self._add_visit(self.delta)
             self.state = self.targets = self._crop = None
+            if (self._visit + 1) % len(self.boxes) == 0:  # the sweep is over
+                self.canvas += self.delta
+                self.delta[:] = 0.0
         return terms
 
     def image(self) -> tf.Tensor:
-        """The image, ``[1, H, W, 3]``: the canvas, with the visit in progress blended in as if it
-        ended now."""
-        canvas = self.canvas if self.state is None else self._blended(self.canvas.copy())
-        return tf.constant(canvas[None])
+        """The image, ``[1, H, W, 3]``: the sweep's start with the visits of the sweep so far
+        blended in, the one in progress as if it ended now."""
+        delta = self.delta if self.state is None else self._add_visit(self.delta.copy())
+        return tf.constant((self.canvas + delta)[None])

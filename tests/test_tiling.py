@@ -26,8 +26,8 @@ def test_tiles_cover_every_pixel_inside_the_image_with_the_overlap_asked(height,
         assert (box.height, box.width) == (min(tile, height), min(tile, width))
         covered[box.slices] += 1
     assert covered.min() >= 1
-    for starts, size, length in ((tiling.tile_starts(height, tile, overlap), min(tile, height), height),
-                                 (tiling.tile_starts(width, tile, overlap), min(tile, width), width)):
+    for length in (height, width):
+        starts, size = tiling.tile_starts(length, tile, overlap), min(tile, length)
         shared = [a + size - b for a, b in zip(starts, starts[1:])]
         assert all(s >= overlap for s in shared), shared
         # The fewest tiles: one less could not cover the side with that overlap.
@@ -163,7 +163,8 @@ def test_unsupported_combinations_are_refused(small_pair):
     with pytest.raises(ConfigError, match="--tile_size"):
         check_exportable(config, Limits())
     check_exportable(config.replace(tile_size=0), Limits())
-    assert not Config(image_size=64, tile_size=64, tile_overlap=16).tiling  # nothing larger than a tile
+    # Nothing is larger than a tile: no tiling.
+    assert not Config(image_size=64, tile_size=64, tile_overlap=16).tiling
 
 
 def test_4096_px_fits_24_gb_with_tiles_and_the_refusal_suggests_them():

@@ -39,6 +39,7 @@ def main(FLAGS: flags.FlagValues, program: str, fail: Callable[..., None]) -> in
             ("--save_every", FLAGS.save_every), ("--style_masks", FLAGS.style_masks),
             ("--content_mask", FLAGS.content_mask), ("--logdir", FLAGS.logdir),
             ("--checkpoint_dir", FLAGS.checkpoint_dir), ("--scales", config.scales > 1),
+            ("--tile_size", config.tiling),
             ("--original_colors", config.original_colors),
             ("--color_transfer", config.color_transfer != "none"),
             ("several --style images", len(FLAGS.style) > 1)) if used]

@@ -183,6 +183,10 @@ def main(argv: list[str]) -> int:
                     config, FLAGS.content, FLAGS.style)
                 resources.check(config, height, width, FLAGS.memory_limit_gb * resources.GB or None,
                                 style_height, style_width, checkpointing=bool(FLAGS.checkpoint_dir))
+            if FLAGS.checkpoint_dir and config.tiling:
+                raise ConfigError(f"--checkpoint_dir cannot yet resume a tiled run (--tile_size="
+                                  f"{config.tile_size} < --image_size={config.image_size}); drop "
+                                  "one of them")
             transfer = StyleTransfer(FLAGS.content, FLAGS.style, config,
                                      style_masks=FLAGS.style_masks, content_mask=FLAGS.content_mask)
             if FLAGS.logdir:
@@ -202,6 +206,10 @@ def main(argv: list[str]) -> int:
         schedule = ("" if config.scales == 1 else
                     f" (coarse to fine: {'/'.join(map(str, config.scale_steps))} steps at "
                     f"{'/'.join(map(str, config.scale_sizes))} px)")
+        tiled = [str(size) for size in config.scale_sizes if config.tiled(size)]
+        if tiled:
+            schedule += (f" in tiles of {config.tile_size} px at {'/'.join(tiled)} px "
+                         f"({config.tile_sweeps} sweeps)")
         progress.log(f"{PROGRAM}: {width}x{height} px, {config.optimizer}, {config.num_steps} steps"
                      f"{schedule}, content_weight={config.content_weight:g} "
                      f"style_weight={config.style_weight:g}")

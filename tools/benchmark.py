@@ -2,11 +2,15 @@
 """Speed of tf-nst on this machine, against this machine's own dense-matmul throughput.
 
     python tools/benchmark.py --quick        # < 5 min: 256 and 512 px, float32 and bfloat16
-    python tools/benchmark.py                # + 1024 px, 2048 px memory, time to a finished image
+    python tools/benchmark.py                # + 1024 px, peak memory, time to a finished image
+    python tools/benchmark.py --sizes --no_quality --memory_sizes 1024 2048 4096/1024
 
 Each (size, precision) runs in a fresh subprocess, so its peak RSS and its time from process start
 to the first step are its own. One step = loss + gradient + L-BFGS update, the paper's setting
-(content conv4_2, style conv1_1..conv5_1) on a square image. FLOPs are counted by hand
+(content conv4_2, style conv1_1..conv5_1) on a square image. ``--memory_sizes`` measure only the
+peak RSS, each in its own process too (the peak is a high-water mark): ``SIZE`` runs 2 steps on the
+whole image, ``SIZE/TILE`` builds a run with ``--tile_size=TILE`` and runs 2 steps of its first
+tile (every tile has the same shape, so one tile's peak is the run's). FLOPs are counted by hand
 (tf_nst/flops.py: forward convolutions, input-gradient convolutions, Gram matrices and their
 gradient; no filter gradients); the matmul reference is tf.linalg.matmul of two square matrices
 in the step's compute dtype, timed in the same subprocess just before and after the steps. Both
@@ -87,17 +91,55 @@ def worker(args: argparse.Namespace) -> None:
     print("RESULT " + json.dumps(result), flush=True)
 
 
-def run_worker(size: int, precision: str, steps: int, matmul_n: int, jit: bool) -> dict:
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", f"--size={size}",
-           f"--precision={precision}", f"--steps={steps}", f"--matmul_n={matmul_n}",
-           f"--spawned_at={time.time()!r}"] + (["--jit_compile"] if jit else [])
+def memory_worker(args: argparse.Namespace) -> None:
+    """Peak RSS of 2 steps at ``args.size`` px (of the first tile, if ``args.tile`` is set)."""
+    import numpy as np
+
+    from tf_nst import Config, StyleTransfer, resources
+
+    rng = np.random.default_rng(0)
+    content = rng.random((args.size, args.size, 3), dtype=np.float32)
+    style = rng.random((args.size, args.size, 3), dtype=np.float32)
+    config = Config(image_size=args.size, tile_size=args.tile,
+                    tile_overlap=min(Config.tile_overlap, args.tile // 4), num_steps=2)
+    start = time.perf_counter()
+    st = StyleTransfer(content, style, config)
+    for _ in range(2):
+        if st.tiles is None:
+            st.step(1)
+        else:
+            st.losses = st.tiles.step(st.checked_step, st.weights)
+    estimate = resources.estimate(config, args.size, args.size, args.size, args.size).total
+    result = dict(size=args.size, tile=args.tile,
+                  tiles=len(st.tiles.boxes) if st.tiles is not None else 1,
+                  seconds=time.perf_counter() - start, estimate_mb=estimate / 1e6,
+                  peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+def run_memory_worker(spec: str) -> dict:
+    """``spec`` is ``SIZE`` or ``SIZE/TILE``."""
+    size, _, tile = spec.partition("/")
+    return _spawn(["--memory_worker", f"--size={size}", f"--tile={tile or 0}"],
+                  dict(size=int(size), tile=int(tile or 0)))
+
+
+def _spawn(worker_args: list[str], describe: dict) -> dict:
+    """Run this script with ``worker_args`` in a fresh process; its RESULT line, or an error."""
+    cmd = [sys.executable, os.path.abspath(__file__)] + worker_args
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT)
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[7:])
     tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
-    return dict(size=size, precision=precision, error=tail[:100])
+    return dict(describe, error=tail[:100])
+
+
+def run_worker(size: int, precision: str, steps: int, matmul_n: int, jit: bool) -> dict:
+    return _spawn(["--worker", f"--size={size}", f"--precision={precision}", f"--steps={steps}",
+                   f"--matmul_n={matmul_n}", f"--spawned_at={time.time()!r}"]
+                  + (["--jit_compile"] if jit else []), dict(size=size, precision=precision))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -222,6 +264,18 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def memory_table(rows: list[dict]) -> str:
+    lines = ["| size | tile | tiles | peak RSS MB | estimate MB | s |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        tile = r["tile"] or "none"
+        if "error" in r:
+            lines.append(f"| {r['size']} | {tile} | error: {r['error']} |")
+            continue
+        lines.append(f"| {r['size']} | {tile} | {r['tiles']} | {r['peak_rss_mb']:.0f} | "
+                     f"{r['estimate_mb']:.0f} | {r['seconds']:.0f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="256/512 px, 3 steps, no quality run")
@@ -231,8 +285,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="timed steps per size")
     parser.add_argument("--matmul_n", type=int, default=2048, help="matmul reference size")
     parser.add_argument("--jit_compile", action="store_true", help="XLA (slower on CPUs)")
-    parser.add_argument("--memory_sizes", type=int, nargs="*", default=None,
-                        help="sizes run for 1 step in float32 for peak RSS (full mode: 2048)")
+    parser.add_argument("--memory_sizes", nargs="*", default=None,
+                        help="peak RSS of 2 float32 steps at SIZE, or of the first tile at "
+                        "SIZE/TILE (--tile_size=TILE); full mode: 1024 2048 4096/1024")
     parser.add_argument("--quality", dest="quality", action="store_true", default=None)
     parser.add_argument("--no_quality", dest="quality", action="store_false")
     parser.add_argument("--quality_size", type=int, default=512)
@@ -242,6 +297,8 @@ def main() -> None:
     parser.add_argument("--json", help="also write the results here")
     # Worker-only.
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--memory_worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--tile", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--precision", help=argparse.SUPPRESS)
     parser.add_argument("--spawned_at", type=float, help=argparse.SUPPRESS)
@@ -250,13 +307,16 @@ def main() -> None:
     if args.worker:
         worker(args)
         return
+    if args.memory_worker:
+        memory_worker(args)
+        return
 
     sizes = args.sizes if args.sizes is not None else (
         [256, 512] if args.quick else [256, 512, 1024])
     precisions = args.precisions or ["float32", "mixed_bfloat16"]
     steps = args.steps or (3 if args.quick else 5)
     memory_sizes = args.memory_sizes if args.memory_sizes is not None else (
-        [] if args.quick else [2048])
+        [] if args.quick else ["1024", "2048", "4096/1024"])
     do_quality = (not args.quick) if args.quality is None else args.quality
 
     print(f"machine: {machine()}", flush=True)
@@ -265,15 +325,21 @@ def main() -> None:
         for precision in precisions:
             rows.append(run_worker(size, precision, steps, args.matmul_n, args.jit_compile))
             print(f"  done {size} {precision}", file=sys.stderr, flush=True)
-    for size in memory_sizes:
-        rows.append(run_worker(size, "float32", 1, args.matmul_n, args.jit_compile))
-    print(table(rows))
+    memory = []
+    for spec in memory_sizes:
+        memory.append(run_memory_worker(spec))
+        print(f"  done memory {spec}", file=sys.stderr, flush=True)
+    if rows:
+        print(table(rows))
+    if memory:
+        print("\nPeak memory (float32, L-BFGS, square image and style; SIZE/TILE = tiled):")
+        print(memory_table(memory))
     at512 = [r for r in rows if r.get("size") == 512 and "error" not in r]
     for r in at512:
         print(f"512 px {r['precision']}: {r['s_per_step']:.3f} s/step median "
               f"({r['best_s_per_step']:.3f} best) vs {PYTORCH_REFERENCE_S_PER_STEP_512} s PyTorch "
               "reference")
-    report = {"machine": machine(), "steps": rows}
+    report = {"machine": machine(), "steps": rows, "memory": memory}
     if do_quality:
         q = quality(argparse.Namespace(size=args.quality_size, quality_steps=args.quality_steps,
                                        routes=args.routes))

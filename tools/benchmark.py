@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -57,6 +56,7 @@ def worker(args: argparse.Namespace) -> None:
 
     from tf_nst import Config, StyleTransfer
     from tf_nst.flops import step_flops
+    from tf_nst.resources import peak_resident_bytes
 
     spawned = args.spawned_at
     rng = np.random.default_rng(0)
@@ -86,7 +86,7 @@ def worker(args: argparse.Namespace) -> None:
         gflops=flops / best / 1e9, matmul_gflops=max(peaks),
         fraction=flops / best / 1e9 / max(peaks), first_step_s=first,
         trace_s=first - median, start_to_first_step_s=to_first_step,
-        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        peak_rss_mb=peak_resident_bytes() / 2**20,
         finite=bool(np.isfinite(st.losses["total"])))
     print("RESULT " + json.dumps(result), flush=True)
 
@@ -113,7 +113,7 @@ def memory_worker(args: argparse.Namespace) -> None:
     result = dict(size=args.size, tile=args.tile,
                   tiles=len(st.tiles.boxes) if st.tiles is not None else 1,
                   seconds=time.perf_counter() - start, estimate_mb=estimate / 1e6,
-                  peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
+                  peak_rss_mb=resources.peak_resident_bytes() / 2**20)
     print("RESULT " + json.dumps(result), flush=True)
 
 

@@ -71,6 +71,12 @@ class Objective:
             out.append(losses.gram_matrix(fmap) / positions)
         return tuple(out)
 
+    def blend_targets(self, styles: Sequence[tf.Tensor]) -> tuple[tf.Tensor, ...]:
+        """The style targets of a list of style images (any sizes), ``[S, B, N, N]`` per layer:
+        blended in the loss by ``LossWeights.style_blend``."""
+        per_style = [self.style_targets(tf.convert_to_tensor(s)) for s in styles]
+        return tuple(tf.stack(layer) for layer in zip(*per_style))
+
     def targets(self, content: tf.Tensor, style: tf.Tensor | Sequence[tf.Tensor],
                 style_masks: tf.Tensor | None = None) -> Targets:
         """Targets for ``content`` and one style image or a list of them (any sizes).
@@ -79,8 +85,7 @@ class Objective:
         the mask is 1 (guided Gram matrices); they are resized to each style layer's resolution.
         """
         styles = [style] if isinstance(style, tf.Tensor) or hasattr(style, "shape") else style
-        per_style = [self.style_targets(tf.convert_to_tensor(s)) for s in styles]
-        grams = tuple(tf.stack(layer) for layer in zip(*per_style))
+        grams = self.blend_targets(styles)
         masks = ()
         if style_masks is not None:
             masks = tuple(layer_masks(style_masks, name) for name in self.style_layers)

@@ -4,6 +4,8 @@
     python tools/benchmark.py --quick        # < 5 min: 256 and 512 px, float32 and bfloat16
     python tools/benchmark.py                # + 1024 px, 2048 px memory, time to a finished image
 
+Images per minute of batch mode (batch sizes 1, 2, 4 at 256 px): tools/benchmark_batch.py.
+
 Each (size, precision) runs in a fresh subprocess, so its peak RSS and its time from process start
 to the first step are its own. One step = loss + gradient + L-BFGS update, the paper's setting
 (content conv4_2, style conv1_1..conv5_1) on a square image. FLOPs are counted by hand

@@ -216,7 +216,7 @@ class _Runner:
                  styles: Sequence[tf.Tensor]) -> None:
         self.objective, self.optimizer, self.weights = objective, optimizer, weights
         # Once per style, [S, 1, N, N] per layer (broadcast over the batch, blended in the loss).
-        self.style_targets = objective.blend_targets(styles)
+        self.style_targets = objective.style_grams(styles)
         self._step = tf.function(make_step(objective, optimizer), reduce_retracing=True)
 
     def run(self, content: tf.Tensor, start: tf.Tensor, num_steps: int,
@@ -245,7 +245,7 @@ class _DistributedRunner:
 
         @tf.function
         def style_targets(styles):
-            return strategy.run(objective.blend_targets, args=(styles,))
+            return strategy.run(objective.style_grams, args=(styles,))
 
         @tf.function
         def begin(content, start):

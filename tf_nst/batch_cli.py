@@ -88,6 +88,7 @@ def main(FLAGS: flags.FlagValues, program: str, fail: Callable[..., None]) -> in
             f"{config.image_size} px, {config.optimizer}, {config.num_steps} steps, "
             f"{replicas} replica(s) ({FLAGS.strategy})")
     written: list[str] = []
+    unit = "frames" if FLAGS.video else "images"
 
     def on_progress(status: batch.BatchStatus) -> None:
         line = f"{tag}: {status.line()}"
@@ -112,9 +113,9 @@ def main(FLAGS: flags.FlagValues, program: str, fail: Callable[..., None]) -> in
                                 batch_size=FLAGS.batch_size or None, strategy=strategy,
                                 on_progress=on_progress, on_result=on_result, sizes=sizes)
     except KeyboardInterrupt:
-        fail(f"interrupted; {len(written)} of {len(contents)} images written", 130)
+        fail(f"interrupted; {len(written)} of {len(contents)} {unit} written", 130)
     except (images.ImageError, WeightsError) as err:
-        fail(f"{err} ({len(written)} of {len(contents)} images written)")
+        fail(f"{err} ({len(written)} of {len(contents)} {unit} written)")
     into = f" into {FLAGS.output}" if batch.is_directory_output(FLAGS.output) else ""
-    log(f"{tag}: wrote {len(written)} {'frames' if FLAGS.video else 'images'}{into}")
+    log(f"{tag}: wrote {len(written)} {unit}{into}")
     return 0

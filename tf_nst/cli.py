@@ -22,8 +22,8 @@ PROGRAM = "tf-nst"
 flags.DEFINE_string("content", None, "Content image (the photo to repaint). Several: comma-separated "
                     "paths and/or a quoted glob ('photos/*.jpg'), with --output=DIR/.")
 flags.DEFINE_list("style", None, "Style image (the painting whose texture is transferred), or a "
-                  "comma-separated list of them, blended with --style_blend_weights (with several content "
-                  "images too: each gets the blend).")
+                  "comma-separated list of them, blended with --style_blend_weights (with several "
+                  "content images too: each gets the blend).")
 flags.DEFINE_list("style_masks", None, "One mask image per --style image: style i goes where mask "
                   "i is white (guided Gram matrices, Gatys et al. 2017). Any size; resized to the "
                   "output.")

@@ -22,7 +22,8 @@ PROGRAM = "tf-nst"
 flags.DEFINE_string("content", None, "Content image (the photo to repaint). Several: comma-separated "
                     "paths and/or a quoted glob ('photos/*.jpg'), with --output=DIR/.")
 flags.DEFINE_list("style", None, "Style image (the painting whose texture is transferred), or a "
-                  "comma-separated list of them, blended with --style_blend_weights.")
+                  "comma-separated list of them, blended with --style_blend_weights (with several "
+                  "content images too: each gets the blend).")
 flags.DEFINE_list("style_masks", None, "One mask image per --style image: style i goes where mask "
                   "i is white (guided Gram matrices, Gatys et al. 2017). Any size; resized to the "
                   "output.")
@@ -53,6 +54,14 @@ flags.DEFINE_enum("output_format", None, ["png", "jpg", "jpeg"], "Batch mode: fo
                   "written into an --output directory (default png).")
 flags.DEFINE_integer("batch_size", 0, "Batch mode: at most this many images (of the same size) are "
                      "optimised together (0 = all images of a size).", lower_bound=0)
+flags.DEFINE_boolean("video", False, "Batch mode: --content is the frames of a video, stylised in "
+                     "order (names in natural order: f9 before f10), each starting from the "
+                     "previous frame's result to reduce flicker; one output per frame in --output "
+                     "DIR/, named after the frame.")
+flags.DEFINE_float("video_content_blend", 0.0, "With --video: start each frame from the previous "
+                   "result blended with this fraction of its own content frame (0 = the previous "
+                   "result alone; more follows motion better, with more flicker).",
+                   lower_bound=0.0, upper_bound=1.0)
 flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker", "tpu"],
                   "tf.distribute strategy: default (one device), mirrored (all GPUs of this "
                   "machine), multi_worker (machines listed in TF_CONFIG), tpu. Each replica "

@@ -122,7 +122,8 @@ def _resize_mask(mask: np.ndarray, size: Sequence[int]) -> tf.Tensor:
     return images.resize_image(np.repeat(mask, 3, axis=-1)[None], size)[..., :1]
 
 
-def _styles(style) -> list:
+def style_list(style) -> list:
+    """One style or a list of styles (blended), as a list."""
     return list(style) if isinstance(style, (list, tuple)) else [style]
 
 
@@ -146,7 +147,7 @@ class StyleTransfer:
                  content_mask: ImageLike | None = None, **overrides) -> None:
         config = (config or Config()).replace(**overrides) if overrides else (config or Config())
         self.config = config
-        styles = _styles(style)
+        styles = style_list(style)
         if not styles:
             raise ConfigError("--style: at least one style image is needed")
         if config.tiling and (style_masks is not None or content_mask is not None):

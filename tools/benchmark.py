@@ -5,6 +5,8 @@
     python tools/benchmark.py                # + 1024 px, peak memory, time to a finished image
     python tools/benchmark.py --sizes --no_quality --memory_sizes 1024 2048 4096/1024
 
+Images per minute of batch mode (batch sizes 1, 2, 4 at 256 px): tools/benchmark_batch.py.
+
 Each (size, precision) runs in a fresh subprocess, so its peak RSS and its time from process start
 to the first step are its own. One step = loss + gradient + L-BFGS update, the paper's setting
 (content conv4_2, style conv1_1..conv5_1) on a square image. ``--memory_sizes`` measure only the

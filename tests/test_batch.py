@@ -28,9 +28,9 @@ def touch(folder, *names):
 
 # --- planning --------------------------------------------------------------------------------------
 def test_expand_contents_globs_sorted_commas_in_order_without_duplicates(tmp_path):
-    b, a, c = touch(tmp_path, "b.jpg", "a.jpg", "c.png")
-    assert expand_contents(str(tmp_path / "*.jpg")) == [a, b]
-    assert expand_contents(f"{c}, {tmp_path / '*.jpg'},{b}") == [c, a, b]
+    b, a, c, a10, a9 = touch(tmp_path, "b.jpg", "a.jpg", "c.png", "a10.jpg", "a9.jpg")
+    assert expand_contents(str(tmp_path / "*.jpg")) == [a, a9, a10, b]  # numbers by value
+    assert expand_contents(f"{c}, {tmp_path / '?.jpg'},{b}") == [c, a, b]
     with pytest.raises(ImageError, match="no file matches"):
         expand_contents(str(tmp_path / "*.gif"))
 
@@ -117,6 +117,22 @@ def test_each_result_of_a_batch_equals_stylising_that_image_alone(contents, opti
         assert difference.mean() < TOLERANCE[optimizer][1]
     assert seen[-1].images_done == 3 and seen[-1].batches == 2
     assert np.abs(results[0] - results[1][::-1, ::-1]).mean() > 1e-3  # really two images
+
+
+def test_a_batch_with_blended_styles_equals_each_image_alone_with_that_blend(contents, vgg_weights):
+    images, starry = contents
+    styles = [starry, images[2]]  # Starry Night and The Scream, blended 0.7 / 0.3
+    config = Config(image_size=40, num_steps=5, optimizer="adam", noise_ratio=0.3,
+                    style_blend_weights=(0.7, 0.3))
+    results = stylize_batch(images[:2], styles, config)
+    for image, result in zip(images, results):
+        alone = stylize(image, styles, config)
+        difference = np.abs(result - alone)
+        assert difference.max() < TOLERANCE["adam"][0]
+        assert difference.mean() < TOLERANCE["adam"][1]
+    # Really a blend: not the first style alone.
+    one = stylize_batch(images[:1], starry, config.replace(style_blend_weights=()))[0]
+    assert np.abs(one - results[0]).mean() > 1e-3
 
 
 def test_command_writes_one_file_per_input(tmp_path, shared_images, vgg_weights):

@@ -71,6 +71,13 @@ MIRRORED = textwrap.dedent("""
         config = Config(image_size=32, num_steps=3, optimizer=optimizer, noise_ratio=0.2)
         results[optimizer + "/two"] = np.stack(stylize_batch(contents, style, config, strategy=strategy))
         results[optimizer + "/one"] = np.stack(stylize_batch(contents, style, config))
+    # A blend of two styles (the second: a content frame) on two replicas too.
+    styles = [style, contents[1]]
+    config = Config(image_size=32, num_steps=3, optimizer="adam", style_blend_weights=(0.6, 0.4))
+    results["blend/two"] = np.stack(stylize_batch(contents, styles, config, strategy=strategy))
+    results["blend/one"] = np.stack(stylize_batch(contents, styles, config))
+    results["blend/single-style"] = np.stack(stylize_batch(
+        contents, style, config.replace(style_blend_weights=())))
     np.savez(out, **results)
 """)
 
@@ -81,12 +88,13 @@ def test_two_logical_devices_equal_one_device(frames, tmp_path, vgg_weights):
     run_all([[sys.executable, "-c", MIRRORED, str(folder), str(style), str(out)]],
             [dict(os.environ, PYTHONPATH=str(ROOT))])
     results = np.load(out)
-    for optimizer in ("adam", "lbfgs"):
-        two, one = results[optimizer + "/two"], results[optimizer + "/one"]
+    for case, optimizer in (("adam", "adam"), ("lbfgs", "lbfgs"), ("blend", "adam")):
+        two, one = results[case + "/two"], results[case + "/one"]
         assert two.shape == one.shape == (3, 24, 32, 3)
         difference = np.abs(two - one)
-        assert difference.max() < TOLERANCE[optimizer][0], optimizer
-        assert difference.mean() < TOLERANCE[optimizer][1], optimizer
+        assert difference.max() < TOLERANCE[optimizer][0], case
+        assert difference.mean() < TOLERANCE[optimizer][1], case
+    assert np.abs(results["blend/one"] - results["blend/single-style"]).mean() > 1e-3
 
 
 def free_ports(count):

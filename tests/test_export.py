@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -309,6 +310,41 @@ def test_concurrent_requests_equal_each_alone(loaded, pairs):
         t.join(timeout=300)
     for got, want in zip(results, alone):
         np.testing.assert_allclose(got, want, atol=1e-6)
+
+
+def test_a_burst_with_bad_requests_refuses_them_and_serves_the_others(loaded, pairs):
+    """Eight requests at once, half of them bad: each bad one gets its own InvalidArgument, each
+    good one the image it gets alone."""
+    good = [dict(content=tf.constant(png_bytes(c)), style=tf.constant(png_bytes(s)),
+                 num_steps=tf.constant(2)) for c, s in pairs]
+    alone = [loaded.stylize(**args)["png_bytes"].numpy() for args in good]
+    bad = [
+        (dict(good[0], num_steps=tf.constant(21)), "num_steps is above the limit"),
+        (dict(good[1], image_size=tf.constant(60)), "more pixels than the limit"),
+        (dict(good[0], content=tf.constant(b"not an image")), "."),
+        (dict(good[1], style=tf.constant(png_bytes(np.zeros((65, 64, 3), np.uint8)))),
+         "style image is too large"),
+    ]
+    requests = [(args, None) for args in good * 2] + bad
+    outcomes = [None] * len(requests)
+
+    def request(i):
+        try:
+            outcomes[i] = loaded.stylize(**requests[i][0])["png_bytes"].numpy()
+        except tf.errors.InvalidArgumentError as err:
+            outcomes[i] = err
+
+    threads = [threading.Thread(target=request, args=(i,)) for i in range(len(requests))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    for i, (outcome, (_, message)) in enumerate(zip(outcomes, requests)):
+        if message is None:
+            assert outcome == alone[i % 2], f"good request {i} changed by the burst"
+        else:
+            assert isinstance(outcome, tf.errors.InvalidArgumentError), (i, outcome)
+            assert re.search(message, outcome.message), (i, outcome.message)
 
 
 @pytest.mark.parametrize("change, message", [

@@ -183,3 +183,41 @@ def test_checkpoint_round_trip_and_foreign_checkpoint_is_refused(tmp_path):
         checkpoint.Checkpointer(tmp_path, other).restore(state)
     checkpoint.Checkpointer(tmp_path, other).discard()
     assert os.listdir(tmp_path) == []
+
+
+def test_coarse_to_fine_fingerprint_fixes_the_coarse_steps_only():
+    config = Config(image_size=64, scales=2, num_steps=10, steps_per_scale=(4, 6))
+    mine = checkpoint.fingerprint(config)
+    # The finest scale may be continued for longer ...
+    assert checkpoint.fingerprint(config.replace(num_steps=20, steps_per_scale=(4, 16))) == mine
+    # ... but other coarse steps would put the saved image at another size.
+    assert checkpoint.fingerprint(config.replace(steps_per_scale=(5, 5))) != mine
+    even = Config(image_size=64, scales=2, num_steps=10)  # 5 + 5
+    assert checkpoint.fingerprint(even.replace(num_steps=12)) != checkpoint.fingerprint(even)
+
+
+@pytest.mark.parametrize("stop", [3, 4, 7])  # in the coarse scale, at its end, in the fine one
+def test_coarse_to_fine_run_resumes_at_the_scale_it_stopped_in(stop, small_pair, tmp_path,
+                                                                 vgg_weights):
+    content, style = small_pair
+    config = Config(image_size=64, scales=2, num_steps=9, steps_per_scale=(4, 5),
+                    optimizer="lbfgs")
+    reference = StyleTransfer(content, style, config)
+    want = reference.run()
+
+    first = StyleTransfer(content, style, config)
+    first.run(stop)
+    saver = checkpoint.Checkpointer(tmp_path, "this run")
+    saver.save(first.state, first.steps_done)
+
+    second = StyleTransfer(content, style, config)
+    restored = saver.restore(second.seek)
+    assert restored.steps_done == stop == second.steps_done
+    assert second.scale == (0 if stop < 4 else 1)
+    assert restored.state.x.shape == first.state.x.shape
+    second.state = restored.state
+    np.testing.assert_array_equal(second.run(), want)
+    # Seeking back to 0 starts again from the initial image at the coarse size.
+    second.seek(0)
+    assert second.scale == 0 and second.steps_done == 0
+    np.testing.assert_array_equal(second.run(), want)

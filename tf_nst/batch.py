@@ -1,14 +1,19 @@
-"""Many content images, one style: batches of images optimised together, on one device or many.
+"""Many content images, one style (or one blend of styles): batches of images optimised together,
+on one device or many; and the frames of a video, one after another.
 
->>> from tf_nst.batch import stylize_batch
+>>> from tf_nst.batch import stylize_batch, stylize_frames
 >>> results = stylize_batch(["a.jpg", "b.jpg", "c.jpg"], "painting.jpg", Config(image_size=256))
+>>> results = stylize_batch(["a.jpg", "b.jpg"], ["starry.jpg", "scream.jpg"],
+...                         Config(image_size=256, style_blend_weights=(0.7, 0.3)))
+>>> frames = stylize_frames(["f001.png", "f002.png"], "painting.jpg", Config(image_size=256))
 
 Each content image is resized exactly as a single run resizes it (:func:`tf_nst.transfer.prepare`),
 images of the same size are stacked into one ``[B, H, W, 3]`` tensor, and the batch is optimised by
 the library's one step function (:func:`tf_nst.objective.make_step`) with the same optimisers,
 whose every scalar is per image: so each result equals stylising that image alone (up to the
 float rounding of batched convolutions). The style's Gram matrices are computed once per style
-(``[1, N, N]``, broadcast over the batch); the content targets once per image. Each image starts
+(``[S, 1, N, N]`` for S blended styles, broadcast over the batch); the content targets once per
+image. Each image starts
 from exactly the starting point a single run would give it (:func:`tf_nst.transfer.initial_image`).
 
 With a ``tf.distribute`` strategy (:mod:`tf_nst.distribute`) each replica optimises its share of the
@@ -23,6 +28,7 @@ import dataclasses
 import glob
 import math
 import os
+import re
 import time
 from typing import Callable, Mapping, Sequence
 
@@ -30,10 +36,11 @@ import numpy as np
 import tensorflow as tf
 
 from tf_nst import images, optimizers
-from tf_nst.config import INIT_NAMED, Config
+from tf_nst.config import INIT_NAMED, Config, ConfigError
 from tf_nst.distribute import is_distributed
 from tf_nst.objective import LossWeights, Objective, Targets, make_step
-from tf_nst.transfer import ImageLike, as_image, extractor_for, initial_image, prepare
+from tf_nst.transfer import (ImageLike, as_image, extractor_for, initial_image, prepare,
+                             style_list)
 
 OUTPUT_FORMATS = ("png", "jpg", "jpeg")
 
@@ -43,14 +50,16 @@ OUTPUT_FORMATS = ("png", "jpg", "jpeg")
 # --------------------------------------------------------------------------------------------------
 def expand_contents(spec: str) -> list[str]:
     """The content files named by ``spec``: comma-separated paths and/or glob patterns, in order
-    (each pattern's matches sorted), duplicates dropped. A pattern that matches nothing is an error.
+    (each pattern's matches in natural order: ``f2.png`` before ``f10.png``), duplicates dropped.
+    A pattern that matches nothing is an error.
     """
     paths: list[str] = []
     for part in (p.strip() for p in spec.split(",")):
         if not part:
             continue
         if glob.has_magic(part):
-            matches = sorted(m for m in glob.glob(os.path.expanduser(part)) if not os.path.isdir(m))
+            matches = sorted((m for m in glob.glob(os.path.expanduser(part))
+                              if not os.path.isdir(m)), key=natural_key)
             if not matches:
                 raise images.ImageError(f"--content={part}: no file matches this pattern")
             paths.extend(matches)
@@ -59,6 +68,14 @@ def expand_contents(spec: str) -> list[str]:
     if not paths:
         raise images.ImageError(f"--content={spec!r}: names no image")
     return list(dict.fromkeys(paths))
+
+
+def natural_key(path: str) -> tuple[list, str]:
+    """Sort key that orders the numbers in names by value (``frame_9`` before ``frame_10``), and
+    a name before its longer variants (``a.png``, ``a9.png``, ``a10.png``)."""
+    root, ext = os.path.splitext(path)
+    return ([(0, int(part), "") if part.isdigit() else (1, 0, part)
+             for part in re.split(r"(\d+)", root)], ext)
 
 
 def is_directory_output(output: str) -> bool:
@@ -155,6 +172,7 @@ class BatchStatus:
     elapsed: float        # seconds since the run started (network and targets included)
     terms: Mapping[str, tf.Tensor] | None = None  # this step's loss terms (this process's images)
     finished: bool = False  # the batch is done and counted in images_done
+    frames: bool = False    # video frames (stylize_frames): one frame per "batch", in order
 
     @property
     def images_per_minute(self) -> float:
@@ -179,6 +197,10 @@ class BatchStatus:
 
     def line(self) -> str:
         eta = f"{self.eta:.0f}s" if math.isfinite(self.eta) else "?"
+        if self.frames:
+            return (f"frames {self.images_done}/{self.images_total} | frame {self.batch} step "
+                    f"{self.step}/{self.num_steps} | {self.images_per_minute:.2f} frames/min "
+                    f"eta {eta}")
         return (f"images {self.images_done}/{self.images_total} | batch {self.batch}/{self.batches} "
                 f"({self.batch_images} image{'s' if self.batch_images != 1 else ''}) step {self.step}/{self.num_steps} | "
                 f"{self.images_per_minute:.2f} images/min eta {eta}")
@@ -191,9 +213,10 @@ class _Runner:
     """Optimises one batch of equal-size images on the current device."""
 
     def __init__(self, objective: Objective, optimizer, weights: LossWeights,
-                 style: tf.Tensor) -> None:
+                 styles: Sequence[tf.Tensor]) -> None:
         self.objective, self.optimizer, self.weights = objective, optimizer, weights
-        self.style_targets = objective.style_targets(style)  # once per style, [1, N, N] per layer
+        # Once per style, [S, 1, N, N] per layer (broadcast over the batch, blended in the loss).
+        self.style_targets = objective.style_grams(styles)
         self._step = tf.function(make_step(objective, optimizer), reduce_retracing=True)
 
     def run(self, content: tf.Tensor, start: tf.Tensor, num_steps: int,
@@ -215,14 +238,14 @@ class _DistributedRunner:
     """
 
     def __init__(self, strategy: tf.distribute.Strategy, objective: Objective, optimizer,
-                 weights: LossWeights, style: tf.Tensor) -> None:
+                 weights: LossWeights, styles: Sequence[tf.Tensor]) -> None:
         self.strategy, self.objective, self.optimizer, self.weights = (strategy, objective,
                                                                        optimizer, weights)
         step = make_step(objective, optimizer)
 
         @tf.function
-        def style_targets(style):
-            return strategy.run(objective.style_targets, args=(style,))
+        def style_targets(styles):
+            return strategy.run(objective.style_grams, args=(styles,))
 
         @tf.function
         def begin(content, start):
@@ -244,7 +267,7 @@ class _DistributedRunner:
                 lambda: tf.constant(1) * tf.distribute.get_replica_context().replica_id_in_sync_group)
 
         self._begin, self._step, self._finish = begin, distributed_step, finish
-        self.style_targets = style_targets(style)
+        self.style_targets = style_targets(list(styles))
         self.local_ids = [int(v) for v in strategy.experimental_local_results(replica_ids())]
 
     def run(self, content: tf.Tensor, start: tf.Tensor, num_steps: int,
@@ -281,14 +304,49 @@ def _local_terms(strategy, terms) -> dict[str, tf.Tensor]:
             for k, t in terms.items()}
 
 
-def stylize_batch(contents: Sequence[ImageLike], style: ImageLike, config: Config | None = None,
-                  batch_size: int | None = None,
+class _Setup:
+    """What every batch and every frame of a run shares: the style images (prepared once), their
+    targets (inside the runner, computed once) and how an image starts."""
+
+    def __init__(self, style: ImageLike | Sequence[ImageLike], config: Config,
+                 strategy: tf.distribute.Strategy | None = None) -> None:
+        styles = style_list(style)
+        if not styles:
+            raise ConfigError("--style: at least one style image is needed")
+        self.config = config
+        side = max(1, round(config.image_size * config.style_scale))
+        self.styles = [prepare(as_image(s, config.max_pixels), side) for s in styles]
+        distributed = is_distributed(strategy)
+        extractor = extractor_for(config, strategy if distributed else None)
+        objective = Objective(extractor, config.content_layers, config.style_layers)
+        optimizer = optimizers.from_config(config.optimizer, config.learning_rate,
+                                           config.lbfgs_history)
+        weights = LossWeights.from_config(config, num_styles=len(self.styles))
+        self.runner = (_DistributedRunner(strategy, objective, optimizer, weights, self.styles)
+                       if distributed else _Runner(objective, optimizer, weights, self.styles))
+        self._init = config.init if config.init in INIT_NAMED else os.fspath(config.init)
+
+    def content(self, image: ImageLike) -> tf.Tensor:
+        return prepare(as_image(image, self.config.max_pixels), self.config.image_size)
+
+    def start(self, content: tf.Tensor) -> tf.Tensor:
+        """The starting point a run of this image alone would give it."""
+        config = self.config
+        return initial_image(self._init, content, self.styles[0], config.noise_ratio, config.seed,
+                             config.max_pixels)
+
+
+def stylize_batch(contents: Sequence[ImageLike], style: ImageLike | Sequence[ImageLike],
+                  config: Config | None = None, batch_size: int | None = None,
                   strategy: tf.distribute.Strategy | None = None,
                   on_progress: Callable[[BatchStatus], None] | None = None,
                   on_result: Callable[[int, np.ndarray], None] | None = None,
                   sizes: Sequence[tuple[int, int]] | None = None) -> list[np.ndarray | None]:
     """Stylise every image of ``contents`` with ``style``; one ``H x W x 3`` float32 result per input.
 
+    ``style`` may be a list of styles: every image gets their blend (``config.style_blend_weights``)
+    exactly as :func:`tf_nst.stylize` blends them for one image; the targets of the blend are
+    computed once for the whole run.
     ``batch_size`` caps how many images are optimised together (default: all images of a size).
     ``on_result(index, image)`` is called as each result is ready (to write it at once);
     ``on_progress`` after every step. With a multi-worker ``strategy`` this process returns only
@@ -300,26 +358,15 @@ def stylize_batch(contents: Sequence[ImageLike], style: ImageLike, config: Confi
         raise ValueError("batch_size must be >= 0")
     sizes = list(sizes) if sizes is not None else content_sizes(contents, config)
     started = time.perf_counter()
-    distributed = is_distributed(strategy)
-    style_image = prepare(as_image(style, config.max_pixels),
-                          max(1, round(config.image_size * config.style_scale)))
-    extractor = extractor_for(config, strategy if distributed else None)
-    objective = Objective(extractor, config.content_layers, config.style_layers)
-    optimizer = optimizers.from_config(config.optimizer, config.learning_rate, config.lbfgs_history)
-    weights = LossWeights.from_config(config)
-    runner = (_DistributedRunner(strategy, objective, optimizer, weights, style_image)
-              if distributed else _Runner(objective, optimizer, weights, style_image))
-    init = config.init if config.init in INIT_NAMED else os.fspath(config.init)
+    setup = _Setup(style, config, strategy)
 
     results: list[np.ndarray | None] = [None] * len(contents)
     batches = plan_batches(sizes, batch_size)
     done = 0
     for number, members in enumerate(batches, 1):
-        singles = [prepare(as_image(contents[i], config.max_pixels), config.image_size)
-                   for i in members]
+        singles = [setup.content(contents[i]) for i in members]
         # Each image's starting point exactly as a run of that image alone would make it.
-        starts = [initial_image(init, c, style_image, config.noise_ratio, config.seed,
-                                config.max_pixels) for c in singles]
+        starts = [setup.start(c) for c in singles]
         content, start = tf.concat(singles, 0), tf.concat(starts, 0)
 
         def on_step(step: int, terms, number=number, members=members) -> None:
@@ -328,7 +375,8 @@ def stylize_batch(contents: Sequence[ImageLike], style: ImageLike, config: Confi
                                         step, config.num_steps, time.perf_counter() - started,
                                         terms))
 
-        for position, image in runner.run(content, start, config.num_steps, on_step).items():
+        for position, image in setup.runner.run(content, start, config.num_steps,
+                                                on_step).items():
             results[members[position]] = image
             if on_result is not None:
                 on_result(members[position], image)
@@ -337,4 +385,57 @@ def stylize_batch(contents: Sequence[ImageLike], style: ImageLike, config: Confi
             on_progress(BatchStatus(done, len(contents), number, len(batches), len(members),
                                     config.num_steps, config.num_steps,
                                     time.perf_counter() - started, finished=True))
+    return results
+
+
+def stylize_frames(frames: Sequence[ImageLike], style: ImageLike | Sequence[ImageLike],
+                   config: Config | None = None, content_blend: float = 0.0,
+                   on_progress: Callable[[BatchStatus], None] | None = None,
+                   on_result: Callable[[int, np.ndarray], None] | None = None,
+                   sizes: Sequence[tuple[int, int]] | None = None) -> list[np.ndarray]:
+    """Stylise the frames of a video in order, each starting from the previous frame's result.
+
+    The first frame starts as a single run would (``config.init``, ``config.noise_ratio``); every
+    later frame starts from the previous result (resized if the frame's size differs), blended
+    with ``content_blend`` of its own content frame: ``(1 - b) * previous + b * content``. A start
+    near the previous result keeps the textures where they were, which reduces flicker; ``b = 1``
+    with ``init=content`` and no noise is stylising each frame alone. There is no optical flow:
+    moving objects leave ghosts of their previous position that the optimisation must paint over.
+
+    Arguments as :func:`stylize_batch` (``on_progress`` gets ``BatchStatus(frames=True)``).
+    """
+    config = config or Config()
+    if not 0.0 <= content_blend <= 1.0:
+        raise ValueError("content_blend must be between 0 and 1")
+    sizes = list(sizes) if sizes is not None else content_sizes(frames, config)
+    started = time.perf_counter()
+    setup = _Setup(style, config)
+    results: list[np.ndarray] = []
+    previous: tf.Tensor | None = None
+    for index, frame in enumerate(frames):
+        content = setup.content(frame)
+        if previous is None:
+            start = setup.start(content)
+        else:
+            if previous.shape[1:3] != content.shape[1:3]:
+                previous = images.resize_image(previous, tf.shape(content)[1:3])
+            start = previous if content_blend == 0 else (
+                (1.0 - content_blend) * previous + content_blend * content)
+
+        def status(step: int, terms=None, finished=False, index=index) -> BatchStatus:
+            return BatchStatus(index + finished, len(frames), index + 1, len(frames), 1, step,
+                               config.num_steps, time.perf_counter() - started, terms,
+                               finished=finished, frames=True)
+
+        def on_step(step: int, terms) -> None:
+            if on_progress is not None:
+                on_progress(status(step, terms))
+
+        image = setup.runner.run(content, start, config.num_steps, on_step)[0]
+        previous = tf.convert_to_tensor(image)[None]
+        results.append(image)
+        if on_result is not None:
+            on_result(index, image)
+        if on_progress is not None:
+            on_progress(status(config.num_steps, finished=True))
     return results

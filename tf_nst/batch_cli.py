@@ -1,8 +1,11 @@
-"""Batch mode of the ``tf-nst`` command: many content images, one style, any strategy.
+"""Batch mode of the ``tf-nst`` command: many content images, one style (or one blend of styles),
+any strategy; or the frames of a video, in order.
 
     tf-nst --content='photos/*.jpg' --style=painting.jpg --output=out/
     tf-nst --content=a.jpg,b.jpg --style=painting.jpg --output='out/{stem}_painting.jpg'
+    tf-nst --content='photos/*.jpg' --style=a.jpg,b.jpg --style_blend_weights=0.7,0.3 --output=out/
     TF_CONFIG=... tf-nst --strategy=multi_worker --content='photos/*.jpg' ... --output=out/
+    tf-nst --video --content='frames/*.png' --style=painting.jpg --output=styled/
 
 Everything is checked before the run (every input read, every output name free, no two inputs
 written to one file); then results are written one by one as their batch finishes.
@@ -17,10 +20,11 @@ from absl import flags
 
 
 def wanted(flag_values: flags.FlagValues) -> bool:
-    """Batch mode: several contents, an output directory or template, or a strategy."""
+    """Batch mode: several contents, an output directory or template, a strategy, or video."""
     from tf_nst.batch import is_batch
     return (is_batch(flag_values.content, flag_values.output) or "{stem}" in flag_values.output
-            or flag_values.strategy != "default")
+            or flag_values.strategy != "default" or flag_values.video
+            or flag_values["video_content_blend"].present)
 
 
 def main(FLAGS: flags.FlagValues, program: str, fail: Callable[..., None]) -> int:
@@ -39,16 +43,23 @@ def main(FLAGS: flags.FlagValues, program: str, fail: Callable[..., None]) -> in
             ("--save_every", FLAGS.save_every), ("--style_masks", FLAGS.style_masks),
             ("--content_mask", FLAGS.content_mask), ("--logdir", FLAGS.logdir),
             ("--checkpoint_dir", FLAGS.checkpoint_dir), ("--scales", config.scales > 1),
+            ("--tile_size", config.tiling),
             ("--original_colors", config.original_colors),
-            ("--color_transfer", config.color_transfer != "none"),
-            ("several --style images", len(FLAGS.style) > 1)) if used]
+            ("--color_transfer", config.color_transfer != "none")) if used]
         if unsupported:
             raise ConfigError(f"{', '.join(unsupported)}: not supported yet with several content "
-                              "images or --strategy")
-        style = FLAGS.style[0]
+                              "images, --strategy or --video")
+        if FLAGS["video_content_blend"].present and not FLAGS.video:
+            raise ConfigError("--video_content_blend: only with --video")
+        if FLAGS.video and (FLAGS.strategy != "default" or FLAGS.batch_size):
+            raise ConfigError(f"--video: frames are stylised one after another (each starts from "
+                              f"the previous result), so --strategy={FLAGS.strategy} and "
+                              f"--batch_size={FLAGS.batch_size} cannot apply; drop them")
+        blend = config.resolved_style_blend_weights(len(FLAGS.style))  # one weight per style
         contents = batch.expand_contents(FLAGS.content)
         outputs = batch.plan_outputs(contents, FLAGS.output, FLAGS.output_format, FLAGS.overwrite)
-        images.read_image(style, max_pixels=config.max_pixels)
+        for style in FLAGS.style:
+            images.read_image(style, max_pixels=config.max_pixels)
         if config.init not in INIT_NAMED:
             images.read_image(config.init, max_pixels=config.max_pixels)
         sizes = batch.content_sizes(contents, config)
@@ -62,15 +73,23 @@ def main(FLAGS: flags.FlagValues, program: str, fail: Callable[..., None]) -> in
     tag = f"{program}[worker {worker}]" if FLAGS.strategy == "multi_worker" else program
     replicas = strategy.num_replicas_in_sync if strategy is not None else 1
     batches = batch.plan_batches(sizes, FLAGS.batch_size or None)
+    styles = (f"{len(blend)} styles blended {'/'.join(f'{w:.2g}' for w in blend)}, "
+              if len(blend) > 1 else "")
 
     def log(message: str) -> None:
         stream.write(("\r\x1b[K" if interactive else "") + message + "\n")
         stream.flush()
 
-    log(f"{tag}: {len(contents)} images in {len(batches)} batches, {config.image_size} px, "
-        f"{config.optimizer}, {config.num_steps} steps, {replicas} replica(s) "
-        f"({FLAGS.strategy})")
+    if FLAGS.video:
+        log(f"{tag}: {len(contents)} frames in order, each from the previous result "
+            f"(content blend {FLAGS.video_content_blend:g}), {styles}{config.image_size} px, "
+            f"{config.optimizer}, {config.num_steps} steps per frame")
+    else:
+        log(f"{tag}: {len(contents)} images in {len(batches)} batches, {styles}"
+            f"{config.image_size} px, {config.optimizer}, {config.num_steps} steps, "
+            f"{replicas} replica(s) ({FLAGS.strategy})")
     written: list[str] = []
+    unit = "frames" if FLAGS.video else "images"
 
     def on_progress(status: batch.BatchStatus) -> None:
         line = f"{tag}: {status.line()}"
@@ -87,13 +106,17 @@ def main(FLAGS: flags.FlagValues, program: str, fail: Callable[..., None]) -> in
         written.append(outputs[index])
 
     try:
-        batch.stylize_batch(contents, style, config, batch_size=FLAGS.batch_size or None,
-                            strategy=strategy, on_progress=on_progress, on_result=on_result,
-                            sizes=sizes)
+        if FLAGS.video:
+            batch.stylize_frames(contents, FLAGS.style, config, FLAGS.video_content_blend,
+                                 on_progress=on_progress, on_result=on_result, sizes=sizes)
+        else:
+            batch.stylize_batch(contents, FLAGS.style, config,
+                                batch_size=FLAGS.batch_size or None, strategy=strategy,
+                                on_progress=on_progress, on_result=on_result, sizes=sizes)
     except KeyboardInterrupt:
-        fail(f"interrupted; {len(written)} of {len(contents)} images written", 130)
+        fail(f"interrupted; {len(written)} of {len(contents)} {unit} written", 130)
     except (images.ImageError, WeightsError) as err:
-        fail(f"{err} ({len(written)} of {len(contents)} images written)")
-    log(f"{tag}: wrote {len(written)} images" + (f" into {FLAGS.output}"
-                                                  if batch.is_directory_output(FLAGS.output) else ""))
+        fail(f"{err} ({len(written)} of {len(contents)} {unit} written)")
+    into = f" into {FLAGS.output}" if batch.is_directory_output(FLAGS.output) else ""
+    log(f"{tag}: wrote {len(written)} {unit}{into}")
     return 0

@@ -13,7 +13,9 @@ restoring.
 
 The fingerprint is a SHA-256 of every :class:`~tf_nst.config.Config` field but ``num_steps``, and of
 the prepared content, style and starting images. ``num_steps`` is left out on purpose: a finished run
-can be continued with a larger ``--num_steps``.
+can be continued with a larger ``--num_steps``. A coarse-to-fine run (``--scales`` > 1) is
+resumed at the scale the checkpoint was taken in; the step counts of its coarse scales are part of
+the fingerprint, so only its finest scale can be continued.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import tensorflow as tf
 from absl import logging as absl_logging
 
 FORMAT_VERSION = 1
-_NOT_FINGERPRINTED = ("num_steps",)
+_NOT_FINGERPRINTED = ("num_steps", "steps_per_scale")  # see coarse_scale_steps
 
 
 class CheckpointError(RuntimeError):
@@ -37,8 +39,12 @@ class CheckpointError(RuntimeError):
 
 
 def fingerprint(config, *images) -> str:
-    """A hex digest identifying a run: ``config`` (but ``num_steps``) and the given images."""
+    """A hex digest identifying a run: ``config`` (but ``num_steps``) and the given images.
+
+    The steps of the coarse scales of a coarse-to-fine schedule are part of it (they decide
+    which size the saved image has); only the finest scale can be continued for longer."""
     fields = {k: v for k, v in dataclasses.asdict(config).items() if k not in _NOT_FINGERPRINTED}
+    fields["coarse_scale_steps"] = list(config.scale_steps[:-1])
     digest = hashlib.sha256()
     digest.update(json.dumps({"format": FORMAT_VERSION, "config": fields}, sort_keys=True,
                              default=str).encode())
@@ -98,7 +104,11 @@ class Checkpointer:
         return reader.get_tensor("fingerprint/.ATTRIBUTES/VARIABLE_VALUE").decode()
 
     def restore(self, template) -> Restored | None:
-        """The newest checkpoint's state (shaped like the ``template`` state), or None if none.
+        """The newest checkpoint's state, or None if there is none.
+
+        ``template`` is a state shaped like the saved one, or a function of the saved step count
+        that returns one (a coarse-to-fine run changes size between scales; see
+        :meth:`tf_nst.transfer.StyleTransfer.seek`). It is called only for a checkpoint of this run.
 
         Raises :class:`CheckpointError` if the checkpoint belongs to another run (different
         config or images) or cannot be read.
@@ -117,6 +127,15 @@ class Checkpointer:
                 f"--checkpoint_dir={self.directory} holds a checkpoint of a different run (other "
                 "flags or input images); use another --checkpoint_dir, or pass --overwrite to "
                 "discard it and start again")
+        if callable(template):
+            try:
+                steps_done = int(tf.train.load_checkpoint(path).get_tensor(
+                    "steps_done/.ATTRIBUTES/VARIABLE_VALUE"))
+            except (tf.errors.OpError, KeyError, ValueError) as err:
+                raise CheckpointError(f"--checkpoint_dir={self.directory}: unreadable checkpoint "
+                                      f"{os.path.basename(path)} ({_one_line(err)}); pass "
+                                      "--overwrite to discard it") from None
+            template = template(steps_done)
         ckpt = self._checkpoint(template, 0, "")
         try:
             status = ckpt.restore(path)

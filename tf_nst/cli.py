@@ -22,7 +22,8 @@ PROGRAM = "tf-nst"
 flags.DEFINE_string("content", None, "Content image (the photo to repaint). Several: comma-separated "
                     "paths and/or a quoted glob ('photos/*.jpg'), with --output=DIR/.")
 flags.DEFINE_list("style", None, "Style image (the painting whose texture is transferred), or a "
-                  "comma-separated list of them, blended with --style_blend_weights.")
+                  "comma-separated list of them, blended with --style_blend_weights (with several "
+                  "content images too: each gets the blend).")
 flags.DEFINE_list("style_masks", None, "One mask image per --style image: style i goes where mask "
                   "i is white (guided Gram matrices, Gatys et al. 2017). Any size; resized to the "
                   "output.")
@@ -53,6 +54,14 @@ flags.DEFINE_enum("output_format", None, ["png", "jpg", "jpeg"], "Batch mode: fo
                   "written into an --output directory (default png).")
 flags.DEFINE_integer("batch_size", 0, "Batch mode: at most this many images (of the same size) are "
                      "optimised together (0 = all images of a size).", lower_bound=0)
+flags.DEFINE_boolean("video", False, "Batch mode: --content is the frames of a video, stylised in "
+                     "order (names in natural order: f9 before f10), each starting from the "
+                     "previous frame's result to reduce flicker; one output per frame in --output "
+                     "DIR/, named after the frame.")
+flags.DEFINE_float("video_content_blend", 0.0, "With --video: start each frame from the previous "
+                   "result blended with this fraction of its own content frame (0 = the previous "
+                   "result alone; more follows motion better, with more flicker).",
+                   lower_bound=0.0, upper_bound=1.0)
 flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker", "tpu"],
                   "tf.distribute strategy: default (one device), mirrored (all GPUs of this "
                   "machine), multi_worker (machines listed in TF_CONFIG), tpu. Each replica "
@@ -183,9 +192,10 @@ def main(argv: list[str]) -> int:
                     config, FLAGS.content, FLAGS.style)
                 resources.check(config, height, width, FLAGS.memory_limit_gb * resources.GB or None,
                                 style_height, style_width, checkpointing=bool(FLAGS.checkpoint_dir))
-            if FLAGS.checkpoint_dir and config.scales > 1:
-                raise ConfigError("--checkpoint_dir cannot yet resume a coarse-to-fine run "
-                                  "(--scales > 1); use --scales=1 or drop --checkpoint_dir")
+            if FLAGS.checkpoint_dir and config.tiling:
+                raise ConfigError(f"--checkpoint_dir cannot yet resume a tiled run (--tile_size="
+                                  f"{config.tile_size} < --image_size={config.image_size}); drop "
+                                  "one of them")
             transfer = StyleTransfer(FLAGS.content, FLAGS.style, config,
                                      style_masks=FLAGS.style_masks, content_mask=FLAGS.content_mask)
             if FLAGS.logdir:
@@ -195,7 +205,7 @@ def main(argv: list[str]) -> int:
                 saver = Checkpointer(FLAGS.checkpoint_dir, fingerprint(
                     config, transfer.content, transfer.style,
                     transfer.optimizer.image(transfer.state)))
-                resumed = _resume(saver, transfer.state, config.num_steps)
+                resumed = _resume(saver, transfer, config.num_steps)
         except (ConfigError, images.ImageError, WeightsError, resources.ResourceError,
                 LogdirError) as err:
             _fail(str(err), 2 if isinstance(err, ConfigError) else 1)
@@ -205,6 +215,10 @@ def main(argv: list[str]) -> int:
         schedule = ("" if config.scales == 1 else
                     f" (coarse to fine: {'/'.join(map(str, config.scale_steps))} steps at "
                     f"{'/'.join(map(str, config.scale_sizes))} px)")
+        tiled = [str(size) for size in config.scale_sizes if config.tiled(size)]
+        if tiled:
+            schedule += (f" in tiles of {config.tile_size} px at {'/'.join(tiled)} px "
+                         f"({config.tile_sweeps} sweeps)")
         progress.log(f"{PROGRAM}: {width}x{height} px, {config.optimizer}, {config.num_steps} steps"
                      f"{schedule}, content_weight={config.content_weight:g} "
                      f"style_weight={config.style_weight:g}")
@@ -257,22 +271,27 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def _resume(saver, template, num_steps: int):
+def _resume(saver, transfer, num_steps: int):
     """The checkpoint to resume from, or None; a foreign or overshooting checkpoint is refused
-    (CheckpointError) unless --overwrite, which discards it."""
+    (CheckpointError) unless --overwrite, which discards it. ``transfer`` is moved to the scale
+    of the checkpoint's step (see StyleTransfer.seek)."""
     from tf_nst.checkpoint import CheckpointError
-    try:
-        resumed = saver.restore(template)
-        if resumed is not None and resumed.steps_done > num_steps:
+
+    def template(steps_done: int):
+        if steps_done > num_steps:
             raise CheckpointError(
-                f"--checkpoint_dir={saver.directory} is at step {resumed.steps_done}, beyond "
+                f"--checkpoint_dir={saver.directory} is at step {steps_done}, beyond "
                 f"--num_steps={num_steps}; raise --num_steps, use another --checkpoint_dir, or pass "
                 "--overwrite to discard it")
-        return resumed
+        return transfer.seek(steps_done)
+
+    try:
+        return saver.restore(template)
     except CheckpointError:
         if not FLAGS.overwrite:
             raise
         saver.discard()
+        transfer.seek(0)  # back to the start, in case the broken checkpoint moved it
         return None
 
 

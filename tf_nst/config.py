@@ -126,6 +126,18 @@ class Config:
     steps_per_scale: tuple[int, ...] = _field(
         (), "Optimisation steps at each scale, coarsest first; must sum to --num_steps. Empty = "
         "--num_steps split evenly, the remainder going to the finest scale.", group="schedule")
+    tile_size: int = _field(
+        0, "Optimise every scale larger than this many px (longest side) in overlapping square "
+        "tiles of this size, one after the other, against Gram targets of the whole style image "
+        "(0 = never tile). Bounds the memory of large outputs by the tile's, not the image's.",
+        group="schedule")
+    tile_overlap: int = _field(
+        64, "With --tile_size: least overlap of neighbouring tiles in px; the tiles' results are "
+        "cross-faded over it. Must be less than half of --tile_size.", group="schedule")
+    tile_sweeps: int = _field(
+        2, "With --tile_size: passes over all tiles per tiled scale; each tile's share of the "
+        "scale's steps is split evenly over them, so neighbours adapt to each other.",
+        group="schedule")
 
     # --- performance ---------------------------------------------------------------------------
     jit_compile: bool = _field(
@@ -204,6 +216,13 @@ class Config:
                    self.steps_per_scale,
                    f"sums to {sum(self.steps_per_scale)}, not --num_steps={self.num_steps}")
 
+        _check(self.tile_size == 0 or 64 <= self.tile_size <= 16384, "tile_size", self.tile_size,
+               "must be 0 (no tiling) or between 64 and 16384 px")
+        _check(self.tile_overlap >= 0, "tile_overlap", self.tile_overlap, "must be >= 0")
+        _check(self.tile_size == 0 or 2 * self.tile_overlap < self.tile_size, "tile_overlap",
+               self.tile_overlap, f"must be less than half of --tile_size={self.tile_size}")
+        _check(self.tile_sweeps >= 1, "tile_sweeps", self.tile_sweeps, "must be >= 1")
+
     # --- derived values -------------------------------------------------------------------------
     @property
     def resolved_style_layer_weights(self) -> tuple[float, ...]:
@@ -227,6 +246,16 @@ class Config:
             return self.steps_per_scale
         even, rest = divmod(self.num_steps, self.scales)
         return tuple(even + (rest if k == self.scales - 1 else 0) for k in range(self.scales))
+
+    def tiled(self, side: int) -> bool:
+        """Whether a scale whose longest side is ``side`` px is optimised tile by tile."""
+        return 0 < self.tile_size < side
+
+    @property
+    def tiling(self) -> bool:
+        """Whether any scale is tiled (the final one is the largest)."""
+        return self.tiled(self.image_size)
+
     def resolved_style_blend_weights(self, num_styles: int) -> tuple[float, ...]:
         """Blend weights of ``num_styles`` styles, normalised to sum to 1 (equal when none)."""
         if not self.style_blend_weights:

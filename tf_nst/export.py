@@ -75,6 +75,9 @@ def check_exportable(config: Config, limits: Limits) -> None:
     if config.init not in INIT_NAMED:
         raise ConfigError(f"--init={config.init}: an exported model starts from content, noise or "
                           "style, not from an image file")
+    if config.tiling:
+        raise ConfigError(f"--tile_size={config.tile_size}: an exported model optimises the whole "
+                          "image; tiling is not exported (use --tile_size=0)")
     if config.num_steps > limits.max_steps:
         raise ConfigError(f"--num_steps={config.num_steps}: the default cannot exceed "
                           f"--max_steps={limits.max_steps}")

@@ -71,6 +71,12 @@ class Objective:
             out.append(losses.gram_matrix(fmap) / positions)
         return tuple(out)
 
+    def style_grams(self, styles: Sequence[tf.Tensor]) -> tuple[tf.Tensor, ...]:
+        """``Targets.style_gram_per_position`` of a list of style images: per style layer, each
+        style's ``A / M`` stacked, ``[S, B, N, N]`` (independent of the output's size)."""
+        per_style = [self.style_targets(tf.convert_to_tensor(s)) for s in styles]
+        return tuple(tf.stack(layer) for layer in zip(*per_style))
+
     def targets(self, content: tf.Tensor, style: tf.Tensor | Sequence[tf.Tensor],
                 style_masks: tf.Tensor | None = None) -> Targets:
         """Targets for ``content`` and one style image or a list of them (any sizes).
@@ -79,8 +85,7 @@ class Objective:
         the mask is 1 (guided Gram matrices); they are resized to each style layer's resolution.
         """
         styles = [style] if isinstance(style, tf.Tensor) or hasattr(style, "shape") else style
-        per_style = [self.style_targets(tf.convert_to_tensor(s)) for s in styles]
-        grams = tuple(tf.stack(layer) for layer in zip(*per_style))
+        grams = self.style_grams(styles)
         masks = ()
         if style_masks is not None:
             masks = tuple(layer_masks(style_masks, name) for name in self.style_layers)

@@ -9,6 +9,9 @@ The estimate adds up what one optimisation step keeps alive at its peak (batch o
   pairs), and a step holds the old and the new state at once;
 * the targets (content feature maps, Gram matrices), the style image's forward pass, the
   checkpoint copy of the state when ``--checkpoint_dir`` is given;
+* with tiling (``--tile_size`` smaller than the output), the activations, optimiser state and
+  content targets are those of one tile, plus a few full-size images (the canvas, the content,
+  the blend);
 * a fixed runtime (TensorFlow, Keras, the VGG19 weights), measured on CPU.
 
 The constants were calibrated against the peak resident memory of real runs on CPU
@@ -31,6 +34,8 @@ RUNTIME_BYTES = 800e6
 ACTIVATION_FACTOR = 4.0
 # Images alive per optimiser-state image during a step (old state + new state + temporaries).
 STATE_FACTOR = 2.0
+# Full-size images a tiled run keeps (see tf_nst.tiling).
+TILED_FULL_IMAGES = 6
 
 
 class ResourceError(RuntimeError):
@@ -48,15 +53,17 @@ class Estimate:
     targets: float
     checkpoint: float
     runtime: float = RUNTIME_BYTES
+    canvas: float = 0.0  # full-size images of a tiled run
 
     @property
     def total(self) -> float:
         return (self.activations + self.optimizer_state + self.targets + self.checkpoint
-                + self.runtime)
+                + self.runtime + self.canvas)
 
     def describe(self) -> str:
         parts = {"activations": self.activations, "optimizer": self.optimizer_state,
-                 "targets": self.targets, "checkpoint": self.checkpoint, "runtime": self.runtime}
+                 "targets": self.targets, "checkpoint": self.checkpoint, "canvas": self.canvas,
+                 "runtime": self.runtime}
         return ", ".join(f"{k} {v / GB:.2f}" for k, v in parts.items() if v) + " GB"
 
 
@@ -82,9 +89,15 @@ def _elements(shapes) -> int:
 
 def estimate(config, height: int, width: int, style_height: int | None = None,
              style_width: int | None = None, checkpointing: bool = False) -> Estimate:
-    """The memory a run of ``config`` needs for a ``height x width`` output."""
+    """The memory a run of ``config`` needs for a ``height x width`` output (tiled if
+    ``config.tile_size`` is smaller: one tile's activations and state, plus the canvas)."""
     names = tuple(config.content_layers) + tuple(config.style_layers)
     act_bytes = 4 if config.precision == "float32" else 2
+    canvas = 0.0
+    if config.tiled(max(height, width)):
+        # The canvas, its change in this sweep, the content (twice), a copy and the style image.
+        canvas = TILED_FULL_IMAGES * height * width * 3 * 4.0
+        height, width = min(height, config.tile_size), min(width, config.tile_size)
     shapes = layer_outputs(names, height, width)
     # Forward + backward of the generated image; in mixed precision the layers used by the loss
     # are also cast to float32.
@@ -111,7 +124,7 @@ def estimate(config, height: int, width: int, style_height: int | None = None,
         targets += max(0.0, style_peak - activations)
     checkpoint = state_images * pixels * 4 if checkpointing else 0.0
     return Estimate(height, width, float(activations), float(optimizer_state), float(targets),
-                    float(checkpoint))
+                    float(checkpoint), canvas=canvas)
 
 
 def available_bytes() -> float | None:
@@ -162,6 +175,25 @@ def resident_bytes() -> float:
         return 0.0
 
 
+def peak_resident_bytes() -> float:
+    """The peak resident memory of this process so far (``VmHWM``; 0 if unknown).
+
+    Not ``getrusage().ru_maxrss``: Linux carries that over ``execve`` from the parent that forked
+    the process, so a subprocess of a big process reports its parent's peak."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return float(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import resource
+        return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    except (ImportError, OSError):
+        return 0.0
+
+
 def largest_fitting_size(config, aspect: float, budget: float, style_height: int | None = None,
                          style_width: int | None = None, checkpointing: bool = False) -> int:
     """The largest ``image_size`` (a multiple of 64, at least 64) whose estimate fits ``budget``;
@@ -179,6 +211,18 @@ def largest_fitting_size(config, aspect: float, budget: float, style_height: int
         best = size
         size += 64
     return best
+
+
+def _fitting_tile(config, height: int, width: int, budget: float, **kwargs) -> int:
+    """The largest of 2048/1024/512/256 px, smaller than the output and than the current
+    ``tile_size``, with which the run fits ``budget``; 0 if none does."""
+    for tile in (2048, 1024, 512, 256):
+        if tile < max(height, width) and (not config.tile_size or tile < config.tile_size):
+            tiled = config.replace(tile_size=tile,
+                                   tile_overlap=min(config.tile_overlap, tile // 4))
+            if estimate(tiled, height, width, **kwargs).total <= budget:
+                return tile
+    return 0
 
 
 def check(config, height: int, width: int, limit_bytes: float | None = None,
@@ -205,6 +249,9 @@ def check(config, height: int, width: int, limit_bytes: float | None = None,
     hints = []
     if fits:
         hints.append(f"--image_size={fits} fits")
+    tile = _fitting_tile(config, height, width, budget, **kwargs)
+    if tile:
+        hints.append(f"--tile_size={tile} fits")
     if config.optimizer == "lbfgs":
         lean = config.replace(optimizer="adam")
         if estimate(lean, height, width, **kwargs).total <= budget:

@@ -18,7 +18,7 @@ from typing import Callable, Sequence, Union
 import numpy as np
 import tensorflow as tf
 
-from tf_nst import color, health, images, optimizers
+from tf_nst import color, health, images, optimizers, tiling
 from tf_nst.config import INIT_NAMED, Config, ConfigError
 from tf_nst.features import FeatureExtractor
 from tf_nst.objective import LossWeights, Objective, make_step
@@ -122,7 +122,8 @@ def _resize_mask(mask: np.ndarray, size: Sequence[int]) -> tf.Tensor:
     return images.resize_image(np.repeat(mask, 3, axis=-1)[None], size)[..., :1]
 
 
-def _styles(style) -> list:
+def style_list(style) -> list:
+    """One style or a list of styles (blended), as a list."""
     return list(style) if isinstance(style, (list, tuple)) else [style]
 
 
@@ -134,6 +135,10 @@ class StyleTransfer:
     style; white = where that style goes) and ``content_mask`` (white = keep the content) are
     paths or arrays of any size, resized to the output. The extractor is shared between
     instances with the same network settings.
+
+    Scales larger than ``config.tile_size`` are optimised tile by tile (:mod:`tf_nst.tiling`);
+    at such a scale :attr:`tiles` is its :class:`~tf_nst.tiling.TiledScale` and :attr:`state`
+    and :attr:`targets` are None (each tile has its own, while it is visited).
     """
 
     def __init__(self, content: ImageLike, style: ImageLike | Sequence[ImageLike],
@@ -142,9 +147,12 @@ class StyleTransfer:
                  content_mask: ImageLike | None = None, **overrides) -> None:
         config = (config or Config()).replace(**overrides) if overrides else (config or Config())
         self.config = config
-        styles = _styles(style)
+        styles = style_list(style)
         if not styles:
             raise ConfigError("--style: at least one style image is needed")
+        if config.tiling and (style_masks is not None or content_mask is not None):
+            raise ConfigError(f"--tile_size={config.tile_size}: --style_masks and --content_mask "
+                              "are not supported with tiling yet")
         if style_masks is not None and len(style_masks) != len(styles):
             raise ConfigError(f"--style_masks: needs one mask per style image "
                               f"({len(styles)} styles, {len(style_masks)} masks)")
@@ -172,8 +180,9 @@ class StyleTransfer:
         self.content, self.styles, self.content_mask, _ = self._inputs_at(config.image_size)
         self.style = self.styles[0]
         init = config.init if config.init in INIT_NAMED else os.fspath(config.init)
-        self._start_scale(lambda content, styles: initial_image(
-            init, content, styles[0], config.noise_ratio, config.seed, config.max_pixels))
+        self._initial_image = lambda content, styles: initial_image(
+            init, content, styles[0], config.noise_ratio, config.seed, config.max_pixels)
+        self._start_scale(self._initial_image)
         self._advance_finished_scales()
 
     def _inputs_at(self, side: int):
@@ -193,44 +202,84 @@ class StyleTransfer:
         return content, styles, content_mask, masks
 
     def _start_scale(self, start_fn) -> None:
-        content, styles, content_mask, masks = self._inputs_at(self.sizes[self.scale])
+        config, size = self.config, self.sizes[self.scale]
+        content, styles, content_mask, masks = self._inputs_at(size)
         self.current_content, self.current_content_mask = content, content_mask
-        self.targets = self.objective.targets(content, styles, masks)
-        self.state = self.optimizer.init(start_fn(content, styles))
+        start = start_fn(content, styles)
+        self.tiles = None
+        if config.tiled(size):  # style targets of the whole style, content targets per tile
+            self.targets = self.state = None
+            self.tiles = tiling.TiledScale(
+                start, content, self.objective.style_grams(styles), self.objective, self.optimizer,
+                config.scale_steps[self.scale], config.tile_size, config.tile_overlap,
+                config.tile_sweeps)
+        else:
+            self.targets = self.objective.targets(content, styles, masks)
+            self.state = self.optimizer.init(start)
+
+    def _current(self) -> tf.Tensor:
+        """The image being optimised at the current scale, ``[1, H, W, 3]``."""
+        if self.tiles is not None:
+            return self.tiles.image()
+        return self.optimizer.image(self.state)
 
     def _advance_finished_scales(self) -> None:
         """Move to the next scale once this one's steps are done: the result is upsampled to the
         next size and becomes its starting point; targets are recomputed at that size."""
         while (self.scale < len(self.sizes) - 1
                and self.steps_done >= self._scale_ends[self.scale]):
-            previous = self.optimizer.image(self.state)
+            previous = self._current()
             self.scale += 1
             self._start_scale(lambda content, styles: images.resize_image(
                 previous, tf.shape(content)[1:3]))
+
+    def seek(self, steps_done: int) -> tuple:
+        """Move to step ``steps_done`` of the schedule, to resume a saved run there.
+
+        The scale that step belongs to is set up (its targets at its size) and a placeholder
+        state of that scale's shape is returned; assign the saved state to :attr:`state` next.
+        ``seek(0)`` starts the run again from its initial image.
+        """
+        if steps_done < self.steps_done:
+            self.scale, self.steps_done = 0, 0
+            self._start_scale(self._initial_image)
+        self.steps_done = steps_done
+        self._advance_finished_scales()
+        return self.state
 
     def step(self, num_steps: int = 1) -> dict[str, float]:
         """Run ``num_steps`` optimisation steps; return the losses of the last one.
 
         With a coarse-to-fine schedule (``config.scales > 1``) the steps move through the scales:
         after the last step of a scale, :attr:`image` is the upsampled result at the next size.
-        Losses are those of the scale the step ran at.
+        Losses are those of the scale the step ran at. At a tiled scale one step is one step of
+        every tile, and the losses are those of the last tile stepped.
 
         Raises :class:`tf_nst.health.NumericalError` if the loss or the image stops being finite;
         ``state``, ``image`` and ``steps_done`` then still describe the last good step.
         """
         terms = None
         for _ in range(num_steps):
-            state, terms, finite = self._step(self.state, self.targets, self.weights)
-            if not bool(finite):  # keep the last good state; see tf_nst.health
-                losses = {k: float(v[0]) for k, v in terms.items()}
-                raise health.NumericalError(
-                    health.describe(self.config, self.steps_done + 1, losses), self.steps_done + 1)
-            self.state = state
+            if self.tiles is None:
+                self.state, terms = self.checked_step(self.state, self.targets, self.weights)
+            else:
+                for _ in self.tiles.boxes:
+                    terms = self.tiles.step(self.checked_step, self.weights)
             self.steps_done += 1
             self._advance_finished_scales()
         if terms is not None:
             self.losses = {k: float(v[0]) for k, v in terms.items()}
         return self.losses
+
+    def checked_step(self, state, targets, weights):
+        """One step of the step function from ``state`` -> ``(state, terms)``, with the health
+        check: :class:`NumericalError` if it stops being finite (nothing is kept of it)."""
+        state, terms, finite = self._step(state, targets, weights)
+        if not bool(finite):  # keep the last good state; see tf_nst.health
+            losses = {k: float(v[0]) for k, v in terms.items()}
+            raise health.NumericalError(
+                health.describe(self.config, self.steps_done + 1, losses), self.steps_done + 1)
+        return state, terms
 
     def run(self, num_steps: int | None = None,
             callback: Callable[["StyleTransfer"], None] | None = None) -> np.ndarray:
@@ -245,14 +294,14 @@ class StyleTransfer:
     @property
     def raw_image(self) -> np.ndarray:
         """The image being optimised, ``H x W x 3`` float32 in [0, 1]."""
-        return self.optimizer.image(self.state)[0].numpy()
+        return self._current()[0].numpy()
 
     @property
     def image(self) -> np.ndarray:
         """The current result, ``H x W x 3`` float32 in [0, 1]: :attr:`raw_image` with the
         content's chroma when ``original_colors`` is set, and the content's pixels pasted back
         where ``content_mask`` is white."""
-        image = self.optimizer.image(self.state)
+        image = self._current()
         if self.config.original_colors:
             image = color.original_colors(image, self.current_content)
         mask = self.current_content_mask

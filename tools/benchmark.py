@@ -2,12 +2,18 @@
 """Speed of tf-nst on this machine, against this machine's own dense-matmul throughput.
 
     python tools/benchmark.py --quick        # < 5 min: 256 and 512 px, float32 and bfloat16
-    python tools/benchmark.py                # + 1024 px, 2048 px memory, time to a finished image
+    python tools/benchmark.py                # + 1024 px, peak memory, time to a finished image
+    python tools/benchmark.py --sizes --no_quality --memory_sizes 1024 2048 4096/1024
     python tools/benchmark.py --quick --sizes --tflite 128   # only TFLite vs TF at 128 px
+
+Images per minute of batch mode (batch sizes 1, 2, 4 at 256 px): tools/benchmark_batch.py.
 
 Each (size, precision) runs in a fresh subprocess, so its peak RSS and its time from process start
 to the first step are its own. One step = loss + gradient + L-BFGS update, the paper's setting
-(content conv4_2, style conv1_1..conv5_1) on a square image. FLOPs are counted by hand
+(content conv4_2, style conv1_1..conv5_1) on a square image. ``--memory_sizes`` measure only the
+peak RSS, each in its own process too (the peak is a high-water mark): ``SIZE`` runs 2 steps on the
+whole image, ``SIZE/TILE`` builds a run with ``--tile_size=TILE`` and runs 2 steps of its first
+tile (every tile has the same shape, so one tile's peak is the run's). FLOPs are counted by hand
 (tf_nst/flops.py: forward convolutions, input-gradient convolutions, Gram matrices and their
 gradient; no filter gradients); the matmul reference is tf.linalg.matmul of two square matrices
 in the step's compute dtype, timed in the same subprocess just before and after the steps. Both
@@ -23,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -66,6 +71,7 @@ def worker(args: argparse.Namespace) -> None:
 
     from tf_nst import Config, StyleTransfer
     from tf_nst.flops import step_flops
+    from tf_nst.resources import peak_resident_bytes
 
     spawned = args.spawned_at
     content, style = _random_pair(args.size)
@@ -93,8 +99,30 @@ def worker(args: argparse.Namespace) -> None:
         gflops=flops / best / 1e9, matmul_gflops=max(peaks),
         fraction=flops / best / 1e9 / max(peaks), first_step_s=first,
         trace_s=first - median, start_to_first_step_s=to_first_step,
-        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        peak_rss_mb=peak_resident_bytes() / 2**20,
         finite=bool(np.isfinite(st.losses["total"])))
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+def memory_worker(args: argparse.Namespace) -> None:
+    """Peak RSS of 2 steps at ``args.size`` px (of the first tile, if ``args.tile`` is set)."""
+    from tf_nst import Config, StyleTransfer, resources
+
+    content, style = _random_pair(args.size)
+    config = Config(image_size=args.size, tile_size=args.tile,
+                    tile_overlap=min(Config.tile_overlap, args.tile // 4), num_steps=2)
+    start = time.perf_counter()
+    st = StyleTransfer(content, style, config)
+    for _ in range(2):
+        if st.tiles is None:
+            st.step(1)
+        else:
+            st.losses = st.tiles.step(st.checked_step, st.weights)
+    estimate = resources.estimate(config, args.size, args.size, args.size, args.size).total
+    result = dict(size=args.size, tile=args.tile,
+                  tiles=len(st.tiles.boxes) if st.tiles is not None else 1,
+                  seconds=time.perf_counter() - start, estimate_mb=estimate / 1e6,
+                  peak_rss_mb=resources.peak_resident_bytes() / 2**20)
     print("RESULT " + json.dumps(result), flush=True)
 
 
@@ -162,28 +190,33 @@ def tflite_worker(args: argparse.Namespace) -> None:
           flush=True)
 
 
-def _spawn(flags: list[str], failed: dict) -> dict:
-    """Run this script's worker with ``flags`` in a fresh process; its RESULT, or ``failed`` with
-    the last line of its stderr as ``error``."""
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", *flags,
-           f"--spawned_at={time.time()!r}"]
+def run_memory_worker(spec: str) -> dict:
+    """``spec`` is ``SIZE`` or ``SIZE/TILE``."""
+    size, _, tile = spec.partition("/")
+    return _spawn(["--memory_worker", f"--size={size}", f"--tile={tile or 0}"],
+                  dict(size=int(size), tile=int(tile or 0)))
+
+
+def _spawn(worker_args: list[str], describe: dict) -> dict:
+    """Run this script with ``worker_args`` in a fresh process; its RESULT line, or an error."""
+    cmd = [sys.executable, os.path.abspath(__file__)] + worker_args
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT)
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[7:])
     tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
-    return dict(failed, error=tail[:100])
+    return dict(describe, error=tail[:100])
 
 
 def run_worker(size: int, precision: str, steps: int, matmul_n: int, jit: bool) -> dict:
-    return _spawn([f"--size={size}", f"--precision={precision}", f"--steps={steps}",
-                   f"--matmul_n={matmul_n}"] + (["--jit_compile"] if jit else []),
-                  dict(size=size, precision=precision))
+    return _spawn(["--worker", f"--size={size}", f"--precision={precision}", f"--steps={steps}",
+                   f"--matmul_n={matmul_n}", f"--spawned_at={time.time()!r}"]
+                  + (["--jit_compile"] if jit else []), dict(size=size, precision=precision))
 
 
 def run_tflite_worker(size: int, steps: int, optimizer: str) -> dict:
-    return _spawn([f"--size={size}", f"--steps={steps}", "--tflite_worker",
+    return _spawn(["--tflite_worker", f"--size={size}", f"--steps={steps}",
                    f"--tflite_optimizer={optimizer}"], dict(size=size, rows=[]))
 
 
@@ -242,12 +275,19 @@ def quality(args: argparse.Namespace) -> list[dict]:
     for name, config in routes:
         start = time.perf_counter()
         st = StyleTransfer(content, style, config)
-        trajectory = []  # (seconds, best loss so far) over the steps at the final size
+        # (seconds, best loss so far, work so far) over the steps at the final size. Work counts
+        # steps in full-size equivalents (a step costs in proportion to its pixels), so it
+        # compares routes independently of the machine's load.
+        trajectory = []
+        coarse = list(zip(config.scale_sizes[:-1], config.scale_steps[:-1]))
+        coarse_work = sum(n * (side / config.image_size) ** 2 for side, n in coarse)
+        coarse_steps = sum(config.scale_steps[:-1])
 
         def record(s: StyleTransfer) -> None:
-            if s.scale == len(s.sizes) - 1 and s.steps_done > sum(config.scale_steps[:-1]):
+            if s.scale == len(s.sizes) - 1 and s.steps_done > coarse_steps:
                 best = min([s.losses["total"]] + [t[1] for t in trajectory[-1:]])
-                trajectory.append((time.perf_counter() - start, best))
+                work = coarse_work + s.steps_done - coarse_steps
+                trajectory.append((time.perf_counter() - start, best, work))
 
         st.run(callback=record)
         elapsed = time.perf_counter() - start
@@ -260,11 +300,13 @@ def quality(args: argparse.Namespace) -> list[dict]:
     for r in rows:
         # Time at which this route's loss (at the final size; for mixed precision, as measured by
         # its own network) first reached the paper route's final loss ...
-        reached = [t for t, loss in r["trajectory"] if loss <= target]
-        r["seconds_to_paper_loss"] = reached[0] if reached else None
+        reached = [(t, work) for t, loss, work in r["trajectory"] if loss <= target]
+        r["seconds_to_paper_loss"] = reached[0][0] if reached else None
+        r["work_to_paper_loss"] = reached[0][1] if reached else None
         # ... and, the other way round, when the paper route reached this route's final loss.
-        paper_at = [t for t, loss in rows[0]["trajectory"] if loss <= r["loss"]]
-        r["paper_seconds_to_this_loss"] = paper_at[0] if paper_at else None
+        paper_at = [(t, work) for t, loss, work in rows[0]["trajectory"] if loss <= r["loss"]]
+        r["paper_seconds_to_this_loss"] = paper_at[0][0] if paper_at else None
+        r["paper_work_to_this_loss"] = paper_at[0][1] if paper_at else None
     return rows
 
 
@@ -300,6 +342,18 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def memory_table(rows: list[dict]) -> str:
+    lines = ["| size | tile | tiles | peak RSS MB | estimate MB | s |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        tile = r["tile"] or "none"
+        if "error" in r:
+            lines.append(f"| {r['size']} | {tile} | error: {r['error']} |")
+            continue
+        lines.append(f"| {r['size']} | {tile} | {r['tiles']} | {r['peak_rss_mb']:.0f} | "
+                     f"{r['estimate_mb']:.0f} | {r['seconds']:.0f} |")
+    return "\n".join(lines)
+
+
 def tflite_table(result: dict) -> str:
     if "error" in result:
         return f"TFLite at {result['size']} px: error: {result['error']}"
@@ -330,14 +384,15 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="timed steps per size")
     parser.add_argument("--matmul_n", type=int, default=2048, help="matmul reference size")
     parser.add_argument("--jit_compile", action="store_true", help="XLA (slower on CPUs)")
-    parser.add_argument("--memory_sizes", type=int, nargs="*", default=None,
-                        help="sizes run for 1 step in float32 for peak RSS (full mode: 2048)")
+    parser.add_argument("--memory_sizes", nargs="*", default=None,
+                        help="peak RSS of 2 float32 steps at SIZE, or of the first tile at "
+                        "SIZE/TILE (--tile_size=TILE); full mode: 1024 2048 4096/1024")
     parser.add_argument("--quality", dest="quality", action="store_true", default=None)
     parser.add_argument("--no_quality", dest="quality", action="store_false")
     parser.add_argument("--quality_size", type=int, default=512)
     parser.add_argument("--quality_steps", type=int, default=500)
     parser.add_argument("--routes", nargs="*", default=["fast.cfg"],
-                        help="presets in configs/ raced against gatys2016.cfg")
+                        help="flagfiles (names in configs/, or paths) raced against gatys2016.cfg")
     parser.add_argument("--tflite", type=int, default=None, metavar="SIZE",
                         help="time the exported TFLite model beside TF at SIZE px "
                              "(default: 128 with --quick, else 256; 0: skip)")
@@ -345,14 +400,22 @@ def main() -> None:
     parser.add_argument("--json", help="also write the results here")
     # Worker-only.
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--memory_worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--tflite_worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--tile", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--precision", help=argparse.SUPPRESS)
     parser.add_argument("--spawned_at", type=float, help=argparse.SUPPRESS)
-    parser.add_argument("--tflite_worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.worker:
-        tflite_worker(args) if args.tflite_worker else worker(args)
+        worker(args)
+        return
+    if args.memory_worker:
+        memory_worker(args)
+        return
+    if args.tflite_worker:
+        tflite_worker(args)
         return
 
     sizes = args.sizes if args.sizes is not None else (
@@ -360,7 +423,7 @@ def main() -> None:
     precisions = args.precisions or ["float32", "mixed_bfloat16"]
     steps = args.steps or (3 if args.quick else 5)
     memory_sizes = args.memory_sizes if args.memory_sizes is not None else (
-        [] if args.quick else [2048])
+        [] if args.quick else ["1024", "2048", "4096/1024"])
     do_quality = (not args.quick) if args.quality is None else args.quality
     tflite_size = args.tflite if args.tflite is not None else (128 if args.quick else 256)
 
@@ -370,16 +433,21 @@ def main() -> None:
         for precision in precisions:
             rows.append(run_worker(size, precision, steps, args.matmul_n, args.jit_compile))
             print(f"  done {size} {precision}", file=sys.stderr, flush=True)
-    for size in memory_sizes:
-        rows.append(run_worker(size, "float32", 1, args.matmul_n, args.jit_compile))
+    memory = []
+    for spec in memory_sizes:
+        memory.append(run_memory_worker(spec))
+        print(f"  done memory {spec}", file=sys.stderr, flush=True)
     if rows:
         print(table(rows))
+    if memory:
+        print("\nPeak memory (float32, L-BFGS, square image and style; SIZE/TILE = tiled):")
+        print(memory_table(memory))
     at512 = [r for r in rows if r.get("size") == 512 and "error" not in r]
     for r in at512:
         print(f"512 px {r['precision']}: {r['s_per_step']:.3f} s/step median "
               f"({r['best_s_per_step']:.3f} best) vs {PYTORCH_REFERENCE_S_PER_STEP_512} s PyTorch "
               "reference")
-    report = {"machine": machine(), "steps": rows}
+    report = {"machine": machine(), "steps": rows, "memory": memory}
     if tflite_size:
         lite = run_tflite_worker(tflite_size, steps, args.tflite_optimizer)
         print("\n" + tflite_table(lite), flush=True)
@@ -390,16 +458,25 @@ def main() -> None:
         base = q[0]
         print(f"\nTime to a finished image, {args.quality_size} px, tubingen + starry_night, loss "
               "= the paper's objective in float32 at full size:")
+        print("(work = steps in full-size equivalents: a step at half the size counts 1/4)")
         print("| route | steps | scales | precision | wall s | final loss | loss / paper's | "
-              "time / paper's | s to paper's loss | paper's s to this loss |")
-        print("|---|---|---|---|---|---|---|---|---|---|")
+              "time / paper's | s to paper's loss | work to paper's loss (/ paper's) | "
+              "paper's s to this loss |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
+
+        def maybe(value, fmt="{:.0f}"):
+            return "not reached" if value is None else fmt.format(value)
+
+        paper_work = base["trajectory"][-1][2] if base["trajectory"] else None
         for r in q:
-            reach, back = r["seconds_to_paper_loss"], r["paper_seconds_to_this_loss"]
+            work = r["work_to_paper_loss"]
+            work_text = maybe(work) + ("" if work is None or not paper_work
+                                       else f" ({work / paper_work:.2f})")
             print(f"| {r['route']} | {r['steps']} | {','.join(map(str, r['scales']))} | "
                   f"{r['precision']} | {r['seconds']:.0f} | {r['loss']:.4g} | "
                   f"{r['loss'] / base['loss']:.3f} | {r['seconds'] / base['seconds']:.2f} | "
-                  f"{'not reached' if reach is None else f'{reach:.0f}'} | "
-                  f"{'not reached' if back is None else f'{back:.0f}'} |")
+                  f"{maybe(r['seconds_to_paper_loss'])} | {work_text} | "
+                  f"{maybe(r['paper_seconds_to_this_loss'])} |")
         for r in q:
             r["trajectory"] = r["trajectory"][::10]  # keep the JSON small
         report["quality"] = q

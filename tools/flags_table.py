@@ -19,7 +19,7 @@ from tf_nst import config as config_lib  # noqa: E402
 
 START, END = "<!-- flags:start -->", "<!-- flags:end -->"
 TITLES = {"images": "Images", "network": "Network", "loss": "Loss",
-          "optimization": "Optimisation", "schedule": "Coarse-to-fine schedule",
+          "optimization": "Optimisation", "schedule": "Coarse-to-fine schedule and tiling",
           "performance": "Performance"}
 
 

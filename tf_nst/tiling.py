@@ -1,0 +1,184 @@
+"""Large images: a scale of the schedule optimised tile by tile (``Config.tile_size``).
+
+A scale whose longest side exceeds ``tile_size`` keeps its image as a full-size canvas and is
+optimised in overlapping square tiles of ``tile_size`` px, one after the other, with the library's
+one step function (:func:`tf_nst.objective.make_step`) and the same :class:`Objective`:
+
+* **targets**: the content targets of a tile are the features of the same crop of the content
+  image; the style targets are the per-position Gram matrices ``A / M`` of the *whole* style image,
+  computed once per scale. The style loss (Eq. 4, normalised by ``4 N^2 M^2`` with ``M`` the
+  generated map's positions) compares ``G / M`` with ``A / M_style``, so it does not depend on the
+  size of what is compared: a tile is held to the statistics of the whole style. The content loss
+  (Eq. 1) and the total variation are *sums* over positions, so they shrink with the tile while
+  the style loss does not; their weights are multiplied by ``image area / tile area`` in every tile,
+  which gives each pixel the same content/style balance as an untiled run at this size (and makes
+  a tile's loss an estimate of the whole image's).
+* **schedule**: every tile gets the scale's steps in all, split evenly over ``tile_sweeps`` passes
+  over the tiles, so each tile is revisited after its neighbours have moved. One step of the scale
+  is one step of every tile, so ``num_steps`` keeps its meaning and a tiled step costs about
+  ``tiles x tile area / image area`` untiled ones.
+* **optimiser state**: each visit of a tile starts the optimiser afresh on the current crop (Adam's
+  moments, L-BFGS' curvature pairs): keeping one state per tile would cost the memory tiling
+  saves, and a neighbour's moves make a stored curvature estimate stale anyway.
+* **blending**: within a sweep every tile starts from the image as it was at the start of the
+  sweep, and the image after the sweep is ``sum_t w_t * result_t``, where the weights ``w_t`` of the
+  tiles are a partition of unity (they sum to 1 at every pixel): 1 in a tile's own part, linear
+  ramps across the overlaps, and ~0 at a tile's edge inside the image, where its features lacked
+  the context beyond the crop. So where all tiles agree the image takes exactly their value (a flat
+  image stays flat), and where they disagree it cross-fades; the next sweep starts both neighbours
+  from that cross-fade, which they then refine alike. (Starting a tile from its neighbour's fresh
+  result instead would discount the neighbour twice in the overlap and leave a band.)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, NamedTuple, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from tf_nst.objective import LossWeights, Objective, Targets
+
+
+class Box(NamedTuple):
+    """A tile: its top-left corner and size in px."""
+
+    top: int
+    left: int
+    height: int
+    width: int
+
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        return slice(self.top, self.top + self.height), slice(self.left, self.left + self.width)
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Starts of the fewest tiles of ``tile`` px that cover ``[0, length)`` with at least
+    ``overlap`` px shared by neighbours, evenly spread from 0 to ``length - tile``."""
+    if length <= tile:
+        return [0]
+    count = math.ceil((length - overlap) / (tile - overlap))
+    return [round(i * (length - tile) / (count - 1)) for i in range(count)]
+
+
+def tile_boxes(height: int, width: int, tile: int, overlap: int) -> list[Box]:
+    """Overlapping tiles of ``tile x tile`` px (less along a side shorter than ``tile``) covering
+    a ``height x width`` image, all inside it, row by row."""
+    size_y, size_x = min(tile, height), min(tile, width)
+    return [Box(top, left, size_y, size_x) for top in tile_starts(height, tile, overlap)
+            for left in tile_starts(width, tile, overlap)]
+
+
+def ramp_weights(starts: Sequence[int], size: int, length: int) -> np.ndarray:
+    """Blend weights along one axis, ``[len(starts), length]`` float64, summing to 1 at every
+    position: 1 inside a tile, and across the overlap with a neighbour a linear ramp from ~0 at the
+    tile's edge, the neighbour's ramp being its complement."""
+    raw = np.zeros((len(starts), length))
+    for i, start in enumerate(starts):
+        centre = np.arange(size) + 0.5  # pixel centres from the tile's start
+        weight = np.ones(size)
+        if i > 0 and starts[i - 1] + size > start:
+            weight = np.minimum(weight, centre / (starts[i - 1] + size - start))
+        if i < len(starts) - 1 and start + size > starts[i + 1]:
+            weight = np.minimum(weight, (size - centre) / (start + size - starts[i + 1]))
+        raw[i, start:start + size] = weight
+    return raw / raw.sum(axis=0)  # exact ramps sum to 1 already; this covers 3-tile overlaps
+
+
+def blend_weights(height: int, width: int, tile: int, overlap: int) -> list[np.ndarray]:
+    """The weight map ``[box.height, box.width]`` (float32) of each of :func:`tile_boxes`' tiles:
+    the product of the two axes' :func:`ramp_weights`, so they sum to 1 at every pixel."""
+    rows = ramp_weights(tile_starts(height, tile, overlap), min(tile, height), height)
+    cols = ramp_weights(tile_starts(width, tile, overlap), min(tile, width), width)
+    per_row = len(cols)  # tile_boxes goes row by row
+    return [np.outer(rows[i // per_row, box.slices[0]], cols[i % per_row, box.slices[1]])
+            .astype(np.float32) for i, box in enumerate(tile_boxes(height, width, tile, overlap))]
+
+
+def visit_schedule(num_tiles: int, steps: int, sweeps: int) -> list[tuple[int, int]]:
+    """``(tile, steps)`` of each visit: ``sweeps`` passes over all the tiles in order; each tile
+    gets ``steps`` in all, split evenly over the passes (the remainder in the last). Passes of 0
+    steps are left out, so every ``num_tiles`` visits make one sweep."""
+    even, rest = divmod(steps, sweeps)
+    counts = [even + (rest if sweep == sweeps - 1 else 0) for sweep in range(sweeps)]
+    return [(tile, count) for count in counts if count for tile in range(num_tiles)]
+
+
+StepFn = Callable[[object, Targets, LossWeights], tuple[object, dict]]
+
+
+class TiledScale:
+    """One scale of the schedule optimised tile by tile (see the module's docstring).
+
+    ``start`` and ``content`` are ``[1, H, W, 3]`` at this scale; ``style_grams`` are the style
+    targets of the whole style image (:meth:`Objective.style_grams`); ``steps`` is the scale's
+    share of ``num_steps``: every tile gets that many steps.
+    """
+
+    def __init__(self, start: tf.Tensor, content: tf.Tensor, style_grams: tuple[tf.Tensor, ...],
+                 objective: Objective, optimizer, steps: int, tile: int, overlap: int,
+                 sweeps: int) -> None:
+        self.canvas = np.array(start[0], np.float32)  # the image at the start of the sweep
+        self.delta = np.zeros_like(self.canvas)  # sum of w_t (result_t - crop_t) of this sweep
+        self._content = np.asarray(content[0], np.float32)
+        height, width = self.canvas.shape[:2]
+        self.boxes = tile_boxes(height, width, tile, overlap)
+        self.blend = blend_weights(height, width, tile, overlap)
+        self.visits = visit_schedule(len(self.boxes), steps, sweeps)
+        self.area_ratio = height * width / (self.boxes[0].height * self.boxes[0].width)
+        self._objective, self._optimizer, self._grams = objective, optimizer, style_grams
+        self._visit = -1
+        self._left = 0
+        self._crop: np.ndarray | None = None
+        self.state = None      # the optimiser's state on the tile being visited, if any
+        self.targets: Targets | None = None
+
+    @property
+    def tile(self) -> int:
+        """Index in :attr:`boxes` of the tile being (or last) visited."""
+        return self.visits[max(self._visit, 0)][0]
+
+    def tile_weights(self, weights: LossWeights) -> LossWeights:
+        """``weights`` with the content and TV weights scaled by image area / tile area."""
+        return weights._replace(content=weights.content * self.area_ratio,
+                                tv=weights.tv * self.area_ratio)
+
+    def _begin_visit(self) -> None:
+        self._visit += 1
+        tile, self._left = self.visits[self._visit]
+        rows, cols = self.boxes[tile].slices
+        self._crop = self.canvas[rows, cols].copy()
+        content = tf.constant(self._content[rows, cols][None])
+        self.targets = Targets(self._objective.content_targets(content), self._grams)
+        self.state = self._optimizer.init(tf.constant(self._crop[None]))
+
+    def _add_visit(self, delta: np.ndarray) -> np.ndarray:
+        """``delta`` plus the visit in progress' change through the tile's blend weights."""
+        rows, cols = self.boxes[self.tile].slices
+        result = self._optimizer.image(self.state)[0].numpy()
+        delta[rows, cols] += self.blend[self.tile][..., None] * (result - self._crop)
+        return delta
+
+    def step(self, step_fn: StepFn, weights: LossWeights) -> dict:
+        """One step of the tile being visited (the next visit begins if none is under way); the
+        visit's result is blended into the canvas after its last step. Returns the step's loss
+        terms. If ``step_fn`` raises, nothing changes."""
+        if self.state is None:
+            self._begin_visit()
+        self.state, terms = step_fn(self.state, self.targets, self.tile_weights(weights))
+        self._left -= 1
+        if self._left == 0:
+            self.delta = self._add_visit(self.delta)
+            self.state = self.targets = self._crop = None
+            if (self._visit + 1) % len(self.boxes) == 0:  # the sweep is over
+                self.canvas += self.delta
+                self.delta[:] = 0.0
+        return terms
+
+    def image(self) -> tf.Tensor:
+        """The image, ``[1, H, W, 3]``: the sweep's start with the visits of the sweep so far
+        blended in, the one in progress as if it ended now."""
+        delta = self.delta if self.state is None else self._add_visit(self.delta.copy())
+        return tf.constant((self.canvas + delta)[None])

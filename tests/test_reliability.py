@@ -196,28 +196,27 @@ def test_coarse_to_fine_fingerprint_fixes_the_coarse_steps_only():
     assert checkpoint.fingerprint(even.replace(num_steps=12)) != checkpoint.fingerprint(even)
 
 
-@pytest.mark.parametrize("stop", [3, 4, 7])  # in the coarse scale, at its end, in the fine one
-def test_coarse_to_fine_run_resumes_at_the_scale_it_stopped_in(stop, small_pair, tmp_path,
-                                                                 vgg_weights):
+def test_coarse_to_fine_run_resumes_at_the_scale_it_stopped_in(small_pair, tmp_path, vgg_weights):
     content, style = small_pair
-    config = Config(image_size=64, scales=2, num_steps=9, steps_per_scale=(4, 5),
+    config = Config(image_size=64, scales=2, num_steps=8, steps_per_scale=(4, 4),
                     optimizer="lbfgs")
     reference = StyleTransfer(content, style, config)
+    start = reference.raw_image
     want = reference.run()
 
     first = StyleTransfer(content, style, config)
-    first.run(stop)
-    saver = checkpoint.Checkpointer(tmp_path, "this run")
-    saver.save(first.state, first.steps_done)
-
     second = StyleTransfer(content, style, config)
-    restored = saver.restore(second.seek)
-    assert restored.steps_done == stop == second.steps_done
-    assert second.scale == (0 if stop < 4 else 1)
-    assert restored.state.x.shape == first.state.x.shape
-    second.state = restored.state
-    np.testing.assert_array_equal(second.run(), want)
-    # Seeking back to 0 starts again from the initial image at the coarse size.
-    second.seek(0)
-    assert second.scale == 0 and second.steps_done == 0
-    np.testing.assert_array_equal(second.run(), want)
+    for stop in (3, 4, 6):  # in the coarse scale, at its end, in the fine one
+        first.run(stop - first.steps_done)
+        saver = checkpoint.Checkpointer(tmp_path / str(stop), "this run")
+        saver.save(first.state, first.steps_done)
+        restored = saver.restore(second.seek)
+        assert restored.steps_done == stop == second.steps_done
+        assert second.scale == (0 if stop < 4 else 1)
+        assert restored.state.x.shape == first.state.x.shape
+        second.state = restored.state
+        np.testing.assert_array_equal(second.run(), want)
+        # Seeking back to 0 starts again from the initial image at the coarse size.
+        second.seek(0)
+        assert second.scale == 0 and second.steps_done == 0
+        np.testing.assert_array_equal(second.raw_image, start)

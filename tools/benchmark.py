@@ -3,7 +3,7 @@
 
     python tools/benchmark.py --quick        # < 5 min: 256 and 512 px, float32 and bfloat16
     python tools/benchmark.py                # + 1024 px, peak memory, time to a finished image
-    python tools/benchmark.py --sizes --no_quality --memory_sizes 1024 2048 4096/1024
+    python tools/benchmark.py --sizes --no_quality --memory_sizes 1024 2048 4096/1024/0.5
     python tools/benchmark.py --quick --sizes --tflite 128   # only TFLite vs TF at 128 px
 
 Images per minute of batch mode (batch sizes 1, 2, 4 at 256 px): tools/benchmark_batch.py.
@@ -13,7 +13,8 @@ to the first step are its own. One step = loss + gradient + L-BFGS update, the p
 (content conv4_2, style conv1_1..conv5_1) on a square image. ``--memory_sizes`` measure only the
 peak RSS, each in its own process too (the peak is a high-water mark): ``SIZE`` runs 2 steps on the
 whole image, ``SIZE/TILE`` builds a run with ``--tile_size=TILE`` and runs 2 steps of its first
-tile (every tile has the same shape, so one tile's peak is the run's). FLOPs are counted by hand
+tile (every tile has the same shape, so one tile's peak is the run's); ``SIZE/TILE/S`` also sets
+``--style_scale=S`` (the style image's forward pass is not tiled). FLOPs are counted by hand
 (tf_nst/flops.py: forward convolutions, input-gradient convolutions, Gram matrices and their
 gradient; no filter gradients); the matmul reference is tf.linalg.matmul of two square matrices
 in the step's compute dtype, timed in the same subprocess just before and after the steps. Both
@@ -29,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -109,7 +111,7 @@ def memory_worker(args: argparse.Namespace) -> None:
     from tf_nst import Config, StyleTransfer, resources
 
     content, style = _random_pair(args.size)
-    config = Config(image_size=args.size, tile_size=args.tile,
+    config = Config(image_size=args.size, tile_size=args.tile, style_scale=args.style_scale,
                     tile_overlap=min(Config.tile_overlap, args.tile // 4), num_steps=2)
     start = time.perf_counter()
     st = StyleTransfer(content, style, config)
@@ -118,8 +120,9 @@ def memory_worker(args: argparse.Namespace) -> None:
             st.step(1)
         else:
             st.losses = st.tiles.step(st.checked_step, st.weights)
-    estimate = resources.estimate(config, args.size, args.size, args.size, args.size).total
-    result = dict(size=args.size, tile=args.tile,
+    style_side = round(args.size * args.style_scale)
+    estimate = resources.estimate(config, args.size, args.size, style_side, style_side).total
+    result = dict(size=args.size, tile=args.tile, style_scale=args.style_scale,
                   tiles=len(st.tiles.boxes) if st.tiles is not None else 1,
                   seconds=time.perf_counter() - start, estimate_mb=estimate / 1e6,
                   peak_rss_mb=resources.peak_resident_bytes() / 2**20)
@@ -191,10 +194,11 @@ def tflite_worker(args: argparse.Namespace) -> None:
 
 
 def run_memory_worker(spec: str) -> dict:
-    """``spec`` is ``SIZE`` or ``SIZE/TILE``."""
-    size, _, tile = spec.partition("/")
-    return _spawn(["--memory_worker", f"--size={size}", f"--tile={tile or 0}"],
-                  dict(size=int(size), tile=int(tile or 0)))
+    """``spec`` is ``SIZE``, ``SIZE/TILE`` or ``SIZE/TILE/STYLE_SCALE``."""
+    size, tile, style_scale = (spec.split("/") + ["0", "1"])[:3]
+    return _spawn(["--memory_worker", f"--size={size}", f"--tile={tile}",
+                   f"--style_scale={style_scale}"],
+                  dict(size=int(size), tile=int(tile), style_scale=float(style_scale)))
 
 
 def _spawn(worker_args: list[str], describe: dict) -> dict:
@@ -205,6 +209,10 @@ def _spawn(worker_args: list[str], describe: dict) -> dict:
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[7:])
+    if proc.returncode < 0:  # no traceback to show: e.g. the kernel's OOM killer (SIGKILL)
+        name = signal.Signals(-proc.returncode).name
+        return dict(describe, error=f"killed by {name}"
+                    + (" (out of memory?)" if name == "SIGKILL" else ""))
     tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
     return dict(describe, error=tail[:100])
 
@@ -343,14 +351,15 @@ def table(rows: list[dict]) -> str:
 
 
 def memory_table(rows: list[dict]) -> str:
-    lines = ["| size | tile | tiles | peak RSS MB | estimate MB | s |", "|---|---|---|---|---|---|"]
+    lines = ["| size | tile | style_scale | tiles | peak RSS MB | estimate MB | s |",
+             "|---|---|---|---|---|---|---|"]
     for r in rows:
         tile = r["tile"] or "none"
         if "error" in r:
-            lines.append(f"| {r['size']} | {tile} | error: {r['error']} |")
+            lines.append(f"| {r['size']} | {tile} | {r['style_scale']:g} | error: {r['error']} |")
             continue
-        lines.append(f"| {r['size']} | {tile} | {r['tiles']} | {r['peak_rss_mb']:.0f} | "
-                     f"{r['estimate_mb']:.0f} | {r['seconds']:.0f} |")
+        lines.append(f"| {r['size']} | {tile} | {r['style_scale']:g} | {r['tiles']} | "
+                     f"{r['peak_rss_mb']:.0f} | {r['estimate_mb']:.0f} | {r['seconds']:.0f} |")
     return "\n".join(lines)
 
 
@@ -386,7 +395,8 @@ def main() -> None:
     parser.add_argument("--jit_compile", action="store_true", help="XLA (slower on CPUs)")
     parser.add_argument("--memory_sizes", nargs="*", default=None,
                         help="peak RSS of 2 float32 steps at SIZE, or of the first tile at "
-                        "SIZE/TILE (--tile_size=TILE); full mode: 1024 2048 4096/1024")
+                        "SIZE/TILE (--tile_size=TILE), or SIZE/TILE/STYLE_SCALE; full mode: "
+                        "1024 2048 4096/1024/0.5")
     parser.add_argument("--quality", dest="quality", action="store_true", default=None)
     parser.add_argument("--no_quality", dest="quality", action="store_false")
     parser.add_argument("--quality_size", type=int, default=512)
@@ -403,6 +413,7 @@ def main() -> None:
     parser.add_argument("--memory_worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--tflite_worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--tile", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--style_scale", type=float, default=1.0, help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--precision", help=argparse.SUPPRESS)
     parser.add_argument("--spawned_at", type=float, help=argparse.SUPPRESS)
@@ -423,7 +434,7 @@ def main() -> None:
     precisions = args.precisions or ["float32", "mixed_bfloat16"]
     steps = args.steps or (3 if args.quick else 5)
     memory_sizes = args.memory_sizes if args.memory_sizes is not None else (
-        [] if args.quick else ["1024", "2048", "4096/1024"])
+        [] if args.quick else ["1024", "2048", "4096/1024/0.5"])
     do_quality = (not args.quick) if args.quality is None else args.quality
     tflite_size = args.tflite if args.tflite is not None else (128 if args.quick else 256)
 

@@ -51,3 +51,17 @@ def test_every_field_has_a_group_and_help():
     names = [n for group in groups().values() for n in group]
     assert "other" not in groups()
     assert len(names) == len(set(names)) == len(Config().to_dict())
+
+
+def test_flags_are_defined_on_every_new_flag_values_object():
+    """Each new FlagValues gets every flag, even when Python reuses a freed object's id."""
+    from absl import flags
+
+    from tf_nst.flags import define_config_flags
+    for _ in range(20):
+        values = flags.FlagValues()
+        define_config_flags(values)
+        define_config_flags(values)  # idempotent
+        values(["prog", "--image_size=96"])
+        assert values.image_size == 96
+        del values

@@ -16,8 +16,6 @@ from absl import flags
 
 from tf_nst import config as config_lib
 
-_DEFINED_MODULES: set[str] = set()
-
 
 def _define(field: dataclasses.Field, flag_values: flags.FlagValues, module_name: str) -> None:
     kind = typing.get_type_hints(config_lib.Config)[field.name]
@@ -43,14 +41,12 @@ def _define(field: dataclasses.Field, flag_values: flags.FlagValues, module_name
 
 def define_config_flags(flag_values: flags.FlagValues = flags.FLAGS,
                         module_name: str | None = None) -> None:
-    """Define one flag per :class:`Config` field (idempotent per ``flag_values``)."""
-    key = f"{id(flag_values)}"
-    if key in _DEFINED_MODULES:
-        return
-    _DEFINED_MODULES.add(key)
+    """Define one flag per :class:`Config` field (idempotent per ``flag_values``: a flag that is
+    already there is left alone; an ``id()`` would be reused by a later object)."""
     module_name = module_name or "tf_nst.config"
     for field in config_lib.fields():
-        _define(field, flag_values, module_name)
+        if field.name not in flag_values:
+            _define(field, flag_values, module_name)
 
 
 def config_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> config_lib.Config:

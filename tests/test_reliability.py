@@ -220,3 +220,19 @@ def test_coarse_to_fine_run_resumes_at_the_scale_it_stopped_in(small_pair, tmp_p
         second.seek(0)
         assert second.scale == 0 and second.steps_done == 0
         np.testing.assert_array_equal(second.raw_image, start)
+
+
+def test_fingerprint_covers_every_style_of_a_blend_and_the_masks(small_pair, vgg_weights):
+    content, style = small_pair
+    config = Config(image_size=32, num_steps=1)
+    mask = np.ones((8, 8), np.float32)
+
+    def digest(styles, **masks):
+        st = StyleTransfer(content, styles, config, **masks)
+        return checkpoint.fingerprint(config, *st.inputs)
+
+    blend = digest([style, content])
+    assert digest([style, 1.0 - content]) != blend  # only the second style differs
+    assert digest([style, content], style_masks=[mask, 1.0 - mask]) != blend
+    assert digest([style, content], content_mask=mask) != blend
+    assert digest([style, content]) == blend

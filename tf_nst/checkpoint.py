@@ -12,8 +12,8 @@ variables (a served graph keeps no state); it is copied into ``tf.Variable`` s o
 restoring.
 
 The fingerprint is a SHA-256 of every :class:`~tf_nst.config.Config` field but ``num_steps``, and of
-the prepared content, style and starting images. ``num_steps`` is left out on purpose: a finished run
-can be continued with a larger ``--num_steps``. A coarse-to-fine run (``--scales`` > 1) is
+the prepared content and style images, the masks and the starting image. ``num_steps`` is left
+out on purpose: a finished run can be continued with a larger ``--num_steps``. A coarse-to-fine run (``--scales`` > 1) is
 resumed at the scale the checkpoint was taken in; the step counts of its coarse scales are part of
 the fingerprint, so only its finest scale can be continued.
 """

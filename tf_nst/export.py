@@ -336,32 +336,30 @@ class ServingModule(tf.Module):
             tv_weight=tf.TensorSpec([], tf.float32, name="tv_weight"),
             image_size=tf.TensorSpec([], tf.int32, name="image_size"),
             seed=tf.TensorSpec([], tf.int64, name="seed"))
-        self.defaults = dict(num_steps=d.num_steps, content_weight=d.content_weight,
-                             style_weight=d.style_weight, tv_weight=d.tv_weight,
-                             image_size=d.image_size, seed=d.seed)
 
-        # Tensor defaults in the Python signature are recorded in the SignatureDef's `defaults`
-        # (placeholder_with_default in the TF1 graph): TF Serving and sessions may omit them.
-        def stylize(content, style,
-                    num_steps=tf.constant(d.num_steps, tf.int32),
-                    content_weight=tf.constant(d.content_weight, tf.float32),
-                    style_weight=tf.constant(d.style_weight, tf.float32),
-                    tv_weight=tf.constant(d.tv_weight, tf.float32),
-                    image_size=tf.constant(d.image_size, tf.int32),
-                    seed=tf.constant(d.seed, tf.int64)):
+        def with_request_defaults(body):
+            """``body(content, style, *scalars)`` as a signature function whose scalar inputs
+            default to the config's values. Tensor defaults in the Python signature are recorded
+            in the SignatureDef's `defaults` (placeholder_with_default in the TF1 graph): TF
+            Serving and sessions may omit them."""
+            def signature(content, style,
+                          num_steps=tf.constant(d.num_steps, tf.int32),
+                          content_weight=tf.constant(d.content_weight, tf.float32),
+                          style_weight=tf.constant(d.style_weight, tf.float32),
+                          tv_weight=tf.constant(d.tv_weight, tf.float32),
+                          image_size=tf.constant(d.image_size, tf.int32),
+                          seed=tf.constant(d.seed, tf.int64)):
+                return body(content, style, num_steps, content_weight, style_weight, tv_weight,
+                            image_size, seed)
+            return signature
+
+        def stylize(content, style, *scalars):
             image, out = optimise(decode(content, d.max_pixels, "content"),
-                                  decode(style, d.max_pixels, "style"), num_steps,
-                                  content_weight, style_weight, tv_weight, image_size, seed)
+                                  decode(style, d.max_pixels, "style"), *scalars)
             out["png_bytes"] = tf.io.encode_png(to_uint8(image))
             return out
 
-        def stylize_tensors(content, style,
-                            num_steps=tf.constant(d.num_steps, tf.int32),
-                            content_weight=tf.constant(d.content_weight, tf.float32),
-                            style_weight=tf.constant(d.style_weight, tf.float32),
-                            tv_weight=tf.constant(d.tv_weight, tf.float32),
-                            image_size=tf.constant(d.image_size, tf.int32),
-                            seed=tf.constant(d.seed, tf.int64)):
+        def stylize_tensors(content, style, *scalars):
             def as_batch(x, name):
                 x = tf.clip_by_value(x, 0.0, 1.0)[None]
                 pixels = tf.cast(tf.shape(x)[1], tf.int64) * tf.cast(tf.shape(x)[2], tf.int64)
@@ -371,20 +369,19 @@ class ServingModule(tf.Module):
                 with tf.control_dependencies([check]):
                     return tf.identity(x)
 
-            image, out = optimise(as_batch(content, "content"), as_batch(style, "style"),
-                                  num_steps, content_weight, style_weight, tv_weight,
-                                  image_size, seed)
+            image, out = optimise(as_batch(content, "content"), as_batch(style, "style"), *scalars)
             out["image"] = image
             out["image_uint8"] = to_uint8(image)
             return out
 
-        image_spec = tf.TensorSpec([None, None, 3], tf.float32)
-        self.stylize = tf.function(stylize, input_signature=[
-            tf.TensorSpec([], tf.string, name="content"), tf.TensorSpec([], tf.string, name="style"),
-            *specs.values()])
-        self.stylize_tensors = tf.function(stylize_tensors, input_signature=[
-            tf.TensorSpec(image_spec.shape, tf.float32, name="content"),
-            tf.TensorSpec(image_spec.shape, tf.float32, name="style"), *specs.values()])
+        def image_pair(dtype, shape):
+            return [tf.TensorSpec(shape, dtype, name="content"),
+                    tf.TensorSpec(shape, dtype, name="style")]
+
+        self.stylize = tf.function(with_request_defaults(stylize), input_signature=[
+            *image_pair(tf.string, []), *specs.values()])
+        self.stylize_tensors = tf.function(with_request_defaults(stylize_tensors), input_signature=[
+            *image_pair(tf.float32, [None, None, 3]), *specs.values()])
 
     def signatures(self) -> dict[str, Any]:
         return {SERVING_SIGNATURE: self.stylize, TENSOR_SIGNATURE: self.stylize_tensors}

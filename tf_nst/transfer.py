@@ -11,6 +11,7 @@ The command line runs exactly this code (:mod:`tf_nst.cli`).
 
 from __future__ import annotations
 
+import bisect
 import functools
 import os
 from typing import Callable, Sequence, Union
@@ -177,6 +178,7 @@ class StyleTransfer:
         self.losses: dict[str, float] = {}
         # The final-size inputs; ``targets``, ``state`` and the ``current_*`` inputs belong to the
         # current scale of the coarse-to-fine schedule.
+        self._inputs_by_side: dict[int, tuple] = {}  # _inputs_at is asked for a size again
         self.content, self.styles, self.content_mask, _ = self._inputs_at(config.image_size)
         self.style = self.styles[0]
         init = config.init if config.init in INIT_NAMED else os.fspath(config.init)
@@ -187,6 +189,11 @@ class StyleTransfer:
 
     def _inputs_at(self, side: int):
         """Content, styles (colour-matched), content mask and style masks at longest side ``side``."""
+        if side not in self._inputs_by_side:
+            self._inputs_by_side[side] = self._prepare_inputs(side)
+        return self._inputs_by_side[side]
+
+    def _prepare_inputs(self, side: int):
         config = self.config
         content = prepare(self._content_image, side)
         size = content.shape[1:3]
@@ -240,12 +247,25 @@ class StyleTransfer:
         state of that scale's shape is returned; assign the saved state to :attr:`state` next.
         ``seek(0)`` starts the run again from its initial image.
         """
-        if steps_done < self.steps_done:
+        if steps_done == 0:
             self.scale, self.steps_done = 0, 0
             self._start_scale(self._initial_image)
+            self._advance_finished_scales()  # past coarse scales of 0 steps
+            return self.state
+        scale = bisect.bisect_right(self._scale_ends[:-1], steps_done)
         self.steps_done = steps_done
-        self._advance_finished_scales()
+        if scale != self.scale:
+            self.scale = scale
+            self._start_scale(lambda content, styles: content)  # only its shape matters
         return self.state
+
+    @property
+    def inputs(self) -> list[np.ndarray | tf.Tensor]:
+        """Everything the run is made of besides its config: the prepared content and styles, and
+        the masks as given (what a checkpoint's fingerprint covers)."""
+        masks = list(self._style_masks or []) + (
+            [] if self._content_mask is None else [self._content_mask])
+        return [self.content, *self.styles, *masks]
 
     def step(self, num_steps: int = 1) -> dict[str, float]:
         """Run ``num_steps`` optimisation steps; return the losses of the last one.

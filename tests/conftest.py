@@ -42,8 +42,9 @@ def shared_images() -> pathlib.Path:
 
 
 @pytest.fixture(scope="session")
-def small_pair(shared_images):
-    """The paper's content photo and Starry Night as float arrays at 64 px (longest side)."""
+def small_pair(shared_images, vgg_weights):
+    """The paper's content photo and Starry Night as float arrays at 64 px (longest side), for
+    tests that run the network (hence the weights requirement)."""
     from PIL import Image
 
     def load(name: str, size: int) -> np.ndarray:

@@ -116,7 +116,7 @@ def test_each_result_of_a_batch_equals_stylising_that_image_alone(contents, opti
         assert difference.max() < TOLERANCE[optimizer][0]
         assert difference.mean() < TOLERANCE[optimizer][1]
     assert seen[-1].images_done == 3 and seen[-1].batches == 2
-    assert np.abs(results[0] - results[1][::-1, ::-1]).mean() > 1e-3  # really two images
+    assert np.abs(results[0] - results[1]).mean() > 1e-3  # really two images
 
 
 def test_a_batch_with_blended_styles_equals_each_image_alone_with_that_blend(contents, vgg_weights):

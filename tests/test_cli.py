@@ -112,7 +112,7 @@ def test_presets_are_valid_configs(preset):
     from tf_nst.flags import config_from_flags, define_config_flags
     values = flags.FlagValues()
     define_config_flags(values)
-    values([f"prog", f"--flagfile={ROOT / 'configs' / preset}"])
+    values(["prog", f"--flagfile={ROOT / 'configs' / preset}"])
     config = config_from_flags(values)
     assert isinstance(config, Config)
     if preset == "gatys2016.cfg":

@@ -55,7 +55,8 @@ def test_luminance_matching_matches_mean_and_spread_of_y_and_keeps_style_chroma(
 
 
 def test_match_color_none_is_identity_and_unknown_mode_fails():
-    style = random_image(7)
-    np.testing.assert_array_equal(color.match_color(style, style, "none").numpy(), style)
+    style, content = random_image(7), random_image(8, mean=(0.6, 0.4, 0.3))
+    np.testing.assert_array_equal(color.match_color(style, content, "none").numpy(), style)
+    assert np.abs(color.match_color(style, content, "histogram").numpy() - style).max() > 0.01
     with pytest.raises(ValueError):
         color.match_color(style, style, "sepia")

@@ -7,9 +7,9 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from tf_nst import Config, StyleTransfer, color, losses
+from tf_nst import Config, StyleTransfer, losses
 from tf_nst.config import ConfigError
-from tf_nst.objective import LossWeights, layer_masks
+from tf_nst.objective import layer_masks
 from tests.test_cli import tf_nst
 
 TINY = dict(image_size=32, num_steps=15)
@@ -47,12 +47,15 @@ def test_guided_loss_with_a_full_mask_is_the_plain_style_loss():
     guided = losses.guided_style_layer_loss(fmap, per_position, tf.ones([1]),
                                             tf.ones([1, 2, 6, 5, 1]))
     np.testing.assert_allclose(guided, plain, rtol=1e-5)
-    # Two complementary halves, each matched to the same style, weigh as much as the whole.
+    # Two complementary halves, each matched to the same style, weigh as much as the whole
+    # (exactly so when every position has the same features, so each half has the whole's Gram).
+    uniform = tf.tile(tf.constant(rng.random((2, 1, 1, 4)), tf.float32), [1, 6, 5, 1])
     half = np.zeros([2, 2, 6, 5, 1], np.float32)
     half[0, :, :3], half[1, :, 3:] = 1, 1
-    split = losses.guided_style_layer_loss(fmap, tf.concat([per_position] * 2, 0),
+    split = losses.guided_style_layer_loss(uniform, tf.concat([per_position] * 2, 0),
                                            tf.constant([0.5, 0.5]), tf.constant(half))
-    assert np.all(np.asarray(split) > 0)
+    whole = losses.blended_style_layer_loss(uniform, per_position, tf.ones([1]))
+    np.testing.assert_allclose(split, whole, rtol=1e-5)
 
 
 def test_masks_are_resized_to_each_layers_resolution():

@@ -13,7 +13,8 @@ import tensorflow as tf
 from tf_nst import Config, StyleTransfer
 from tf_nst.transfer import extractor_for
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.conftest import ROOT
+
 FLAGS = dict(image_size=32, optimizer="adam", content_layers="conv2_1",
              style_layers="conv1_1,conv2_1", tv_weight=1e-3)
 CONFIG = Config(**FLAGS)

@@ -53,7 +53,7 @@ def test_sigkill_then_resume_ends_exactly_like_an_uninterrupted_run(inputs, tmp_
     args = [f"--content={inputs / 'content.png'}", f"--style={inputs / 'style.png'}",
             f"--output={out}", f"--checkpoint_dir={ckpt}", "--num_steps=30", *RUN]
     proc = start(*args)
-    seen = wait_for_step(proc, 12, [])
+    wait_for_step(proc, 12, [])
     proc.kill()  # SIGKILL: no handler runs, only the checkpoints on disk survive
     proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL and not out.exists()

@@ -11,7 +11,8 @@ import threading
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.conftest import ROOT
+
 spec = importlib.util.spec_from_file_location("serving_client",
                                               os.path.join(ROOT, "tools", "serving_client.py"))
 client = importlib.util.module_from_spec(spec)

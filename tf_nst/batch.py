@@ -314,7 +314,7 @@ class _Setup:
         if not styles:
             raise ConfigError("--style: at least one style image is needed")
         self.config = config
-        side = max(1, round(config.image_size * config.style_scale))
+        side = config.style_side()
         self.styles = [prepare(as_image(s, config.max_pixels), side) for s in styles]
         distributed = is_distributed(strategy)
         extractor = extractor_for(config, strategy if distributed else None)
@@ -391,8 +391,8 @@ def stylize_batch(contents: Sequence[ImageLike], style: ImageLike | Sequence[Ima
 def stylize_frames(frames: Sequence[ImageLike], style: ImageLike | Sequence[ImageLike],
                    config: Config | None = None, content_blend: float = 0.0,
                    on_progress: Callable[[BatchStatus], None] | None = None,
-                   on_result: Callable[[int, np.ndarray], None] | None = None,
-                   sizes: Sequence[tuple[int, int]] | None = None) -> list[np.ndarray]:
+                   on_result: Callable[[int, np.ndarray], None] | None = None
+                   ) -> list[np.ndarray]:
     """Stylise the frames of a video in order, each starting from the previous frame's result.
 
     The first frame starts as a single run would (``config.init``, ``config.noise_ratio``); every
@@ -407,7 +407,6 @@ def stylize_frames(frames: Sequence[ImageLike], style: ImageLike | Sequence[Imag
     config = config or Config()
     if not 0.0 <= content_blend <= 1.0:
         raise ValueError("content_blend must be between 0 and 1")
-    sizes = list(sizes) if sizes is not None else content_sizes(frames, config)
     started = time.perf_counter()
     setup = _Setup(style, config)
     results: list[np.ndarray] = []

@@ -108,7 +108,7 @@ def main(FLAGS: flags.FlagValues, program: str, fail: Callable[..., None]) -> in
     try:
         if FLAGS.video:
             batch.stylize_frames(contents, FLAGS.style, config, FLAGS.video_content_blend,
-                                 on_progress=on_progress, on_result=on_result, sizes=sizes)
+                                 on_progress=on_progress, on_result=on_result)
         else:
             batch.stylize_batch(contents, FLAGS.style, config,
                                 batch_size=FLAGS.batch_size or None, strategy=strategy,

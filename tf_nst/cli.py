@@ -140,7 +140,7 @@ def _content_sizes(config, content: str, style: str) -> tuple[int, int, int | No
     from tf_nst import images
     out = []
     for path, side in ((content, config.image_size),
-                       (style, max(1, round(config.image_size * config.style_scale)))):
+                       (style, config.style_side())):
         try:
             from PIL import Image
             with Image.open(path) as im:
@@ -231,13 +231,15 @@ def main(argv: list[str]) -> int:
             if FLAGS.print_every and st.steps_done % FLAGS.print_every == 0:
                 progress.log(f"step {st.steps_done}: {format_losses(st.losses, per_layer=True)}")
             snapshot = FLAGS.save_every and st.steps_done % FLAGS.save_every == 0
+            logged = logger is not None and (snapshot or st.steps_done == config.num_steps)
+            image = st.image if snapshot or logged else None  # computed once per step
             if snapshot:
                 with signals.critical():
-                    images.write_image(snapshot_path(FLAGS.output, st.steps_done), st.image)
+                    images.write_image(snapshot_path(FLAGS.output, st.steps_done), image)
             if logger is not None:
                 logger.scalars(st.steps_done, st.losses)
-                if snapshot or st.steps_done == config.num_steps:
-                    logger.image(st.steps_done, st.image)
+                if logged:
+                    logger.image(st.steps_done, image)
             if st.steps_done % FLAGS.checkpoint_every == 0:
                 save_checkpoint(st)
             signals.check()  # between steps, where state and step count agree

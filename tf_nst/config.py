@@ -232,6 +232,11 @@ class Config:
         n = len(self.style_layers)
         return tuple(1.0 / n for _ in range(n))
 
+    def style_side(self, side: int | None = None) -> int:
+        """Longest side of the style image for an output whose longest side is ``side`` (default
+        ``image_size``): ``max(1, round(side * style_scale))``, Python's round (half to even)."""
+        return max(1, round((self.image_size if side is None else side) * self.style_scale))
+
     @property
     def scale_sizes(self) -> tuple[int, ...]:
         """Longest side of each scale of the coarse-to-fine schedule, coarsest first."""

@@ -45,7 +45,6 @@ from tf_nst.transfer import extractor_for, initial_image, initial_noise
 SERVING_SIGNATURE = "serving_default"
 TENSOR_SIGNATURE = "stylize_tensors"
 LOSS_OUTPUTS = ("total", "content", "style", "tv")
-OPTIONAL_INPUTS = ("num_steps", "content_weight", "style_weight", "tv_weight", "image_size", "seed")
 
 
 class ExportError(RuntimeError):
@@ -327,7 +326,6 @@ class ServingModule(tf.Module):
             out["width"] = tf.shape(image)[1]
             return image, out
 
-        self._optimise = optimise
         d = config
         specs = dict(
             num_steps=tf.TensorSpec([], tf.int32, name="num_steps"),

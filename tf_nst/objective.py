@@ -110,8 +110,6 @@ class Objective:
         for i, (name, per_position) in enumerate(zip(self.style_layers,
                                                      targets.style_gram_per_position)):
             fmap = features[name]
-            if per_position.shape.rank == 3:  # a single style without a style axis
-                per_position = per_position[None]
             if targets.style_masks:
                 masks, blend = targets.style_masks[i], weights.style_blend
                 if masks.shape[0] == 1 and per_position.shape[0] != 1:

@@ -17,6 +17,8 @@ from typing import Mapping
 import numpy as np
 import tensorflow as tf
 
+from tf_nst import images
+
 
 def _metadata(plugin: str) -> tf.compat.v1.SummaryMetadata:
     metadata = tf.compat.v1.SummaryMetadata()
@@ -50,10 +52,9 @@ class SummaryLogger:
 
     def image(self, step: int, image: np.ndarray, name: str = "image") -> None:
         """An ``H x W x 3`` float image in [0, 1] (the image plugin's [width, height, PNG])."""
-        pixels = np.asarray(image, np.float32)
+        pixels = images.to_uint8(image)
         height, width = pixels.shape[:2]
-        png = tf.io.encode_png(tf.constant(np.floor(np.clip(pixels, 0, 1) * 255 + 0.5)
-                                           .astype(np.uint8)))
+        png = tf.io.encode_png(tf.constant(pixels))
         tensor = tf.stack([tf.constant(str(width)), tf.constant(str(height)), png])
         with self._writer.as_default():
             tf.summary.write(name, tensor, step=step, metadata=_metadata("images"))

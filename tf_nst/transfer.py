@@ -71,10 +71,6 @@ def _unit_range(array: np.ndarray) -> np.ndarray:
     return np.clip(array.astype(np.float32), 0.0, 1.0)
 
 
-def _style_side(config: Config, side: int) -> int:
-    return max(1, round(side * config.style_scale))
-
-
 def prepare(image: np.ndarray, longest_side: int) -> tf.Tensor:
     """Resize an ``H x W x 3`` image so its longest side is ``longest_side``; ``[1, h, w, 3]``."""
     size = images.scaled_size(image.shape[0], image.shape[1], longest_side)
@@ -87,7 +83,8 @@ def initial_noise(shape, seed) -> tf.Tensor:
 
 
 def initial_image(init: str, content: tf.Tensor, style: tf.Tensor, noise_ratio: float, seed: int,
-                  max_pixels: int = 100_000_000, noise: tf.Tensor | None = None) -> tf.Tensor:
+                  max_pixels: int = images.DEFAULT_MAX_PIXELS,
+                  noise: tf.Tensor | None = None) -> tf.Tensor:
     """The starting point: the content, noise, the style (resized) or an image file, with
     ``noise_ratio`` of uniform noise blended in.
 
@@ -197,7 +194,7 @@ class StyleTransfer:
         config = self.config
         content = prepare(self._content_image, side)
         size = content.shape[1:3]
-        styles = [color.match_color(prepare(s, _style_side(config, side)), content,
+        styles = [color.match_color(prepare(s, config.style_side(side)), content,
                                     config.color_transfer) for s in self._style_images]
         content_mask = (None if self._content_mask is None
                         else _resize_mask(self._content_mask, size))

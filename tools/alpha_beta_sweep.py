@@ -22,8 +22,10 @@ def main(argv) -> None:
     p.add_argument("--output", required=True)
     args = p.parse_args(argv)
     from tf_nst import Config, StyleTransfer, grid
+    from tf_nst.images import DEFAULT_MAX_PIXELS
     from tf_nst.transfer import as_image
-    content, style = as_image(args.content, 100_000_000), as_image(args.style, 100_000_000)
+    content = as_image(args.content, DEFAULT_MAX_PIXELS)
+    style = as_image(args.style, DEFAULT_MAX_PIXELS)
     ratios = [float(r) for r in args.ratios.split(",") if r]
     if not ratios or any(r <= 0 for r in ratios):
         raise ValueError(f"--ratios={args.ratios}: expected positive numbers")

@@ -278,7 +278,8 @@ def quality(args: argparse.Namespace) -> list[dict]:
     rows = []
     routes = [("gatys2016 (single scale, float32)", paper)]
     for name in args.routes:
-        routes.append((name, _flagfile_config(os.path.join(ROOT, "configs", name),
+        path = name if os.path.isfile(name) else os.path.join(ROOT, "configs", name)
+        routes.append((name, _flagfile_config(path,
                                               image_size=args.size)))
     for name, config in routes:
         start = time.perf_counter()
@@ -322,7 +323,7 @@ def quality(args: argparse.Namespace) -> list[dict]:
 # Report.
 # --------------------------------------------------------------------------------------------------
 def machine() -> str:
-    model, isa = "?", "?"
+    model = "?"
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:

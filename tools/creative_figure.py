@@ -23,11 +23,12 @@ def main(argv) -> None:
     import numpy as np
 
     from tf_nst import Config, StyleTransfer, grid
+    from tf_nst.images import DEFAULT_MAX_PIXELS
     from tf_nst.transfer import as_image, prepare
-    styles = [as_image(s, 100_000_000) for s in args.styles.split(",") if s]
+    styles = [as_image(s, DEFAULT_MAX_PIXELS) for s in args.styles.split(",") if s]
     if len(styles) != 2:
         raise ValueError(f"--styles={args.styles}: expected two images")
-    content = as_image(args.content, 100_000_000)
+    content = as_image(args.content, DEFAULT_MAX_PIXELS)
     base = Config(image_size=args.image_size, num_steps=args.num_steps)
     h, w = prepare(content, args.image_size).shape[1:3]
     left = np.zeros((h, w), np.float32)

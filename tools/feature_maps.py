@@ -46,8 +46,9 @@ def main(argv) -> None:
     p.add_argument("--output", required=True)
     args = p.parse_args(argv)
     from tf_nst import grid
+    from tf_nst.images import DEFAULT_MAX_PIXELS
     from tf_nst.transfer import as_image
-    image = as_image(args.image, 100_000_000)
+    image = as_image(args.image, DEFAULT_MAX_PIXELS)
     out = feature_grid(image, args.layer, args.image_size, args.channels, args.columns,
                        args.pooling)
     grid.save(out, args.output)

@@ -45,8 +45,9 @@ def main(argv) -> None:
     p.add_argument("--output", required=True)
     args = p.parse_args(argv)
     from tf_nst import grid
+    from tf_nst.images import DEFAULT_MAX_PIXELS
     from tf_nst.transfer import as_image
-    image = as_image(args.image, 100_000_000)
+    image = as_image(args.image, DEFAULT_MAX_PIXELS)
     names = [n for n in args.layers.split(",") if n]
     cells, labels = gram_cells(image, names, args.image_size, args.cell, args.pooling)
     grid.save(grid.make_grid(cells, labels), args.output)

@@ -22,8 +22,10 @@ def main(argv) -> None:
     if args.ratio <= 0:
         raise ValueError(f"--ratio={args.ratio}: must be positive")
     from tf_nst import Config, StyleTransfer, grid
+    from tf_nst.images import DEFAULT_MAX_PIXELS
     from tf_nst.transfer import as_image
-    content, style = as_image(args.content, 100_000_000), as_image(args.style, 100_000_000)
+    content = as_image(args.content, DEFAULT_MAX_PIXELS)
+    style = as_image(args.style, DEFAULT_MAX_PIXELS)
     cells, labels = ([], []) if args.no_inputs else _common.inputs_cells(content, style,
                                                                           args.image_size)
     for depth in range(1, len(LAYERS) + 1):

@@ -61,6 +61,49 @@ def test_average_pooling_keeps_weights_and_changes_deeper_maps(extractor, vgg_we
     assert not np.allclose(a["block4_conv2"].numpy(), m["block4_conv2"].numpy())
 
 
+@pytest.mark.parametrize("pooling", ["max", "avg"])
+def test_layer_by_layer_maps_and_gradient_equal_the_keras_model(vgg_weights, pooling):
+    """The extractor computes the maps itself (input gradients as forward convolutions of flipped
+    kernels); they and the image gradient must be the Keras model's."""
+    ex = FeatureExtractor(["conv1_1", "conv2_1", "conv4_2"], pooling=pooling, weights=vgg_weights)
+    image = tf.random.stateless_uniform([2, 37, 30, 3], seed=[3, 4])
+    probe = {name: tf.random.stateless_normal([2, *shape[1:]], seed=[i, 9])
+             for i, (name, shape) in enumerate(
+                 (n, t.shape) for n, t in ex.model(features.caffe_preprocess(image)).items())}
+
+    def loss_and_gradient(compute):
+        with tf.GradientTape() as tape:
+            tape.watch(image)
+            maps = compute(image)
+            loss = sum(tf.reduce_sum(maps[n] * probe[n]) for n in probe)
+        return maps, tape.gradient(loss, image)
+
+    ours, our_grad = loss_and_gradient(ex)
+    keras_maps, keras_grad = loss_and_gradient(
+        lambda x: ex.model(features.caffe_preprocess(x), training=False))
+    for name in probe:
+        np.testing.assert_allclose(ours[name].numpy(), keras_maps[name].numpy(),
+                                   rtol=1e-5, atol=1e-3)
+    scale = np.abs(keras_grad.numpy()).max()
+    assert scale > 0
+    np.testing.assert_allclose(our_grad.numpy(), keras_grad.numpy(), atol=1e-5 * scale)
+
+
+def test_conv_gradient_as_a_flipped_forward_convolution_is_exact_on_small_tensors():
+    rng = np.random.default_rng(5)
+    x = tf.constant(rng.normal(size=(1, 5, 4, 16)), tf.float32)
+    kernel = tf.constant(rng.normal(size=(3, 3, 16, 2)), tf.float32)
+    bias = tf.constant([0.1, -0.2], tf.float32)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        ours = features.conv3x3_relu(x, kernel, bias)
+        reference = tf.nn.relu(tf.nn.conv2d(x, kernel, 1, "SAME") + bias)
+    np.testing.assert_allclose(ours.numpy(), reference.numpy(), rtol=1e-6)
+    dy = tf.constant(rng.normal(size=(1, 5, 4, 2)), tf.float32)
+    np.testing.assert_allclose(tape.gradient(ours, x, dy).numpy(),
+                               tape.gradient(reference, x, dy).numpy(), rtol=1e-5, atol=1e-5)
+
+
 def test_missing_weights_file_is_one_clear_line(tmp_path):
     with pytest.raises(WeightsError) as err:
         FeatureExtractor(["conv1_1"], weights=str(tmp_path / "nope.h5"))

@@ -21,7 +21,8 @@ from tf_nst import layers
 
 class StepFlops(NamedTuple):
     forward_conv: int     # Conv2D, every layer up to the deepest used
-    input_grad_conv: int  # Conv2DBackpropInput, the same layers
+    input_grad_conv: int  # their input gradients (forward Conv2Ds of flipped kernels; conv1_1's:
+    #                       Conv2DBackpropInput, see tf_nst.features.conv3x3_relu)
     gram: int             # Gram matrices F^T F of the style layers, forward
     gram_grad: int        # their gradient F (dG + dG^T)
 

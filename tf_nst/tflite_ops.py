@@ -10,26 +10,15 @@ stored once), but
 * 2x2 stride-2 pooling is two reshapes and reductions over pairs (``reduce_max``/``reduce_mean``),
   whose gradients are equality masks and broadcasts.
 
-It is used only for the TFLite export; the default path keeps Keras' fused kernels.
+It is used only for the TFLite export; the default path (:func:`tf_nst.features.conv3x3_relu`)
+uses TensorFlow's ReluGrad and MaxPoolGrad kernels.
 """
 
 from __future__ import annotations
 
-import keras
 import tensorflow as tf
 
-from tf_nst.features import FeatureExtractor, caffe_preprocess
-
-
-@tf.custom_gradient
-def relu(x: tf.Tensor):
-    """max(x, 0) with the gradient ``dy * (y > 0)`` in builtin operators (GREATER, CAST, MUL)."""
-    y = tf.nn.relu(x)
-
-    def grad(dy):
-        return dy * tf.cast(y > 0.0, dy.dtype)
-
-    return y, grad
+from tf_nst.features import FeatureExtractor, caffe_preprocess, layer_plan
 
 
 def conv3x3_relu(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor, one: tf.Tensor) -> tf.Tensor:
@@ -80,27 +69,13 @@ class BuiltinFeatureExtractor:
         """``weights`` (default: the extractor's variables) replace the kernels and biases, in the
         order of ``extractor.variables``."""
         self.layer_names = extractor.layer_names
-        self.pooling = extractor.pooling
         self.compute_dtype = tf.float32
-        self._plan = []
-        for layer in extractor.model.layers:
-            if isinstance(layer, keras.layers.Conv2D):
-                self._plan.append((layer.name, "conv", layer.kernel.value, layer.bias.value))
-            elif isinstance(layer, (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)):
-                kind = "max" if isinstance(layer, keras.layers.MaxPooling2D) else "avg"
-                if tuple(layer.pool_size) != (2, 2) or tuple(layer.strides) != (2, 2):
-                    raise ValueError(f"{layer.name}: only 2x2 stride-2 pooling is supported")
-                self._plan.append((layer.name, kind, None, None))
-        self._variables = list(extractor.variables if weights is None else weights)
+        self._plan = layer_plan(extractor.model)
         if weights is not None:
             replace = {id(v): w for v, w in zip(extractor.variables, weights)}
             self._plan = [(n, k, replace[id(a)] if a is not None else None,
                            replace[id(b)] if b is not None else None)
                           for n, k, a, b in self._plan]
-
-    @property
-    def variables(self) -> list[tf.Variable]:
-        return self._variables
 
     def __call__(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
         x = caffe_preprocess(images)

@@ -108,3 +108,31 @@ def test_from_config():
     assert isinstance(lbfgs, optimizers.Lbfgs) and lbfgs.history == 3
     with pytest.raises(ValueError):
         optimizers.from_config("sgd", 0.1)
+
+
+@pytest.mark.parametrize("store", [[True, True], [False, False], [True, False]])
+def test_history_push_shifts_only_the_images_that_store(store):
+    history = tf.reshape(tf.range(3 * 2 * 2, dtype=tf.float32), [3, 2, 2])  # [m=3, B=2, 2]
+    new = tf.constant([[100.0, 101.0], [200.0, 201.0]])
+    pushed = optimizers._push(history, new, tf.constant(store)).numpy()
+    for b, stores in enumerate(store):
+        expected = (np.concatenate([history.numpy()[1:, b], new.numpy()[None, b]]) if stores
+                    else history.numpy()[:, b])
+        np.testing.assert_array_equal(pushed[:, b], expected)
+
+
+def test_a_collapsed_line_search_forgets_the_history_and_restarts_steepest():
+    opt = optimizers.Lbfgs(initial_step=0.1, history=3)
+    x = tf.fill([1, 2, 2, 3], 0.5)
+    state = opt.init(x)
+    grad = tf.reshape(tf.linspace(-1.0, 1.0, 12), [1, 2, 2, 3])
+    state = opt.update(state, tf.constant([1.0]), grad)  # first evaluation: accepted
+    state = opt.update(state, tf.constant([0.5]), grad * 0.5)  # accepted, stores a pair
+    assert float(state.rho[-1, 0]) > 0
+    # Every later trial is worse: the step shrinks until it collapses below min_step.
+    for _ in range(40):
+        state = opt.update(state, tf.constant([10.0]), grad)
+        if float(tf.reduce_max(state.rho)) == 0:
+            break
+    assert float(tf.reduce_max(state.rho)) == 0 and float(state.alpha[0]) == 1.0
+    np.testing.assert_allclose(state.d.numpy(), opt._steepest(state.g).numpy(), rtol=1e-6)

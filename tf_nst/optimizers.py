@@ -28,6 +28,25 @@ def _per_image(v: tf.Tensor) -> tf.Tensor:
     return v[:, None, None, None]
 
 
+def _push(history: tf.Tensor, new: tf.Tensor, store: tf.Tensor) -> tf.Tensor:
+    """``history`` ``[m, B, ...]`` (newest last) with ``new`` ``[B, ...]`` appended and the oldest
+    entry dropped, for the images where ``store`` ``[B]`` is true; unchanged for the others.
+
+    The history is the largest part of the L-BFGS state (2m images), so it is copied once when
+    every image stores and not at all when none does; only a batch that disagrees pays for the
+    per-image selection.
+    """
+    def shifted():
+        return tf.concat([history[1:], new[None]], 0)
+
+    def selected():
+        mask = tf.reshape(store, [1, -1] + [1] * (new.shape.rank - 1))
+        return tf.where(mask, shifted(), history)
+
+    return tf.cond(tf.reduce_all(store), shifted,
+                   lambda: tf.cond(tf.reduce_any(store), selected, lambda: history))
+
+
 def _clip(x: tf.Tensor) -> tf.Tensor:
     return tf.clip_by_value(x, 0.0, 1.0)
 
@@ -164,11 +183,9 @@ class Lbfgs:
         y_new = g_new - state.g
         sy = _dot(step, y_new)
         store = accept & ~first & (sy > 1e-10 * tf.sqrt(_dot(step, step) * _dot(y_new, y_new)))
-        store_b = _per_image(store)[None]  # [1, B, 1, 1, 1]
-        s_hist = tf.where(store_b, tf.concat([state.s[1:], step[None]], 0), state.s)
-        y_hist = tf.where(store_b, tf.concat([state.y[1:], y_new[None]], 0), state.y)
-        rho_shifted = tf.concat([state.rho[1:], (1.0 / tf.where(store, sy, 1.0))[None]], 0)
-        rho = tf.where(store[None], rho_shifted, state.rho)
+        s_hist = _push(state.s, step, store)
+        y_hist = _push(state.y, y_new, store)
+        rho = _push(state.rho, 1.0 / tf.where(store, sy, 1.0), store)
 
         accept_b = _per_image(accept)
         x = tf.where(accept_b, state.trial, state.x)
@@ -188,9 +205,8 @@ class Lbfgs:
         shrunk = state.alpha * tf.clip_by_value(ratio, 0.1, 0.5)
         collapsed = ~accept & (shrunk < self.min_step)
 
-        restart = _per_image(collapsed)[None]
-        s_hist = tf.where(restart, tf.zeros_like(s_hist), s_hist)
-        y_hist = tf.where(restart, tf.zeros_like(y_hist), y_hist)
+        # Forgetting the history: rho = 0 makes every stored pair a no-op in the two-loop
+        # recursion (and gamma falls back to 1), so the pairs themselves need not be erased.
         rho = tf.where(collapsed[None], tf.zeros_like(rho), rho)
         d = tf.where(accept_b, direction, tf.where(_per_image(collapsed), self._steepest(g), state.d))
         alpha = tf.where(accept | collapsed, tf.ones_like(shrunk), shrunk)

@@ -1,10 +1,13 @@
 """The optimisers on problems whose minimum is known (no network needed)."""
 
+import types
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from tf_nst import optimizers
+from tf_nst.config import Config
 
 SHAPE = [1, 6, 5, 3]
 # An ill-conditioned quadratic f(x) = sum w (x - c)^2 with curvatures over 3 decades and its
@@ -103,11 +106,13 @@ def test_adam_first_step_moves_each_pixel_by_learning_rate():
 
 
 def test_from_config():
-    assert isinstance(optimizers.from_config("adam", 0.1), optimizers.Adam)
-    lbfgs = optimizers.from_config("lbfgs", 0.1, lbfgs_history=3)
+    assert isinstance(optimizers.from_config(Config(optimizer="adam")), optimizers.Adam)
+    lbfgs = optimizers.from_config(Config(optimizer="lbfgs", learning_rate=0.1, lbfgs_history=3,
+                                          lbfgs_multiscale=2))
+    assert lbfgs.multiscale_levels == 2
     assert isinstance(lbfgs, optimizers.Lbfgs) and lbfgs.history == 3
     with pytest.raises(ValueError):
-        optimizers.from_config("sgd", 0.1)
+        optimizers.from_config(types.SimpleNamespace(optimizer="sgd", learning_rate=0.1))
 
 
 @pytest.mark.parametrize("store", [[True, True], [False, False], [True, False]])
@@ -136,3 +141,55 @@ def test_a_collapsed_line_search_forgets_the_history_and_restarts_steepest():
             break
     assert float(tf.reduce_max(state.rho)) == 0 and float(state.alpha[0]) == 1.0
     np.testing.assert_allclose(state.d.numpy(), opt._steepest(state.g).numpy(), rtol=1e-6)
+
+
+def test_multiscale_smoothing_hand_values():
+    constant = tf.fill([1, 4, 4, 1], 3.0)
+    # 1 + 2 (2x2 blocks) and 1 + 2 + 4 (also the 4x4 block), for weight 2.
+    np.testing.assert_allclose(optimizers.multiscale_smoothing(constant, 1).numpy(), 9.0)
+    np.testing.assert_allclose(optimizers.multiscale_smoothing(constant, 2).numpy(), 21.0)
+    np.testing.assert_array_equal(optimizers.multiscale_smoothing(constant, 0).numpy(), 3.0)
+    # One pixel of a 2x2 block: the block's sum (1) times 2/4 reaches all four pixels.
+    spike = tf.constant(np.eye(1, 9, 0).reshape(1, 3, 3, 1), tf.float32)
+    expected = np.zeros((3, 3))
+    expected[:2, :2] = 0.5
+    expected[0, 0] += 1.0  # the identity term; row and column 3 have no whole block
+    np.testing.assert_allclose(optimizers.multiscale_smoothing(spike, 1).numpy()[0, :, :, 0],
+                               expected)
+
+
+def test_multiscale_smoothing_is_symmetric_positive_definite():
+    rng = np.random.default_rng(2)
+    a, b = (tf.constant(rng.normal(size=(2, 13, 10, 3)), tf.float32) for _ in range(2))
+    pa, pb = (optimizers.multiscale_smoothing(t, 3) for t in (a, b))
+    np.testing.assert_allclose(optimizers._dot(pa, b), optimizers._dot(a, pb), rtol=1e-4)
+    assert np.all(optimizers._dot(a, pa).numpy() >= optimizers._dot(a, a).numpy())
+
+
+def test_multiscale_lbfgs_converges_faster_on_a_smooth_ill_conditioned_problem():
+    """A quadratic whose curvature is small along smooth images: the multi-resolution H0
+    reaches a much lower loss in the same number of evaluations."""
+    rng = np.random.default_rng(4)
+    target = tf.constant(rng.uniform(0.2, 0.8, (1, 16, 16, 3)), tf.float32)
+
+    def loss_and_grad(x):
+        d = x - target
+        # A high-pass residual: curvature grows with frequency, from 1e-3 for constant images.
+        high = d - tf.nn.avg_pool2d(d, 3, 1, "SAME")
+        loss = tf.reduce_sum(tf.square(high), [1, 2, 3]) + 1e-3 * tf.reduce_sum(
+            tf.square(d), [1, 2, 3])
+        return loss, None
+
+    def run_with(levels):
+        opt = optimizers.Lbfgs(initial_step=0.05, history=5, multiscale_levels=levels)
+        state = opt.init(tf.fill([1, 16, 16, 3], 0.5))
+        for _ in range(40):
+            x = opt.evaluation_point(state)
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                loss = loss_and_grad(x)[0]
+            state = opt.update(state, loss, tape.gradient(loss, x))
+        return float(loss_and_grad(opt.image(state))[0][0])
+
+    plain, multiscale = run_with(0), run_with(3)
+    assert multiscale < 0.2 * plain  # measured: 1.6e-5 against 3.0e-4

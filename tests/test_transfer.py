@@ -23,6 +23,17 @@ def test_lbfgs_cuts_the_loss_tenfold_in_20_steps(small_pair):
     assert loss_of(st, st.image) < start / 10
 
 
+def test_multiscale_lbfgs_runs_the_network_and_cuts_the_loss(small_pair):
+    content, style = small_pair
+    plain = StyleTransfer(content, style, Config(**SMALL))
+    multiscale = StyleTransfer(content, style, Config(**SMALL, lbfgs_multiscale=3))
+    start = loss_of(multiscale, multiscale.image)
+    plain.step(20)
+    multiscale.step(20)
+    assert loss_of(multiscale, multiscale.image) < start / 10
+    assert np.abs(multiscale.image - plain.image).max() > 1e-3  # the option reaches the optimiser
+
+
 def test_lbfgs_beats_adam_at_equal_gradient_evaluations(small_pair):
     content, style = small_pair
     final = {}

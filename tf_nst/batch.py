@@ -319,8 +319,7 @@ class _Setup:
         distributed = is_distributed(strategy)
         extractor = extractor_for(config, strategy if distributed else None)
         objective = Objective(extractor, config.content_layers, config.style_layers)
-        optimizer = optimizers.from_config(config.optimizer, config.learning_rate,
-                                           config.lbfgs_history)
+        optimizer = optimizers.from_config(config)
         weights = LossWeights.from_config(config, num_styles=len(self.styles))
         self.runner = (_DistributedRunner(strategy, objective, optimizer, weights, self.styles)
                        if distributed else _Runner(objective, optimizer, weights, self.styles))

@@ -260,8 +260,7 @@ class ServingModule(tf.Module):
         # The underlying tf.Variables, tracked directly: saved once, found by TF1 loaders.
         self.vgg_variables = list(extractor.variables)
         objective = Objective(extractor, config.content_layers, config.style_layers)
-        optimizer = optimizers.from_config(config.optimizer, config.learning_rate,
-                                           config.lbfgs_history)
+        optimizer = optimizers.from_config(config)
         step = make_step(objective, optimizer)
         style_layer_weights = config.resolved_style_layer_weights
 
@@ -442,12 +441,11 @@ class OnDeviceModule(tf.Module):
                               for v in extractor.variables]
         builtin = tflite_ops.BuiltinFeatureExtractor(extractor, self.vgg_variables)
         objective = Objective(builtin, config.content_layers, config.style_layers)
-        optimizer = optimizers.from_config(config.optimizer, config.learning_rate,
-                                           config.lbfgs_history)
+        optimizer = optimizers.from_config(config)
         step = make_step(objective, optimizer)
         weights = LossWeights.from_config(config)
         side = config.image_size
-        sside = max(1, round(config.image_size * config.style_scale))
+        sside = config.style_side()
         self.content_shape, self.style_shape = [1, side, side, 3], [1, sside, sside, 3]
 
         zeros = tf.zeros(self.content_shape)

@@ -13,6 +13,7 @@ the images of a batch are optimised exactly as if each were alone.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple, Protocol
 
 import tensorflow as tf
@@ -45,6 +46,28 @@ def _push(history: tf.Tensor, new: tf.Tensor, store: tf.Tensor) -> tf.Tensor:
 
     return tf.cond(tf.reduce_all(store), shifted,
                    lambda: tf.cond(tf.reduce_any(store), selected, lambda: history))
+
+
+def multiscale_smoothing(x: tf.Tensor, levels: int, weight: float = 2.0) -> tf.Tensor:
+    """P x = x + sum_{k=1..levels} (weight^k / 4^k) U_k U_k^T x, per image of ``[B, H, W, C]``.
+
+    U_k upsamples by 2^k (nearest neighbour) and its adjoint U_k^T sums 2^k x 2^k blocks (rows and
+    columns past the last whole block are left to the identity term), so P is symmetric positive
+    definite. A pattern constant over 2^k blocks is amplified by up to 1 + 2 + ... + 2^k (for
+    ``weight = 2``): used as L-BFGS's initial inverse Hessian, P takes larger steps along the
+    image's low frequencies, whose curvature is small, as a coarse-to-fine schedule does, but in
+    every step at the full size.
+    """
+    out = x
+    height, width = tf.shape(x)[1], tf.shape(x)[2]
+    for k in range(1, levels + 1):
+        f = 2 ** k
+        block_sums = tf.nn.avg_pool2d(x, f, f, "VALID") * float(f * f)
+        spread = tf.repeat(tf.repeat(block_sums, f, axis=1), f, axis=2)
+        spread = tf.pad(spread, [[0, 0], [0, height - tf.shape(spread)[1]],
+                                 [0, width - tf.shape(spread)[2]], [0, 0]])
+        out = out + (weight ** k / f ** 2) * spread
+    return out
 
 
 def _clip(x: tf.Tensor) -> tf.Tensor:
@@ -121,16 +144,18 @@ class Lbfgs:
     sufficient-decrease condition f(x + s) <= f(x) + c1 g.s, the point is accepted, the curvature pair
     (s, y) is stored (only when s.y > 0, which keeps the inverse-Hessian estimate positive definite),
     and the next direction comes from the two-loop recursion with the initial scaling
-    gamma = s.y / y.y, tried at the natural step length 1. Otherwise the step length shrinks by the
+    gamma = s.y / y.y (or, with ``multiscale_levels``, the initial inverse Hessian gamma P of
+    :func:`multiscale_smoothing`), tried at the natural step length 1. Otherwise the step length shrinks by the
     minimiser of a quadratic fit, clamped to [0.1, 0.5] of the previous one. Pixels are projected
     onto [0, 1]. The first direction is steepest descent scaled so that no pixel moves by more than
     ``initial_step``.
     """
 
     def __init__(self, initial_step: float = 0.02, history: int = 10, c1: float = 1e-4,
-                 min_step: float = 1e-6) -> None:
+                 min_step: float = 1e-6, multiscale_levels: int = 0) -> None:
         self.initial_step = initial_step
         self.history = history
+        self.multiscale_levels = multiscale_levels
         self.c1 = c1
         self.min_step = min_step
 
@@ -163,9 +188,12 @@ class Lbfgs:
             q = q - _per_image(a) * y[i]
             alphas.append(a)
         alphas.reverse()
-        sy, yy = _dot(s[-1], y[-1]), _dot(y[-1], y[-1])
-        gamma = tf.where(rho[-1] > 0, sy / tf.maximum(yy, 1e-30), tf.ones_like(sy))
-        r = _per_image(gamma) * q
+        # Initial inverse Hessian H0 = gamma P (P = I unless multiscale_levels), with gamma =
+        # s.y / y.P.y from the newest pair (Nocedal & Wright, Eq. 7.20, generalised to P).
+        precondition = functools.partial(multiscale_smoothing, levels=self.multiscale_levels)
+        sy, ypy = _dot(s[-1], y[-1]), _dot(y[-1], precondition(y[-1]))
+        gamma = tf.where(rho[-1] > 0, sy / tf.maximum(ypy, 1e-30), tf.ones_like(sy))
+        r = _per_image(gamma) * precondition(q)
         for i in range(self.history):
             b = rho[i] * _dot(y[i], r)
             r = r + _per_image(alphas[i] - b) * s[i]
@@ -215,10 +243,11 @@ class Lbfgs:
                           rho=rho, iteration=state.iteration + tf.cast(accept, tf.int32))
 
 
-def from_config(optimizer: str, learning_rate: float, lbfgs_history: int = 10) -> Optimizer:
-    """The optimiser named by a :class:`tf_nst.config.Config`."""
-    if optimizer == "adam":
-        return Adam(learning_rate)
-    if optimizer == "lbfgs":
-        return Lbfgs(initial_step=learning_rate, history=lbfgs_history)
-    raise ValueError(f"unknown optimizer {optimizer!r}")
+def from_config(config) -> Optimizer:
+    """The optimiser a :class:`tf_nst.config.Config` names, with its settings."""
+    if config.optimizer == "adam":
+        return Adam(config.learning_rate)
+    if config.optimizer == "lbfgs":
+        return Lbfgs(initial_step=config.learning_rate, history=config.lbfgs_history,
+                     multiscale_levels=config.lbfgs_multiscale)
+    raise ValueError(f"unknown optimizer {config.optimizer!r}")

@@ -162,8 +162,7 @@ class StyleTransfer:
                               else _mask_array(content_mask, config.max_pixels))
         self.extractor = extractor_for(config)
         self.objective = Objective(self.extractor, config.content_layers, config.style_layers)
-        self.optimizer = optimizers.from_config(config.optimizer, config.learning_rate,
-                                                config.lbfgs_history)
+        self.optimizer = optimizers.from_config(config)
         self.weights = LossWeights.from_config(config, num_styles=len(styles))
         # One trace per scale (the image shape is static inside each trace).
         self._step = tf.function(_checked(make_step(self.objective, self.optimizer),

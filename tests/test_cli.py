@@ -115,10 +115,14 @@ def test_presets_are_valid_configs(preset):
     values(["prog", f"--flagfile={ROOT / 'configs' / preset}"])
     config = config_from_flags(values)
     assert isinstance(config, Config)
-    if preset == "gatys2016.cfg":
+    if preset.startswith("gatys2016"):
         assert config.content_layers == ("conv4_2",) and config.optimizer == "lbfgs"
-        assert config.init == "content"
+        assert config.init == "content" and config.num_steps == 500
         assert config.content_weight / config.style_weight == pytest.approx(1e-3)
+    if preset == "gatys2016.cfg":  # the paper's L-BFGS, whatever the defaults become
+        assert config.lbfgs_history == 10 and config.lbfgs_multiscale == 0
+    if preset == "gatys2016_fast.cfg":  # the same objective, the measured faster L-BFGS
+        assert config.lbfgs_history == 100 and config.lbfgs_multiscale == 3
 
 
 def test_offline_without_cached_weights_says_how_to_provide_them(inputs, tmp_path):

@@ -103,7 +103,7 @@ class Config:
     lbfgs_multiscale: int = _field(
         0, "L-BFGS: levels of a multi-resolution initial inverse Hessian, which takes larger "
         "steps along the image's low frequencies (0 = the identity, as the paper's L-BFGS; "
-        "3 reached the paper's loss in 0.72 of the steps at 128 px).", group="optimization")
+        "gatys2016_fast.cfg uses 3).", group="optimization")
     init: str = _field(
         "content", "Starting image: 'content', 'noise', 'style' or the path of an image.",
         group="optimization")

@@ -402,7 +402,7 @@ def main() -> None:
     parser.add_argument("--no_quality", dest="quality", action="store_false")
     parser.add_argument("--quality_size", type=int, default=512)
     parser.add_argument("--quality_steps", type=int, default=500)
-    parser.add_argument("--routes", nargs="*", default=["fast.cfg"],
+    parser.add_argument("--routes", nargs="*", default=["gatys2016_fast.cfg"],
                         help="flagfiles (names in configs/, or paths) raced against gatys2016.cfg")
     parser.add_argument("--tflite", type=int, default=None, metavar="SIZE",
                         help="time the exported TFLite model beside TF at SIZE px "

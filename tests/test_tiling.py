@@ -174,7 +174,7 @@ def test_4096_px_fits_24_gb_with_tiles_and_the_refusal_suggests_them():
     assert resources.estimate(untiled, *args).total > 24e9
     assert resources.estimate(tiled, *args).total < 16e9
     assert resources.check(tiled, *args[:2], 20e9, *args[2:]).total < 20e9
-    with pytest.raises(resources.ResourceError, match="--tile_size=1024 fits") as err:
+    with pytest.raises(resources.ResourceError, match="--tile_size=2048 fits") as err:
         resources.check(untiled, *args[:2], 20e9, *args[2:])
     assert "\n" not in str(err.value)
 

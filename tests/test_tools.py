@@ -97,3 +97,33 @@ def test_benchmark_times_the_tflite_model_beside_tensorflow(tmp_path, vgg_weight
         assert r["total_loss"] == pytest.approx(reference, rel=1e-2 if r["weights"] == "float16"
                                                 else 1e-4), r
         assert f"| {r['runtime']} | {r['weights']} | {r['s_per_step']:.3f} |" in done.stdout
+
+
+def test_benchmark_sets_the_pytorch_peer_beside_our_figures():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("benchmark", ROOT / "tools" / "benchmark.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rows = [dict(size=256, precision="float32", s_per_step=0.8),
+            dict(size=256, precision="mixed_bfloat16", s_per_step=1.0),
+            dict(size=512, precision="float32", s_per_step=3.2)]
+    peer = dict(torch="2.0", rows=[dict(size=256, s_per_step=0.6),
+                                   dict(size=512, s_per_step=3.2)])
+    assert bench.peer_lines(rows, peer) == [
+        "256 px float32: tf-nst 0.800 s/step (L-BFGS) vs PyTorch 2.0 0.600 s/step (Adam), "
+        "median; PyTorch / tf-nst = 0.75",
+        "512 px float32: tf-nst 3.200 s/step (L-BFGS) vs PyTorch 2.0 3.200 s/step (Adam), "
+        "median; PyTorch / tf-nst = 1.00"]
+    assert bench.peer_lines(rows, dict(error="PyTorch is not installed")) == [
+        "PyTorch peer: PyTorch is not installed"]
+    if importlib.util.find_spec("torch") is None:  # CI: a clear note, no traceback
+        assert bench.run_torch_peer([32], 1) == dict(
+            error="PyTorch is not installed (pip install torch to compare)")
+        done = subprocess.run([sys.executable, str(ROOT / "tools" / "benchmark_torch.py")],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 1
+        assert done.stderr.strip() == ("benchmark_torch: PyTorch is not installed "
+                                       "(pip install torch)")
+    else:
+        result = bench.run_torch_peer([32], 1)
+        assert [r["size"] for r in result["rows"]] == [32] and result["rows"][0]["s_per_step"] > 0

@@ -23,11 +23,16 @@ are best-of-N: on a shared machine the least-disturbed run is the one that measu
 The exported on-device model (tf-nst-export --format=tflite) is timed beside TensorFlow's step at
 the same size and config (--tflite SIZE: 128 px in --quick, 256 px otherwise, 0 to skip), in
 ai-edge-litert and tf.lite.Interpreter, with its losses after the same steps compared to TF's.
+
+A peer: when PyTorch is installed (it is not a dependency), the same step written the usual
+PyTorch way (tools/benchmark_torch.py: VGG19 to conv5_1, same losses, Adam) is timed in its own
+process at the same sizes, and its s/step printed beside ours (--no_torch to skip).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import signal
@@ -38,7 +43,6 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.environ.get("TF_NST_SHARED_IMAGES", os.path.join(ROOT, "..", "shared", "images"))
 sys.path.insert(0, ROOT)  # this checkout's tf_nst, not an installed one
-PYTORCH_REFERENCE_S_PER_STEP_512 = 0.96  # a well-known PyTorch implementation, 512^2, same CPU class
 
 
 # --------------------------------------------------------------------------------------------------
@@ -221,6 +225,36 @@ def run_worker(size: int, precision: str, steps: int, matmul_n: int, jit: bool) 
     return _spawn(["--worker", f"--size={size}", f"--precision={precision}", f"--steps={steps}",
                    f"--matmul_n={matmul_n}", f"--spawned_at={time.time()!r}"]
                   + (["--jit_compile"] if jit else []), dict(size=size, precision=precision))
+
+
+def run_torch_peer(sizes: list[int], steps: int) -> dict:
+    """The same step written the usual PyTorch way (``tools/benchmark_torch.py``), timed in a fresh
+    process of this run; ``{"error": ...}`` when PyTorch is not installed."""
+    if importlib.util.find_spec("torch") is None:
+        return dict(error="PyTorch is not installed (pip install torch to compare)")
+    cmd = [sys.executable, os.path.join(ROOT, "tools", "benchmark_torch.py"), "--result",
+           f"--steps={steps}", "--sizes", *map(str, sizes)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[7:])
+    return dict(error=((proc.stderr.strip().splitlines() or ["?"])[-1])[:100])
+
+
+def peer_lines(rows: list[dict], peer: dict) -> list[str]:
+    """One line per size: our float32 s/step beside PyTorch's, measured in the same run."""
+    if "error" in peer:
+        return [f"PyTorch peer: {peer['error']}"]
+    ours = {r["size"]: r for r in rows if r.get("precision") == "float32" and "error" not in r}
+    lines = []
+    for p in peer["rows"]:
+        mine = ours.get(p["size"])
+        if mine is None:
+            continue
+        lines.append(f"{p['size']} px float32: tf-nst {mine['s_per_step']:.3f} s/step (L-BFGS) vs "
+                     f"PyTorch {peer['torch']} {p['s_per_step']:.3f} s/step (Adam), median; "
+                     f"PyTorch / tf-nst = {p['s_per_step'] / mine['s_per_step']:.2f}")
+    return lines
 
 
 def run_tflite_worker(size: int, steps: int, optimizer: str) -> dict:
@@ -409,6 +443,8 @@ def main() -> None:
                              "(default: 128 with --quick, else 256; 0: skip)")
     parser.add_argument("--tflite_optimizer", default="lbfgs", choices=("lbfgs", "adam"))
     parser.add_argument("--json", help="also write the results here")
+    parser.add_argument("--no_torch", dest="torch", action="store_false",
+                        help="skip the PyTorch peer (run by default when PyTorch is installed)")
     # Worker-only.
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--memory_worker", action="store_true", help=argparse.SUPPRESS)
@@ -454,12 +490,12 @@ def main() -> None:
     if memory:
         print("\nPeak memory (float32, L-BFGS, square image and style; SIZE/TILE = tiled):")
         print(memory_table(memory))
-    at512 = [r for r in rows if r.get("size") == 512 and "error" not in r]
-    for r in at512:
-        print(f"512 px {r['precision']}: {r['s_per_step']:.3f} s/step median "
-              f"({r['best_s_per_step']:.3f} best) vs {PYTORCH_REFERENCE_S_PER_STEP_512} s PyTorch "
-              "reference")
-    report = {"machine": machine(), "steps": rows, "memory": memory}
+    peer = None
+    if args.torch and rows:
+        peer = run_torch_peer(sorted({r["size"] for r in rows if r.get("precision") == "float32"}),
+                              steps)
+        print("\n" + "\n".join(peer_lines(rows, peer)), flush=True)
+    report = {"machine": machine(), "steps": rows, "memory": memory, "torch_peer": peer}
     if tflite_size:
         lite = run_tflite_worker(tflite_size, steps, args.tflite_optimizer)
         print("\n" + tflite_table(lite), flush=True)

@@ -205,10 +205,13 @@ def run_memory_worker(spec: str) -> dict:
                   dict(size=int(size), tile=int(tile), style_scale=float(style_scale)))
 
 
-def _spawn(worker_args: list[str], describe: dict) -> dict:
-    """Run this script with ``worker_args`` in a fresh process; its RESULT line, or an error."""
-    cmd = [sys.executable, os.path.abspath(__file__)] + worker_args
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT)
+def _spawn(worker_args: list[str], describe: dict, script: str = os.path.abspath(__file__)
+           ) -> dict:
+    """Run ``script`` (this one) with ``worker_args`` in a fresh process; its RESULT line, or an
+    error. The caller's PYTHONPATH is kept, after this checkout."""
+    cmd = [sys.executable, script] + worker_args
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
+               PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
@@ -232,13 +235,8 @@ def run_torch_peer(sizes: list[int], steps: int) -> dict:
     process of this run; ``{"error": ...}`` when PyTorch is not installed."""
     if importlib.util.find_spec("torch") is None:
         return dict(error="PyTorch is not installed (pip install torch to compare)")
-    cmd = [sys.executable, os.path.join(ROOT, "tools", "benchmark_torch.py"), "--result",
-           f"--steps={steps}", "--sizes", *map(str, sizes)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[7:])
-    return dict(error=((proc.stderr.strip().splitlines() or ["?"])[-1])[:100])
+    return _spawn(["--result", f"--steps={steps}", "--sizes", *map(str, sizes)], {},
+                  script=os.path.join(ROOT, "tools", "benchmark_torch.py"))
 
 
 def peer_lines(rows: list[dict], peer: dict) -> list[str]:
@@ -491,9 +489,9 @@ def main() -> None:
         print("\nPeak memory (float32, L-BFGS, square image and style; SIZE/TILE = tiled):")
         print(memory_table(memory))
     peer = None
-    if args.torch and rows:
-        peer = run_torch_peer(sorted({r["size"] for r in rows if r.get("precision") == "float32"}),
-                              steps)
+    float32_sizes = sorted({r["size"] for r in rows if r.get("precision") == "float32"})
+    if args.torch and float32_sizes:
+        peer = run_torch_peer(float32_sizes, steps)
         print("\n" + "\n".join(peer_lines(rows, peer)), flush=True)
     report = {"machine": machine(), "steps": rows, "memory": memory, "torch_peer": peer}
     if tflite_size:

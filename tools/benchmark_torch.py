@@ -1,4 +1,4 @@
-"""Peer reference: the same style-transfer step written the usual PyTorch way, timed on this machine.
+"""Peer reference: the same style-transfer step written the usual PyTorch way, timed here.
 
 What the typical PyTorch implementations (the PyTorch tutorial, jcjohnson/neural-style's ports)
 run per step: VGG19's convolutional layers up to conv5_1 (torchvision's layout, in-place ReLUs,
@@ -16,40 +16,48 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import sys
 import time
 
-# conv3x3 channel plan of VGG19 up to conv5_1; "M" = 2x2 max pooling.
-VGG19_TO_CONV5_1 = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
-                    512)
-CONV_NAMES = ("conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1", "conv3_2", "conv3_3",
-              "conv3_4", "conv4_1", "conv4_2", "conv4_3", "conv4_4", "conv5_1")
-STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
-CONTENT_LAYER = "conv4_2"
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tf_nst import layers  # noqa: E402  (pure Python: no TensorFlow in this process)
+from tf_nst.config import Config  # noqa: E402
+
+PAPER = Config()  # the paper's layers and loss weights, as tf-nst's benchmark step uses them
+STYLE_LAYERS = tuple(layers.paper_name(n) for n in PAPER.style_layers)
+CONTENT_LAYER = layers.paper_name(PAPER.content_layers[0])
+# The network up to the deepest layer used: 3x3 convolutions (paper names) and 2x2 max pooling.
+PLAN = tuple(layers.paper_name(n) for n in layers.KERAS_LAYERS[
+    :layers.KERAS_LAYERS.index(layers.deepest(STYLE_LAYERS + (CONTENT_LAYER,))) + 1])
 
 
 def build(torch):
+    """``[(paper name or None, module)]``: VGG19 to the deepest layer used, frozen random weights
+    (the paper name marks the ReLU whose output is that layer's features)."""
     nn = torch.nn
-    layers, channels = [], 3
-    for spec in VGG19_TO_CONV5_1:
-        if spec == "M":
-            layers.append(nn.MaxPool2d(2, 2))
+    modules, channels = [], 3
+    for name in PLAN:
+        if name.startswith("pool"):
+            modules.append((None, nn.MaxPool2d(2, 2)))
         else:
-            layers += [nn.Conv2d(channels, spec, 3, padding=1), nn.ReLU(inplace=True)]
-            channels = spec
-    net = nn.Sequential(*layers).eval()
-    for p in net.parameters():
-        p.requires_grad_(False)
-    return net
+            out = layers.channels(name)
+            modules += [(None, nn.Conv2d(channels, out, 3, padding=1)),
+                        (name, nn.ReLU(inplace=True))]
+            channels = out
+    for _, module in modules:
+        for p in module.parameters():
+            p.requires_grad_(False)
+    return modules
 
 
 def features(net, image):
-    out, names = {}, iter(CONV_NAMES)
-    x = image
-    for layer in net:
-        x = layer(x)
-        if layer.__class__.__name__ == "ReLU":
-            out[next(names)] = x
+    out, x = {}, image
+    for name, module in net:
+        x = module(x)
+        if name is not None:
+            out[name] = x
     return out
 
 
@@ -74,11 +82,11 @@ def time_size(torch, size: int, steps: int) -> tuple[float, float]:
     def step():
         optimizer.zero_grad()
         maps = features(net, image)
-        loss = 0.5 * ((maps[CONTENT_LAYER] - content_target) ** 2).sum()
+        loss = PAPER.content_weight * 0.5 * ((maps[CONTENT_LAYER] - content_target) ** 2).sum()
         for name in STYLE_LAYERS:
             _, c, h, w = maps[name].shape
-            loss = loss + 1e3 / len(STYLE_LAYERS) * (
-                (gram(torch, maps[name]) - style_targets[name]) ** 2).sum() / (4 * c * c * (h * w) ** 2)
+            error = ((gram(torch, maps[name]) - style_targets[name]) ** 2).sum()
+            loss = loss + PAPER.style_weight / len(STYLE_LAYERS) * error / (4 * c**2 * (h * w)**2)
         loss.backward()
         optimizer.step()
 

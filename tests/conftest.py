@@ -6,6 +6,7 @@ Tests that need the weights skip with a reason on a developer machine without th
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import pathlib
 
@@ -13,6 +14,20 @@ import numpy as np
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+# The suite compares results with float32 references (exports against the library, TFLite against
+# TF, a batch against single images), so --precision=auto means float32 here, in subprocesses too,
+# whatever this machine would choose; the mixed precisions are tested by name (test_schedule.py)
+# and auto's detection by test_hardware.py.
+os.environ.setdefault("TF_NST_AUTO_PRECISION", "float32")
+
+
+def load_tool(name: str):
+    """The script ``tools/<name>.py`` imported as a module (tools/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 SHARED_IMAGES = pathlib.Path(os.environ.get("TF_NST_SHARED_IMAGES", ROOT.parent / "shared" / "images"))
 
 

@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import base64
 import http.server
-import importlib.util
 import json
-import os
 import threading
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import load_tool
 
-spec = importlib.util.spec_from_file_location("serving_client",
-                                              os.path.join(ROOT, "tools", "serving_client.py"))
-client = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(client)
+client = load_tool("serving_client")
 
 
 class FakeServing(http.server.BaseHTTPRequestHandler):

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from tf_nst import grid
-from tests.conftest import ROOT
+from tests.conftest import ROOT, load_tool
 
 PAD, LABEL = 4, 14
 
@@ -101,9 +101,7 @@ def test_benchmark_times_the_tflite_model_beside_tensorflow(tmp_path, vgg_weight
 
 def test_benchmark_sets_the_pytorch_peer_beside_our_figures():
     import importlib.util
-    spec = importlib.util.spec_from_file_location("benchmark", ROOT / "tools" / "benchmark.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_tool("benchmark")
     rows = [dict(size=256, precision="float32", s_per_step=0.8),
             dict(size=256, precision="mixed_bfloat16", s_per_step=1.0),
             dict(size=512, precision="float32", s_per_step=3.2)]
@@ -127,3 +125,21 @@ def test_benchmark_sets_the_pytorch_peer_beside_our_figures():
     else:
         result = bench.run_torch_peer([32], 1)
         assert [r["size"] for r in result["rows"]] == [32] and result["rows"][0]["s_per_step"] > 0
+
+
+def test_benchmark_finds_the_first_step_that_reaches_the_loss_with_few_judgements():
+    bench = load_tool("benchmark")
+    losses = [100.0 - i for i in range(60)]  # judged loss after each step: falls by 1 per step
+    judged = []
+
+    def loss_at(i):
+        judged.append(i)
+        return losses[i]
+
+    coarse, first = bench._first_reaching(loss_at, len(losses), 58.5, stride=10)
+    assert first == 42  # 100 - 42 = 58 is the first loss <= 58.5
+    assert [i for i, _ in coarse] == [9, 19, 29, 39, 49, 59]
+    assert len(set(judged)) <= len(coarse) + 4  # a bisection of one interval, not every step
+    assert bench._first_reaching(loss_at, len(losses), 10.0, stride=10)[1] is None
+    assert bench._first_reaching(loss_at, len(losses), 1e9, stride=10)[1] == 0
+    assert bench._first_reaching(loss_at, 1, 100.0, stride=10) == ([(0, 100.0)], 0)

@@ -15,7 +15,7 @@ from tf_nst import layers
 OPTIMIZERS = ("lbfgs", "adam")
 POOLINGS = ("max", "avg")
 INIT_NAMED = ("content", "noise", "style")
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 COLOR_TRANSFERS = ("none", "histogram", "luminance")
 
 # The paper's choice (Gatys et al. 2016, Fig. 2): content at conv4_2, style at conv1_1 ... conv5_1
@@ -114,10 +114,11 @@ class Config:
         0, "Random seed of the noise; the same seed gives the same output on the same machine.",
         group="optimization")
     precision: str = _field(
-        "float32", "Arithmetic of the network: 'float32', or mixed precision with Gram matrices and "
-        "losses kept in float32. Images and optimiser state always stay float32; mixed_float16 "
-        "scales the loss automatically each step so gradients neither overflow nor underflow. "
-        "mixed_bfloat16 is ~2x faster where the CPU has AVX-512 BF16/AMX or on GPUs/TPUs.",
+        "auto", "Arithmetic of the network: 'float32', or mixed precision with Gram matrices and "
+        "losses kept in float32; 'auto' = mixed_bfloat16 where bfloat16 is native (CPUs with "
+        "AVX-512 BF16/AMX, Ampere+ GPUs, TPUs: ~2x faster, losses within 1% of float32), else "
+        "float32. Images and optimiser state always stay float32; mixed_float16 scales the loss "
+        "automatically each step so gradients neither overflow nor underflow.",
         group="optimization", choices=PRECISIONS)
 
     # --- coarse-to-fine schedule ----------------------------------------------------------------
@@ -242,6 +243,14 @@ class Config:
         """Longest side of the style image for an output whose longest side is ``side`` (default
         ``image_size``): ``max(1, round(side * style_scale))``, Python's round (half to even)."""
         return max(1, round((self.image_size if side is None else side) * self.style_scale))
+
+    @property
+    def compute_precision(self) -> str:
+        """The network's precision: ``precision`` with ``'auto'`` resolved for this machine
+        (:func:`tf_nst.hardware.resolve_precision`)."""
+        from tf_nst import hardware
+
+        return hardware.resolve_precision(self.precision)
 
     @property
     def scale_sizes(self) -> tuple[int, ...]:

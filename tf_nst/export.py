@@ -431,6 +431,8 @@ class OnDeviceModule(tf.Module):
         from tf_nst import tflite_ops
 
         check_exportable(config, Limits(max_steps=max(config.num_steps, 1)))
+        if config.precision == "auto":  # TFLite's builtins compute in float32
+            config = config.replace(precision="float32")
         if config.precision != "float32":
             raise ConfigError(f"--precision={config.precision}: the TFLite export is float32")
         extractor = extractor or extractor_for(config)

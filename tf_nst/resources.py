@@ -94,7 +94,7 @@ def estimate(config, height: int, width: int, style_height: int | None = None,
     """The memory a run of ``config`` needs for a ``height x width`` output (tiled if
     ``config.tile_size`` is smaller: one tile's activations and state, plus the canvas)."""
     names = tuple(config.content_layers) + tuple(config.style_layers)
-    act_bytes = 4 if config.precision == "float32" else 2
+    act_bytes = 4 if config.compute_precision == "float32" else 2
     canvas = 0.0
     if config.tiled(max(height, width)):
         # The canvas, its change in this sweep, the content (twice), a copy and the style image.
@@ -260,7 +260,7 @@ def check(config, height: int, width: int, limit_bytes: float | None = None,
             hints.append("--optimizer=adam fits")
         elif config.lbfgs_history > 3:
             hints.append("a smaller --lbfgs_history also helps")
-    if config.precision == "float32":
+    if config.compute_precision == "float32":
         hints.append("--precision=mixed_bfloat16 halves the activations")
     hints.append("--memory_limit_gb or --nocheck_memory override this check")
     raise ResourceError(

@@ -45,7 +45,7 @@ def get_extractor(layer_names: tuple[str, ...], pooling: str = "max", weights: s
 def extractor_for(config: Config, strategy: tf.distribute.Strategy | None = None
                   ) -> FeatureExtractor:
     return get_extractor(tuple(config.content_layers) + tuple(config.style_layers),
-                         config.pooling, config.weights, config.precision, strategy)
+                         config.pooling, config.weights, config.compute_precision, strategy)
 
 
 def as_image(image: ImageLike, max_pixels: int) -> np.ndarray:

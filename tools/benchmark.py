@@ -157,7 +157,7 @@ def tflite_worker(args: argparse.Namespace) -> None:
     from tf_nst import Config, StyleTransfer, export
     from tf_nst.transfer import extractor_for
 
-    config = Config(image_size=args.size, optimizer=args.tflite_optimizer)
+    config = Config(image_size=args.size, optimizer=args.tflite_optimizer, precision="float32")
     start = time.perf_counter()
     model = export.convert_tflite(config)
     convert_s = time.perf_counter() - start
@@ -286,9 +286,26 @@ def _flagfile_config(path: str, **changes):
     return config_from_mapping({**typed, **changes})
 
 
+def _first_reaching(loss_at, count: int, target: float, stride: int) -> tuple[list, int | None]:
+    """Judge snapshots ``0 .. count-1`` (``loss_at(i)``): every ``stride``-th and the last, then
+    bisect the first interval that reaches ``target`` (the judged loss falls along a run, as the
+    optimiser accepts only decreases). Returns ``([(i, loss)...] coarse, first index or None)``."""
+    coarse = [(i, loss_at(i)) for i in sorted(set(range(stride - 1, count, stride)) | {count - 1})]
+    hit = next((k for k, (_, loss) in enumerate(coarse) if loss <= target), None)
+    if hit is None:
+        return coarse, None
+    lo, hi = (coarse[hit - 1][0] if hit else -1), coarse[hit][0]  # loss(lo) > target >= loss(hi)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if loss_at(mid) <= target else (mid, hi)
+    return coarse, hi
+
+
 def quality(args: argparse.Namespace) -> list[dict]:
-    """Paper preset single-scale vs the fast preset: loss under the SAME float32 objective at the
-    final size, and wall time."""
+    """The paper preset single scale vs other routes: time and work until the image reaches the
+    paper route's final loss, every image judged by the SAME float32 objective at the final size
+    (also those of mixed-precision routes, whose own loss comes from a bfloat16/float16 network)."""
+    import numpy as np
     import tensorflow as tf
 
     from tf_nst import StyleTransfer
@@ -302,52 +319,62 @@ def quality(args: argparse.Namespace) -> list[dict]:
     judge = StyleTransfer(content, style, paper, num_steps=0)  # float32 targets at full size
     objective = Objective(extractor_for(paper), paper.content_layers, paper.style_layers)
     weights = LossWeights.from_config(paper)
+    judged = tf.function(lambda image: objective.loss_terms(image, judge.targets,
+                                                            weights)["total"][0])
 
     def loss_of(image) -> float:
-        return float(objective.loss_terms(tf.constant(image[None]), judge.targets,
-                                          weights)["total"][0])
+        return float(judged(tf.constant(image[None])))
 
-    rows = []
     routes = [("gatys2016 (single scale, float32)", paper)]
     for name in args.routes:
         path = name if os.path.isfile(name) else os.path.join(ROOT, "configs", name)
-        routes.append((name, _flagfile_config(path,
-                                              image_size=args.size)))
+        routes.append((name, _flagfile_config(path, image_size=args.size)))
+    rows = []
     for name, config in routes:
         start = time.perf_counter()
         st = StyleTransfer(content, style, config)
-        # (seconds, best loss so far, work so far) over the steps at the final size. Work counts
+        # After each step at the final size: (seconds, work so far) and the image. Work counts
         # steps in full-size equivalents (a step costs in proportion to its pixels), so it
         # compares routes independently of the machine's load.
-        trajectory = []
         coarse = list(zip(config.scale_sizes[:-1], config.scale_steps[:-1]))
         coarse_work = sum(n * (side / config.image_size) ** 2 for side, n in coarse)
         coarse_steps = sum(config.scale_steps[:-1])
+        clock, snapshots = [], []
 
         def record(s: StyleTransfer) -> None:
             if s.scale == len(s.sizes) - 1 and s.steps_done > coarse_steps:
-                best = min([s.losses["total"]] + [t[1] for t in trajectory[-1:]])
-                work = coarse_work + s.steps_done - coarse_steps
-                trajectory.append((time.perf_counter() - start, best, work))
+                clock.append((time.perf_counter() - start, coarse_work + s.steps_done - coarse_steps))
+                snapshots.append(s.raw_image)
 
         st.run(callback=record)
         elapsed = time.perf_counter() - start
         rows.append(dict(route=name, steps=config.num_steps, scales=config.scale_sizes,
-                         precision=config.precision, seconds=elapsed, loss=loss_of(st.image),
-                         trajectory=trajectory))
+                         precision=config.precision, seconds=elapsed, loss=loss_of(st.raw_image),
+                         clock=clock, snapshots=snapshots))
         print(f"  {name}: {elapsed:.1f} s, loss {rows[-1]['loss']:.4g}", file=sys.stderr,
               flush=True)
     target = rows[0]["loss"]
+    paper_losses = {}
     for r in rows:
-        # Time at which this route's loss (at the final size; for mixed precision, as measured by
-        # its own network) first reached the paper route's final loss ...
-        reached = [(t, work) for t, loss, work in r["trajectory"] if loss <= target]
-        r["seconds_to_paper_loss"] = reached[0][0] if reached else None
-        r["work_to_paper_loss"] = reached[0][1] if reached else None
+        snapshots, clock = r.pop("snapshots"), r.pop("clock")
+        losses = {}
+
+        def loss_at(i: int) -> float:
+            if i not in losses:
+                losses[i] = loss_of(snapshots[i])
+            return losses[i]
+
+        coarse, first = _first_reaching(loss_at, len(snapshots), target, args.judge_stride)
+        r["trajectory"] = [(clock[i][0], loss, clock[i][1]) for i, loss in coarse]
+        r["seconds_to_paper_loss"] = None if first is None else clock[first][0]
+        r["work_to_paper_loss"] = None if first is None else clock[first][1]
+        if not paper_losses:
+            paper_losses = dict(clock=clock, loss_at=loss_at, count=len(snapshots))
         # ... and, the other way round, when the paper route reached this route's final loss.
-        paper_at = [(t, work) for t, loss, work in rows[0]["trajectory"] if loss <= r["loss"]]
-        r["paper_seconds_to_this_loss"] = paper_at[0][0] if paper_at else None
-        r["paper_work_to_this_loss"] = paper_at[0][1] if paper_at else None
+        _, back = _first_reaching(paper_losses["loss_at"], paper_losses["count"], r["loss"],
+                                  args.judge_stride)
+        r["paper_seconds_to_this_loss"] = None if back is None else paper_losses["clock"][back][0]
+        r["paper_work_to_this_loss"] = None if back is None else paper_losses["clock"][back][1]
     return rows
 
 
@@ -434,6 +461,9 @@ def main() -> None:
     parser.add_argument("--no_quality", dest="quality", action="store_false")
     parser.add_argument("--quality_size", type=int, default=512)
     parser.add_argument("--quality_steps", type=int, default=500)
+    parser.add_argument("--judge_stride", type=int, default=25,
+                        help="judge every N-th step's image in float32, then bisect to the step "
+                             "that first reaches the paper's loss")
     parser.add_argument("--routes", nargs="*", default=["gatys2016_fast.cfg"],
                         help="flagfiles (names in configs/, or paths) raced against gatys2016.cfg")
     parser.add_argument("--tflite", type=int, default=None, metavar="SIZE",
@@ -500,7 +530,7 @@ def main() -> None:
         report["tflite"] = lite
     if do_quality:
         q = quality(argparse.Namespace(size=args.quality_size, quality_steps=args.quality_steps,
-                                       routes=args.routes))
+                                       routes=args.routes, judge_stride=args.judge_stride))
         base = q[0]
         print(f"\nTime to a finished image, {args.quality_size} px, tubingen + starry_night, loss "
               "= the paper's objective in float32 at full size:")
@@ -523,8 +553,6 @@ def main() -> None:
                   f"{r['loss'] / base['loss']:.3f} | {r['seconds'] / base['seconds']:.2f} | "
                   f"{maybe(r['seconds_to_paper_loss'])} | {work_text} | "
                   f"{maybe(r['paper_seconds_to_this_loss'])} |")
-        for r in q:
-            r["trajectory"] = r["trajectory"][::10]  # keep the JSON small
         report["quality"] = q
     if args.json:
         with open(args.json, "w") as f:

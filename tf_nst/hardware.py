@@ -1,0 +1,78 @@
+"""What the machine computes fast: the precision ``--precision=auto`` resolves to.
+
+Mixed bfloat16 halves the time of a step where bfloat16 arithmetic is native (measured on an
+AVX-512 BF16 CPU: 0.49 vs 0.96 s per 512 px step, ``tools/benchmark.py``) and costs time where it
+is emulated (0-20% slower on an AVX2-only CPU), so ``auto`` picks it only where it is native:
+
+* an NVIDIA GPU of compute capability 8.0 or newer (Ampere on), or a TPU;
+* with no GPU: a CPU whose flags include ``avx512_bf16`` or ``amx_bf16`` (Cooper Lake, Sapphire
+  Rapids, Zen 4 and newer), read from ``/proc/cpuinfo`` (Linux; elsewhere float32).
+
+Anything else (older GPUs, other CPUs) gets float32. The environment variable
+``TF_NST_AUTO_PRECISION`` (``float32``, ``mixed_bfloat16`` or ``mixed_float16``) overrides the
+detection, e.g. to pin a fleet or a test suite to one arithmetic.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+BFLOAT16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+
+
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> frozenset[str]:
+    """The CPU feature flags the kernel reports (empty where it cannot be read)."""
+    try:
+        with open(cpuinfo) as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def choose_precision(gpu_capabilities: list[tuple[int, int]], has_tpu: bool,
+                     flags: frozenset[str]) -> str:
+    """The precision ``auto`` means for a machine described by its GPUs' compute capabilities,
+    whether it has a TPU, and its CPU flags (a pure function, for tests)."""
+    if has_tpu:
+        return "mixed_bfloat16"
+    if gpu_capabilities:  # the step runs on the GPU: its arithmetic decides
+        return "mixed_bfloat16" if min(gpu_capabilities) >= (8, 0) else "float32"
+    return "mixed_bfloat16" if flags & BFLOAT16_CPU_FLAGS else "float32"
+
+
+ENV_OVERRIDE = "TF_NST_AUTO_PRECISION"
+EXPLICIT = ("float32", "mixed_bfloat16", "mixed_float16")
+
+
+def auto_precision() -> str:
+    """What ``auto`` means here: ``$TF_NST_AUTO_PRECISION`` if set, else :func:`detect`."""
+    override = os.environ.get(ENV_OVERRIDE)
+    if override:
+        if override not in EXPLICIT:
+            from tf_nst.config import ConfigError
+
+            raise ConfigError(f"{ENV_OVERRIDE}={override}: must be one of {', '.join(EXPLICIT)}")
+        return override
+    return detect()
+
+
+@functools.lru_cache(maxsize=None)
+def detect() -> str:
+    """``choose_precision`` for this machine (asks TensorFlow which devices it has)."""
+    import tensorflow as tf
+
+    capabilities = []
+    for gpu in tf.config.list_physical_devices("GPU"):
+        details = tf.config.experimental.get_device_details(gpu)
+        capabilities.append(tuple(details.get("compute_capability") or (0, 0)))
+    has_tpu = bool(tf.config.list_logical_devices("TPU"))
+    return choose_precision(capabilities, has_tpu, cpu_flags())
+
+
+def resolve_precision(precision: str) -> str:
+    """``precision`` itself, or for ``'auto'`` the one this machine runs fastest."""
+    return auto_precision() if precision == "auto" else precision

@@ -119,10 +119,12 @@ def test_presets_are_valid_configs(preset):
         assert config.content_layers == ("conv4_2",) and config.optimizer == "lbfgs"
         assert config.init == "content" and config.num_steps == 500
         assert config.content_weight / config.style_weight == pytest.approx(1e-3)
-    if preset == "gatys2016.cfg":  # the paper's L-BFGS, whatever the defaults become
+    if preset == "gatys2016.cfg":  # the paper's L-BFGS and arithmetic, whatever the defaults
         assert config.lbfgs_history == 10 and config.lbfgs_multiscale == 0
-    if preset == "gatys2016_fast.cfg":  # the same objective, the measured faster L-BFGS
+        assert config.precision == "float32"
+    if preset == "gatys2016_fast.cfg":  # the same objective by the measured fastest route
         assert config.lbfgs_history == 100 and config.lbfgs_multiscale == 0
+        assert config.precision == "auto"
 
 
 def test_offline_without_cached_weights_says_how_to_provide_them(inputs, tmp_path):

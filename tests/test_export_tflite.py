@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_nst import Config, StyleTransfer
+from tf_nst import Config, ConfigError, StyleTransfer, export
 from tf_nst.transfer import extractor_for
 
 from tests.conftest import ROOT
@@ -143,3 +143,11 @@ def test_float16_weights_halve_the_weights_and_keep_the_losses(tflite_path, squa
     out16 = _lite_after(_interpreter(half), st)
     _assert_losses_match(out16, {k: [out32[f"{k}_loss"]] for k in LOSS_KEYS}, rel=1e-3)
     assert np.abs(out16["image"] - out32["image"]).max() < 0.05
+
+
+def test_auto_precision_exports_float32_even_where_auto_means_bfloat16(monkeypatch, vgg_weights):
+    monkeypatch.setenv("TF_NST_AUTO_PRECISION", "mixed_bfloat16")
+    module = export.OnDeviceModule(Config(image_size=32, num_steps=1))  # no error: float32
+    assert module.content_shape == [1, 32, 32, 3]
+    with pytest.raises(ConfigError, match="the TFLite export is float32"):
+        export.OnDeviceModule(Config(image_size=32, num_steps=1, precision="mixed_bfloat16"))

@@ -22,6 +22,21 @@ def test_gram_matrix_batch_and_float32_from_bfloat16():
     np.testing.assert_allclose(grams[1].numpy(), 4 * np.array([[10.0, 14.0], [14.0, 20.0]]))
 
 
+@pytest.mark.parametrize("dtype", [tf.float32, tf.bfloat16, tf.float16])
+def test_gram_gradient_is_f_times_dg_plus_dg_transposed_in_the_networks_dtype(dtype):
+    # L = sum(W * G) with G = F^T F: dL/dF = F (W + W^T). F = [[1, 2], [3, 4]], W = [[1, 2], [0, 1]]:
+    # W + W^T = [[2, 2], [2, 2]], so dL/dF = [[1*2 + 2*2, 1*2 + 2*2], [3*2 + 4*2, 3*2 + 4*2]].
+    weights = tf.constant([[[1.0, 2.0], [0.0, 1.0]]])
+    features = tf.cast(F, dtype)
+    with tf.GradientTape() as tape:
+        tape.watch(features)
+        loss = tf.reduce_sum(weights * losses.gram_matrix(features))
+    grad = tape.gradient(loss, features)
+    assert grad.dtype == dtype  # flows back into the network in its own precision
+    np.testing.assert_allclose(tf.cast(grad, tf.float32).numpy().reshape(2, 2),
+                               [[6.0, 6.0], [14.0, 14.0]])
+
+
 def test_content_loss_is_half_sum_of_squares():
     target = tf.zeros_like(F)
     # 1/2 * (1 + 4 + 9 + 16) = 15

@@ -143,3 +143,25 @@ def test_benchmark_finds_the_first_step_that_reaches_the_loss_with_few_judgement
     assert bench._first_reaching(loss_at, len(losses), 10.0, stride=10)[1] is None
     assert bench._first_reaching(loss_at, len(losses), 1e9, stride=10)[1] == 0
     assert bench._first_reaching(loss_at, 1, 100.0, stride=10) == ([(0, 100.0)], 0)
+
+
+def test_benchmark_time_to_quality_judges_every_route_in_float32(tmp_path, shared_images,
+                                                                  vgg_weights):
+    out = tmp_path / "bench.json"
+    route = tmp_path / "bf16.cfg"
+    route.write_text("--precision=mixed_bfloat16\n--num_steps=12\n--lbfgs_history=3\n")
+    done = subprocess.run([sys.executable, str(ROOT / "tools" / "benchmark.py"), "--sizes",
+                           "--memory_sizes", "--tflite=0", "--no_torch", "--quality",
+                           "--quality_size=32", "--quality_steps=8", "--judge_stride=3",
+                           "--routes", str(route), f"--json={out}"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    paper, mixed = json.loads(out.read_text())["quality"]
+    assert "| gatys2016 (single scale, float32) | 8 | 32 | float32 |" in done.stdout
+    assert 0 < paper["work_to_paper_loss"] <= 8 and paper["loss"] > 0  # its own end reached
+    assert mixed["precision"] == "mixed_bfloat16" and mixed["steps"] == 12
+    # The judge is the paper's float32 objective: the trajectory's losses are of the same scale
+    # and fall along the run (judged after steps 3, 6, 9, 12).
+    losses = [loss for _, loss, _ in mixed["trajectory"]]
+    assert len(losses) == 4 and losses[-1] < losses[0]
+    assert mixed["loss"] == pytest.approx(losses[-1])

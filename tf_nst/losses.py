@@ -19,11 +19,11 @@ def content_loss(features: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
 
 
 def gram_matrix(features: tf.Tensor) -> tf.Tensor:
-    """Gram matrix, Eq. 3: G_ij = sum_k F_ik F_jk over the M = H*W positions; ``[batch, N, N]``.
+    """Gram matrix, Eq. 3: G_ij = sum_k F_ik F_jk over the M = H*W positions; ``[batch, N, N]``,
+    in float32 whatever the network's precision.
 
     Not normalised: the 1/(4 N^2 M^2) of Eq. 4 is applied by :func:`style_layer_loss`.
     """
-    features = tf.cast(features, tf.float32)
     shape = tf.shape(features)
     flat = tf.reshape(features, [shape[0], shape[1] * shape[2], shape[3]])  # [B, M, N]
     return _symmetric_gram(flat)
@@ -31,13 +31,22 @@ def gram_matrix(features: tf.Tensor) -> tf.Tensor:
 
 @tf.custom_gradient
 def _symmetric_gram(flat: tf.Tensor):
-    """F^T F with the gradient F (dG + dG^T): one [M, N] x [N, N] product instead of the two the
-    generic matmul gradient builds (same maths, half the backward cost of the Gram matrices)."""
+    """F^T F in float32, with the gradient F (dG + dG^T): one [M, N] x [N, N] product instead of
+    the two the generic matmul gradient builds (same maths, half the backward cost).
+
+    With a bfloat16 network that product runs in bfloat16 (float32 accumulation, the precision
+    the gradient flows back through the network in anyway), at the speed of the network's own
+    arithmetic; float16's narrow range keeps it in float32 there.
+    """
+    wide = tf.cast(flat, tf.float32)
+    product_dtype = tf.bfloat16 if flat.dtype == tf.bfloat16 else tf.float32
 
     def grad(d_gram: tf.Tensor) -> tf.Tensor:
-        return tf.matmul(flat, d_gram + tf.transpose(d_gram, [0, 2, 1]))
+        symmetric = tf.cast(d_gram + tf.transpose(d_gram, [0, 2, 1]), product_dtype)
+        narrow = flat if product_dtype == flat.dtype else wide
+        return tf.cast(tf.matmul(narrow, symmetric), flat.dtype)
 
-    return tf.matmul(flat, flat, transpose_a=True), grad
+    return tf.matmul(wide, wide, transpose_a=True), grad
 
 
 def style_layer_loss(gram: tf.Tensor, target_gram: tf.Tensor, num_positions: tf.Tensor) -> tf.Tensor:

@@ -116,7 +116,8 @@ def memory_worker(args: argparse.Namespace) -> None:
 
     content, style = _random_pair(args.size)
     config = Config(image_size=args.size, tile_size=args.tile, style_scale=args.style_scale,
-                    tile_overlap=min(Config.tile_overlap, args.tile // 4), num_steps=2)
+                    tile_overlap=min(Config.tile_overlap, args.tile // 4), num_steps=2,
+                    precision="float32")  # the larger of the two: activations at 4 bytes
     start = time.perf_counter()
     st = StyleTransfer(content, style, config)
     for _ in range(2):
@@ -305,10 +306,9 @@ def quality(args: argparse.Namespace) -> list[dict]:
     """The paper preset single scale vs other routes: time and work until the image reaches the
     paper route's final loss, every image judged by the SAME float32 objective at the final size
     (also those of mixed-precision routes, whose own loss comes from a bfloat16/float16 network)."""
-    import numpy as np
     import tensorflow as tf
 
-    from tf_nst import StyleTransfer
+    from tf_nst import Config, StyleTransfer
     from tf_nst.objective import LossWeights, Objective
     from tf_nst.transfer import extractor_for
 
@@ -319,14 +319,17 @@ def quality(args: argparse.Namespace) -> list[dict]:
     judge = StyleTransfer(content, style, paper, num_steps=0)  # float32 targets at full size
     objective = Objective(extractor_for(paper), paper.content_layers, paper.style_layers)
     weights = LossWeights.from_config(paper)
-    judged = tf.function(lambda image: objective.loss_terms(image, judge.targets,
-                                                            weights)["total"][0])
+    judged = tf.function(lambda image: {k: v[0] for k, v in objective.loss_terms(
+        image, judge.targets, weights).items() if k in ("total", "content", "style")})
 
     def loss_of(image) -> float:
-        return float(judged(tf.constant(image[None])))
+        return float(judged(tf.constant(image[None]))["total"])
 
     routes = [("gatys2016 (single scale, float32)", paper)]
     for name in args.routes:
+        if name == "defaults":  # what tf-nst runs with no flagfile
+            routes.append((name, Config(image_size=args.size)))
+            continue
         path = name if os.path.isfile(name) else os.path.join(ROOT, "configs", name)
         routes.append((name, _flagfile_config(path, image_size=args.size)))
     rows = []
@@ -348,8 +351,10 @@ def quality(args: argparse.Namespace) -> list[dict]:
 
         st.run(callback=record)
         elapsed = time.perf_counter() - start
+        final = {k: float(v) for k, v in judged(tf.constant(st.raw_image[None])).items()}
         rows.append(dict(route=name, steps=config.num_steps, scales=config.scale_sizes,
-                         precision=config.precision, seconds=elapsed, loss=loss_of(st.raw_image),
+                         precision=config.compute_precision, seconds=elapsed,
+                         loss=final["total"], content=final["content"], style=final["style"],
                          clock=clock, snapshots=snapshots))
         print(f"  {name}: {elapsed:.1f} s, loss {rows[-1]['loss']:.4g}", file=sys.stderr,
               flush=True)
@@ -464,8 +469,9 @@ def main() -> None:
     parser.add_argument("--judge_stride", type=int, default=25,
                         help="judge every N-th step's image in float32, then bisect to the step "
                              "that first reaches the paper's loss")
-    parser.add_argument("--routes", nargs="*", default=["gatys2016_fast.cfg"],
-                        help="flagfiles (names in configs/, or paths) raced against gatys2016.cfg")
+    parser.add_argument("--routes", nargs="*", default=["defaults", "gatys2016_fast.cfg"],
+                        help="flagfiles (names in configs/, or paths; 'defaults' = no flagfile) "
+                             "raced against gatys2016.cfg")
     parser.add_argument("--tflite", type=int, default=None, metavar="SIZE",
                         help="time the exported TFLite model beside TF at SIZE px "
                              "(default: 128 with --quick, else 256; 0: skip)")
@@ -536,9 +542,9 @@ def main() -> None:
               "= the paper's objective in float32 at full size:")
         print("(work = steps in full-size equivalents: a step at half the size counts 1/4)")
         print("| route | steps | scales | precision | wall s | final loss | loss / paper's | "
-              "time / paper's | s to paper's loss | work to paper's loss (/ paper's) | "
-              "paper's s to this loss |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|")
+              "content, style / paper's | time / paper's | s to paper's loss | "
+              "work to paper's loss (/ paper's) | paper's s to this loss |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 
         def maybe(value, fmt="{:.0f}"):
             return "not reached" if value is None else fmt.format(value)
@@ -550,7 +556,8 @@ def main() -> None:
                                        else f" ({work / paper_work:.2f})")
             print(f"| {r['route']} | {r['steps']} | {','.join(map(str, r['scales']))} | "
                   f"{r['precision']} | {r['seconds']:.0f} | {r['loss']:.4g} | "
-                  f"{r['loss'] / base['loss']:.3f} | {r['seconds'] / base['seconds']:.2f} | "
+                  f"{r['loss'] / base['loss']:.3f} | {r['content'] / base['content']:.3f}, "
+                  f"{r['style'] / base['style']:.3f} | {r['seconds'] / base['seconds']:.2f} | "
                   f"{maybe(r['seconds_to_paper_loss'])} | {work_text} | "
                   f"{maybe(r['paper_seconds_to_this_loss'])} |")
         report["quality"] = q

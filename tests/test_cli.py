@@ -46,6 +46,8 @@ def test_stylises_with_a_preset_and_writes_snapshots(inputs, tmp_path, vgg_weigh
     assert image.format == "JPEG" and image.size == (40, 30)
     assert (tmp_path / "out_00002.jpg").is_file() and (tmp_path / "out_00004.jpg").is_file()
     assert "style/conv1_1=" in result.stderr and "steps/s" in result.stderr
+    # What --precision=auto chose is said (the suite pins auto to float32, see conftest.py).
+    assert "tf-nst: 40x30 px, lbfgs, float32 (auto), 4 steps" in result.stderr
     # The stylised image is not the content image any more.
     content = np.asarray(Image.open(inputs / "content.png").resize((40, 30)), np.float32)
     assert np.abs(np.asarray(image, np.float32) - content).mean() > 2.0

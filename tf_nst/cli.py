@@ -218,8 +218,9 @@ def main(argv: list[str]) -> int:
         if tiled:
             schedule += (f" in tiles of {config.tile_size} px at {'/'.join(tiled)} px "
                          f"({config.tile_sweeps} sweeps)")
-        progress.log(f"{PROGRAM}: {width}x{height} px, {config.optimizer}, {config.num_steps} steps"
-                     f"{schedule}, content_weight={config.content_weight:g} "
+        precision = config.compute_precision + (" (auto)" if config.precision == "auto" else "")
+        progress.log(f"{PROGRAM}: {width}x{height} px, {config.optimizer}, {precision}, "
+                     f"{config.num_steps} steps{schedule}, content_weight={config.content_weight:g} "
                      f"style_weight={config.style_weight:g}")
         if resumed is not None:
             transfer.state, transfer.steps_done = resumed.state, resumed.steps_done

@@ -1,8 +1,9 @@
 """What the machine computes fast: the precision ``--precision=auto`` resolves to.
 
 Mixed bfloat16 halves the time of a step where bfloat16 arithmetic is native (measured on an
-AVX-512 BF16 CPU: 0.49 vs 0.96 s per 512 px step, ``tools/benchmark.py``) and costs time where it
-is emulated (0-20% slower on an AVX2-only CPU), so ``auto`` picks it only where it is native:
+AVX-512 BF16 CPU: 0.52 of float32's time per 512 px step, ``tools/benchmark.py``) and costs time
+where it is emulated (0-20% slower on an AVX2-only CPU), so ``auto`` picks it only where it is
+native:
 
 * an NVIDIA GPU of compute capability 8.0 or newer (Ampere on), or a TPU;
 * with no GPU: a CPU whose flags include ``avx512_bf16`` or ``amx_bf16`` (Cooper Lake, Sapphire

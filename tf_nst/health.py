@@ -38,7 +38,7 @@ def all_finite(image: tf.Tensor, loss: tf.Tensor) -> tf.Tensor:
 def likely_cause(config: Config) -> str:
     """What to change, in the order of likelihood for this configuration."""
     hints = []
-    if config.precision == "mixed_float16":
+    if config.compute_precision == "mixed_float16":
         hints.append("float16 overflows easily on VGG's large activations: use "
                      "--precision=mixed_bfloat16 or float32")
     lr = config.learning_rate
@@ -61,7 +61,7 @@ def describe(config: Config, step: int, losses: Mapping[str, float] | None = Non
         if bad:
             what = "the " + "/".join(bad) + " loss"
     return (f"{what} became NaN or Inf at step {step} ({config.optimizer}, "
-            f"learning_rate={config.learning_rate:g}, precision={config.precision}); "
+            f"learning_rate={config.learning_rate:g}, precision={config.compute_precision}); "
             f"{likely_cause(config)}")
 
 

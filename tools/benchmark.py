@@ -396,7 +396,11 @@ def machine() -> str:
                     break
     except OSError:
         pass
-    return f"{model}, {os.cpu_count()} logical CPUs"
+    from tf_nst.hardware import BFLOAT16_CPU_FLAGS, cpu_flags  # no TensorFlow import
+
+    native = sorted(cpu_flags() & BFLOAT16_CPU_FLAGS)
+    return (f"{model}, {os.cpu_count()} logical CPUs, native bfloat16: "
+            f"{', '.join(native) if native else 'no (--precision=auto means float32 on CPU)'}")
 
 
 def table(rows: list[dict]) -> str:

@@ -367,3 +367,22 @@ def test_decoded_pixel_limit_refuses_large_inputs(loaded, pairs):
     big = png_bytes(np.zeros((65, 64, 3), np.uint8))  # 4160 > max_pixels 4097
     with pytest.raises(tf.errors.InvalidArgumentError, match="style image is too large"):
         loaded.stylize(content=tf.constant(png_bytes(pairs[0][0])), style=tf.constant(big))
+
+
+def test_a_mixed_bfloat16_export_serves_close_to_the_library(tmp_path, pairs, vgg_weights):
+    # What --precision=auto exports on a CPU with native bfloat16, through the TF1 loader that
+    # TF Serving uses; the library's own bfloat16 run is the reference.
+    config = CONFIG.replace(precision="mixed_bfloat16")
+    path = export.export_saved_model(config, str(tmp_path / "bf16" / "1"), LIMITS)
+    (content, style), want = pairs[0], library_result(*pairs[0], config)
+    with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+        sig = tf.compat.v1.saved_model.loader.load(sess, ["serve"], path).signature_def[
+            "serving_default"]
+        out = sess.run({k: v.name for k, v in sig.outputs.items()},
+                       {sig.inputs["content"].name: png_bytes(content),
+                        sig.inputs["style"].name: png_bytes(style)})
+    for k in export.LOSS_OUTPUTS:
+        assert np.isfinite(out[f"{k}_loss"]) and out[f"{k}_loss"] == pytest.approx(
+            want[1][k], rel=0.05), k
+    got = np.asarray(Image.open(io.BytesIO(out["png_bytes"])))
+    assert got.shape == images.to_uint8(want[0]).shape

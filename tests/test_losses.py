@@ -24,8 +24,9 @@ def test_gram_matrix_batch_and_float32_from_bfloat16():
 
 @pytest.mark.parametrize("dtype", [tf.float32, tf.bfloat16, tf.float16])
 def test_gram_gradient_is_f_times_dg_plus_dg_transposed_in_the_networks_dtype(dtype):
-    # L = sum(W * G) with G = F^T F: dL/dF = F (W + W^T). F = [[1, 2], [3, 4]], W = [[1, 2], [0, 1]]:
-    # W + W^T = [[2, 2], [2, 2]], so dL/dF = [[1*2 + 2*2, 1*2 + 2*2], [3*2 + 4*2, 3*2 + 4*2]].
+    # L = sum(W * G) with G = F^T F: dL/dF = F (W + W^T). With F = [[1, 2], [3, 4]] and
+    # W = [[1, 2], [0, 1]], W + W^T = [[2, 2], [2, 2]], so
+    # dL/dF = [[1*2 + 2*2, 1*2 + 2*2], [3*2 + 4*2, 3*2 + 4*2]].
     weights = tf.constant([[[1.0, 2.0], [0.0, 1.0]]])
     features = tf.cast(F, dtype)
     with tf.GradientTape() as tape:

@@ -220,7 +220,8 @@ def main(argv: list[str]) -> int:
                          f"({config.tile_sweeps} sweeps)")
         precision = config.compute_precision + (" (auto)" if config.precision == "auto" else "")
         progress.log(f"{PROGRAM}: {width}x{height} px, {config.optimizer}, {precision}, "
-                     f"{config.num_steps} steps{schedule}, content_weight={config.content_weight:g} "
+                     f"{config.num_steps} steps{schedule}, "
+                     f"content_weight={config.content_weight:g} "
                      f"style_weight={config.style_weight:g}")
         if resumed is not None:
             transfer.state, transfer.steps_done = resumed.state, resumed.steps_done

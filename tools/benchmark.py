@@ -346,7 +346,8 @@ def quality(args: argparse.Namespace) -> list[dict]:
 
         def record(s: StyleTransfer) -> None:
             if s.scale == len(s.sizes) - 1 and s.steps_done > coarse_steps:
-                clock.append((time.perf_counter() - start, coarse_work + s.steps_done - coarse_steps))
+                work = coarse_work + s.steps_done - coarse_steps
+                clock.append((time.perf_counter() - start, work))
                 snapshots.append(s.raw_image)
 
         st.run(callback=record)
@@ -358,28 +359,24 @@ def quality(args: argparse.Namespace) -> list[dict]:
                          clock=clock, snapshots=snapshots))
         print(f"  {name}: {elapsed:.1f} s, loss {rows[-1]['loss']:.4g}", file=sys.stderr,
               flush=True)
-    target = rows[0]["loss"]
-    paper_losses = {}
+    def judged_loss(snapshots: list):  # loss of snapshot i, each judged at most once
+        losses = {}
+        return lambda i: losses[i] if i in losses else losses.setdefault(i, loss_of(snapshots[i]))
+
+    target, paper_clock = rows[0]["loss"], rows[0]["clock"]
+    paper_loss_at = judged_loss(rows[0]["snapshots"])
     for r in rows:
         snapshots, clock = r.pop("snapshots"), r.pop("clock")
-        losses = {}
-
-        def loss_at(i: int) -> float:
-            if i not in losses:
-                losses[i] = loss_of(snapshots[i])
-            return losses[i]
-
+        loss_at = paper_loss_at if r is rows[0] else judged_loss(snapshots)
+        # When this route's image first reached the paper route's final loss ...
         coarse, first = _first_reaching(loss_at, len(snapshots), target, args.judge_stride)
         r["trajectory"] = [(clock[i][0], loss, clock[i][1]) for i, loss in coarse]
         r["seconds_to_paper_loss"] = None if first is None else clock[first][0]
         r["work_to_paper_loss"] = None if first is None else clock[first][1]
-        if not paper_losses:
-            paper_losses = dict(clock=clock, loss_at=loss_at, count=len(snapshots))
         # ... and, the other way round, when the paper route reached this route's final loss.
-        _, back = _first_reaching(paper_losses["loss_at"], paper_losses["count"], r["loss"],
-                                  args.judge_stride)
-        r["paper_seconds_to_this_loss"] = None if back is None else paper_losses["clock"][back][0]
-        r["paper_work_to_this_loss"] = None if back is None else paper_losses["clock"][back][1]
+        _, back = _first_reaching(paper_loss_at, len(paper_clock), r["loss"], args.judge_stride)
+        r["paper_seconds_to_this_loss"] = None if back is None else paper_clock[back][0]
+        r["paper_work_to_this_loss"] = None if back is None else paper_clock[back][1]
     return rows
 
 

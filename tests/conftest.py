@@ -28,6 +28,8 @@ def load_tool(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
 SHARED_IMAGES = pathlib.Path(os.environ.get("TF_NST_SHARED_IMAGES", ROOT.parent / "shared" / "images"))
 
 

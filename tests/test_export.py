@@ -381,6 +381,11 @@ def test_a_mixed_bfloat16_export_serves_close_to_the_library(tmp_path, pairs, vg
         out = sess.run({k: v.name for k, v in sig.outputs.items()},
                        {sig.inputs["content"].name: png_bytes(content),
                         sig.inputs["style"].name: png_bytes(style)})
+        graph = sess.graph.as_graph_def()
+    # The served graph's convolutions run in bfloat16 (not a float32 graph passing by chance).
+    conv_dtypes = {node.attr["T"].type for function in graph.library.function
+                   for node in function.node_def if node.op == "Conv2D"}
+    assert tf.bfloat16.as_datatype_enum in conv_dtypes
     for k in export.LOSS_OUTPUTS:
         assert np.isfinite(out[f"{k}_loss"]) and out[f"{k}_loss"] == pytest.approx(
             want[1][k], rel=0.05), k

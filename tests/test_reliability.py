@@ -185,6 +185,33 @@ def test_checkpoint_round_trip_and_foreign_checkpoint_is_refused(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_checkpoint_follows_the_resolved_precision_not_the_flag(tmp_path, monkeypatch):
+    """--precision=auto is the run's arithmetic on the machine that resolves it: a checkpoint
+    continues with the same arithmetic named explicitly, and is refused, naming the --precision
+    that continues it, where auto resolves to another one."""
+    opt = optimizers.Lbfgs(history=2)
+    state = opt.init(tf.random.stateless_uniform([1, 4, 4, 3], seed=[3, 4]))
+    auto = Config(image_size=4)  # precision="auto"
+    monkeypatch.setenv("TF_NST_AUTO_PRECISION", "mixed_bfloat16")
+    on_bf16_machine = checkpoint.fingerprint(auto, state.x)
+    assert checkpoint.fingerprint(auto.replace(precision="mixed_bfloat16"), state.x) == (
+        on_bf16_machine)
+    checkpoint.Checkpointer(tmp_path, on_bf16_machine, precision=auto.compute_precision).save(
+        state, 3)
+
+    monkeypatch.setenv("TF_NST_AUTO_PRECISION", "float32")
+    on_f32_machine = checkpoint.fingerprint(auto, state.x)
+    assert on_f32_machine != on_bf16_machine
+    with pytest.raises(checkpoint.CheckpointError,
+                       match=r"computed in mixed_bfloat16 .* would compute in float32 .*"
+                             r"--precision=mixed_bfloat16 to continue"):
+        checkpoint.Checkpointer(tmp_path, on_f32_machine, precision="float32").restore(state)
+    explicit = auto.replace(precision="mixed_bfloat16")
+    restored = checkpoint.Checkpointer(tmp_path, checkpoint.fingerprint(explicit, state.x),
+                                       precision=explicit.compute_precision).restore(state)
+    assert restored.steps_done == 3
+
+
 def test_coarse_to_fine_fingerprint_fixes_the_coarse_steps_only():
     config = Config(image_size=64, scales=2, num_steps=10, steps_per_scale=(4, 6))
     mine = checkpoint.fingerprint(config)

@@ -12,7 +12,12 @@ variables (a served graph keeps no state); it is copied into ``tf.Variable`` s o
 restoring.
 
 The fingerprint is a SHA-256 of every :class:`~tf_nst.config.Config` field but ``num_steps``, and of
-the prepared content and style images, the masks and the starting image. ``num_steps`` is left
+the prepared content and style images, the masks and the starting image. The precision in it is the
+arithmetic the run computes in (:attr:`~tf_nst.config.Config.compute_precision`), not the flag:
+``--precision=auto`` means mixed bfloat16 on one machine and float32 on another, and a run resumed
+in other arithmetic would not end with the same image, so it is refused with a message naming the
+``--precision`` that continues it (which may be given explicitly: ``auto`` and what it resolves to
+are the same run). ``num_steps`` is left
 out on purpose: a finished run can be continued with a larger ``--num_steps``. A coarse-to-fine run (``--scales`` > 1) is
 resumed at the scale the checkpoint was taken in; the step counts of its coarse scales are part of
 the fingerprint, so only its finest scale can be continued.
@@ -44,6 +49,7 @@ def fingerprint(config, *images) -> str:
     The steps of the coarse scales of a coarse-to-fine schedule are part of it (they decide
     which size the saved image has); only the finest scale can be continued for longer."""
     fields = {k: v for k, v in dataclasses.asdict(config).items() if k not in _NOT_FINGERPRINTED}
+    fields["precision"] = config.compute_precision
     fields["coarse_scale_steps"] = list(config.scale_steps[:-1])
     digest = hashlib.sha256()
     digest.update(json.dumps({"format": FORMAT_VERSION, "config": fields}, sort_keys=True,
@@ -64,11 +70,14 @@ class Restored(NamedTuple):
 class Checkpointer:
     """Saves and restores ``(optimiser state, steps done)`` of one run in ``directory``."""
 
-    def __init__(self, directory: str | os.PathLike, run_fingerprint: str, max_to_keep: int = 2
-                 ) -> None:
+    def __init__(self, directory: str | os.PathLike, run_fingerprint: str, max_to_keep: int = 2,
+                 precision: str | None = None) -> None:
+        """``precision``: the run's resolved arithmetic, saved beside the state so that a resume
+        whose ``--precision=auto`` resolves differently is told which one continues it."""
         self.directory = os.fspath(directory)
         self.fingerprint = run_fingerprint
         self.max_to_keep = max_to_keep
+        self.precision = precision
 
     @property
     def latest(self) -> str | None:
@@ -77,12 +86,15 @@ class Checkpointer:
             return None
         return tf.train.latest_checkpoint(self.directory)
 
-    def _checkpoint(self, state, steps_done: int, fingerprint: str) -> tf.train.Checkpoint:
+    def _checkpoint(self, state, steps_done: int, fingerprint: str,
+                    precision: str | None = None) -> tf.train.Checkpoint:
+        extra = {} if precision is None else {
+            "precision": tf.Variable(precision, dtype=tf.string, trainable=False)}
         return tf.train.Checkpoint(
             steps_done=tf.Variable(steps_done, dtype=tf.int64, trainable=False),
             fingerprint=tf.Variable(fingerprint, dtype=tf.string, trainable=False),
             state={name: tf.Variable(value, trainable=False)
-                   for name, value in zip(type(state)._fields, state)})
+                   for name, value in zip(type(state)._fields, state)}, **extra)
 
     def save(self, state, steps_done: int) -> str:
         """Writes a checkpoint numbered ``steps_done``; returns its path prefix."""
@@ -90,7 +102,7 @@ class Checkpointer:
         absl_logging.set_verbosity(min(verbosity, absl_logging.WARNING))  # TF logs INFO per save
         try:
             os.makedirs(self.directory, exist_ok=True)
-            ckpt = self._checkpoint(state, steps_done, self.fingerprint)
+            ckpt = self._checkpoint(state, steps_done, self.fingerprint, self.precision)
             manager = tf.train.CheckpointManager(ckpt, self.directory, self.max_to_keep)
             return manager.save(checkpoint_number=steps_done)
         except (OSError, tf.errors.OpError) as err:
@@ -102,6 +114,12 @@ class Checkpointer:
     def stored_fingerprint(self, path: str) -> str:
         reader = tf.train.load_checkpoint(path)
         return reader.get_tensor("fingerprint/.ATTRIBUTES/VARIABLE_VALUE").decode()
+
+    def stored_precision(self, path: str) -> str | None:
+        """The arithmetic the checkpointed run computed in (None for checkpoints without it)."""
+        reader = tf.train.load_checkpoint(path)
+        key = "precision/.ATTRIBUTES/VARIABLE_VALUE"
+        return reader.get_tensor(key).decode() if reader.has_tensor(key) else None
 
     def restore(self, template) -> Restored | None:
         """The newest checkpoint's state, or None if there is none.
@@ -123,6 +141,13 @@ class Checkpointer:
                                   f"{os.path.basename(path)} ({_one_line(err)}); pass --overwrite "
                                   "to discard it") from None
         if stored != self.fingerprint:
+            saved_precision = self.stored_precision(path)
+            if self.precision and saved_precision and saved_precision != self.precision:
+                raise CheckpointError(
+                    f"--checkpoint_dir={self.directory} holds a run computed in "
+                    f"{saved_precision} and this one would compute in {self.precision} (--precision"
+                    f"=auto resolves per machine); pass --precision={saved_precision} to continue "
+                    "it, or --overwrite to start again")
             raise CheckpointError(
                 f"--checkpoint_dir={self.directory} holds a checkpoint of a different run (other "
                 "flags or input images); use another --checkpoint_dir, or pass --overwrite to "

@@ -203,7 +203,8 @@ def main(argv: list[str]) -> int:
             resumed = None
             if FLAGS.checkpoint_dir:
                 saver = Checkpointer(FLAGS.checkpoint_dir, fingerprint(
-                    config, *transfer.inputs, transfer.optimizer.image(transfer.state)))
+                    config, *transfer.inputs, transfer.optimizer.image(transfer.state)),
+                    precision=config.compute_precision)
                 resumed = _resume(saver, transfer, config.num_steps)
         except (ConfigError, images.ImageError, WeightsError, resources.ResourceError,
                 LogdirError) as err:

@@ -46,3 +46,17 @@ def test_a_bad_override_is_a_one_line_error(monkeypatch):
     monkeypatch.setenv(hardware.ENV_OVERRIDE, "float8")
     with pytest.raises(ConfigError, match="^TF_NST_AUTO_PRECISION=float8: must be one of"):
         Config().compute_precision
+
+
+def test_a_tpu_initialised_after_the_first_call_is_seen(monkeypatch):
+    """make_strategy('tpu') may run after auto was first resolved: the TPU is looked up afresh."""
+    import tensorflow as tf
+
+    monkeypatch.setattr(hardware, "_gpu_capabilities", lambda: ())
+    monkeypatch.setattr(hardware, "_cpu_flags_cached", lambda: ZEN3)
+    devices = []
+    monkeypatch.setattr(tf.config, "list_logical_devices",
+                        lambda kind=None: list(devices) if kind == "TPU" else [])
+    assert hardware.detect() == "float32"
+    devices.append("TPU:0")  # what initialize_tpu_system makes appear
+    assert hardware.detect() == "mixed_bfloat16"

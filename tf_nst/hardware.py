@@ -62,16 +62,32 @@ def auto_precision() -> str:
 
 
 @functools.lru_cache(maxsize=None)
-def detect() -> str:
-    """``choose_precision`` for this machine (asks TensorFlow which devices it has)."""
+def _gpu_capabilities() -> tuple[tuple[int, int], ...]:
+    """The compute capabilities of the GPUs TensorFlow sees (fixed for a process: cached)."""
     import tensorflow as tf
 
     capabilities = []
     for gpu in tf.config.list_physical_devices("GPU"):
         details = tf.config.experimental.get_device_details(gpu)
         capabilities.append(tuple(details.get("compute_capability") or (0, 0)))
+    return tuple(capabilities)
+
+
+def detect() -> str:
+    """``choose_precision`` for this machine (asks TensorFlow which devices it has).
+
+    The GPUs and CPU flags are read once; the TPU is looked for on every call, because a TPU
+    appears only once ``tf.tpu.experimental.initialize_tpu_system`` has run (e.g. by
+    :func:`tf_nst.distribute.make_strategy`), which may come after a first call."""
+    import tensorflow as tf
+
     has_tpu = bool(tf.config.list_logical_devices("TPU"))
-    return choose_precision(capabilities, has_tpu, cpu_flags())
+    return choose_precision(list(_gpu_capabilities()), has_tpu, _cpu_flags_cached())
+
+
+@functools.lru_cache(maxsize=None)
+def _cpu_flags_cached() -> frozenset[str]:
+    return cpu_flags()
 
 
 def resolve_precision(precision: str) -> str:

@@ -124,3 +124,22 @@ def test_explicit_weights_path_loads_the_same_network(extractor, vgg_weights):
     image = tf.random.stateless_uniform([1, 16, 16, 3], seed=[2, 2])
     np.testing.assert_array_equal(explicit(image)["block1_conv1"].numpy(),
                                   extractor(image)["block1_conv1"].numpy())
+
+
+def test_mixed_precision_sees_the_image_in_float32(extractor, small_pair, vgg_weights):
+    """The first convolution of a bfloat16 network runs in float32, the rest in bfloat16: a
+    pixel change far below bfloat16's resolution of the 0-255 input still reaches the network."""
+    mixed = FeatureExtractor(["conv1_1", "conv2_1"], weights=vgg_weights,
+                             precision="mixed_bfloat16")
+    image = tf.constant(small_pair[0][None, :32, :32])
+    maps = mixed(image)
+    assert maps["block1_conv1"].dtype == tf.float32
+    assert maps["block2_conv1"].dtype == tf.bfloat16
+    np.testing.assert_array_equal(maps["block1_conv1"].numpy(),
+                                  extractor(image)["block1_conv1"].numpy())
+    nudged = image + tf.scatter_nd([[0, 16, 16, 1]], [0.1 / 255.0], image.shape)
+    # In bfloat16 the input itself would not change: 0.1 grey level is below its step there.
+    bf16_input = tf.cast(features.caffe_preprocess(image), tf.bfloat16)
+    assert np.array_equal(bf16_input.numpy(),
+                          tf.cast(features.caffe_preprocess(nudged), tf.bfloat16).numpy())
+    assert not np.array_equal(mixed(nudged)["block1_conv1"].numpy(), maps["block1_conv1"].numpy())

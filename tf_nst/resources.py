@@ -108,6 +108,9 @@ def estimate(config, height: int, width: int, style_height: int | None = None,
     used_elements = sum(h * w * c for name, h, w, c in shapes if name in used)
     if act_bytes != 4:
         activations += used_elements * 4
+        # The first convolution runs in float32 (tf_nst.features.FeatureExtractor).
+        first = shapes[0]
+        activations += ACTIVATION_FACTOR * first[1] * first[2] * first[3] * (4 - act_bytes)
 
     pixels = height * width * 3
     if config.optimizer == "adam":

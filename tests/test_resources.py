@@ -116,3 +116,16 @@ def test_cli_refuses_before_loading_anything(tmp_path):
     assert len(lines) == 1 and "4000x3000 px run needs about" in lines[0]
     assert "allowed by --memory_limit_gb" in lines[0] and "--image_size=" in lines[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.png"]
+
+
+@pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
+def test_style_forward_pass_keeps_every_style_map_beside_the_largest_layer(precision):
+    # Tiled 4096 px (one tile's activations) with a 2048 px style: the style's forward pass is
+    # the peak. Its style maps (conv1_1..conv5_1: 64 + 128/4 + 256/16 + 512/64 + 512/256 = 122
+    # channels at full size) are kept beside the largest map (conv1_2, 64), 4 bytes each.
+    config = Config(image_size=4096, tile_size=1024, style_scale=0.5, precision=precision)
+    without = resources.estimate(config, 4096, 4096)
+    with_style = resources.estimate(config, 4096, 4096, 2048, 2048)
+    style_pass = 4 * 2048 * 2048 * (122 + 64)
+    assert with_style.targets - without.targets == pytest.approx(
+        style_pass - without.activations)

@@ -129,7 +129,7 @@ def memory_worker(args: argparse.Namespace) -> None:
     estimate = resources.estimate(config, args.size, args.size, style_side, style_side).total
     result = dict(size=args.size, tile=args.tile, style_scale=args.style_scale,
                   tiles=len(st.tiles.boxes) if st.tiles is not None else 1,
-                  seconds=time.perf_counter() - start, estimate_mb=estimate / 1e6,
+                  seconds=time.perf_counter() - start, estimate_mb=estimate / 2**20,
                   peak_rss_mb=resources.peak_resident_bytes() / 2**20)
     print("RESULT " + json.dumps(result), flush=True)
 

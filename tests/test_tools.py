@@ -145,6 +145,26 @@ def test_benchmark_finds_the_first_step_that_reaches_the_loss_with_few_judgement
     assert bench._first_reaching(loss_at, 1, 100.0, stride=10) == ([(0, 100.0)], 0)
 
 
+def test_benchmark_live_judge_keeps_few_images_and_finds_the_same_step():
+    bench = load_tool("benchmark")
+    losses = [100.0 - i for i in range(60)]
+    live = bench._LiveJudge(lambda image: losses[image], 58.5, stride=10)
+    most_kept = 0
+    for i in range(60):
+        live.add(i, i)  # the "image" of step i is its index
+        most_kept = max(most_kept, len(live.kept) + len(live.interval))
+    assert most_kept <= 10 + 1  # one stride of images (and the newest), not all 60
+    coarse, first = bench._first_reaching(live.loss_at, 60, 58.5, stride=10)
+    assert first == 42 and [i for i, _ in coarse] == [9, 19, 29, 39, 49, 59]
+    assert live.paused >= 0.0
+    # Never reached: the last image is still there to be judged.
+    unreached = bench._LiveJudge(lambda image: losses[image], 10.0, stride=10)
+    for i in range(55):
+        unreached.add(i, i)
+    assert bench._first_reaching(unreached.loss_at, 55, 10.0, stride=10) == (
+        [(i, losses[i]) for i in (9, 19, 29, 39, 49, 54)], None)
+
+
 def test_benchmark_time_to_quality_judges_every_route_in_float32(tmp_path, shared_images,
                                                                   vgg_weights):
     out = tmp_path / "bench.json"

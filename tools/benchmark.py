@@ -302,6 +302,41 @@ def _first_reaching(loss_at, count: int, target: float, stride: int) -> tuple[li
     return coarse, hi
 
 
+class _LiveJudge:
+    """Judges a route's images as they come, for :func:`_first_reaching` afterwards, keeping as
+    few as it can: every ``stride``-th image is judged at once (the time it takes is counted in
+    ``paused``, which the caller takes off its clock); the images after the last judged one are
+    kept until one reaches ``target`` (the bisection looks among them), and after that only the
+    newest (the last index is always judged). At most ``stride`` images are kept at a time."""
+
+    def __init__(self, loss_of, target: float | None, stride: int) -> None:
+        self.loss_of, self.target, self.stride = loss_of, target, stride
+        self.losses: dict[int, float] = {}
+        self.kept: dict[int, object] = {}
+        self.interval: dict[int, object] = {}  # the images the bisection looks among
+        self.reached = False
+        self.paused = 0.0
+
+    def add(self, index: int, image) -> None:
+        if self.reached:
+            self.kept.clear()
+        self.kept[index] = image
+        if index % self.stride == self.stride - 1:
+            began = time.perf_counter()
+            loss = self.losses[index] = self.loss_of(image)
+            self.paused += time.perf_counter() - began
+            if not self.reached and loss <= self.target:
+                self.reached = True
+                self.interval, self.kept = self.kept, {}
+            elif not self.reached:
+                self.kept.clear()
+
+    def loss_at(self, index: int) -> float:
+        if index not in self.losses:
+            self.losses[index] = self.loss_of({**self.interval, **self.kept}[index])
+        return self.losses[index]
+
+
 def quality(args: argparse.Namespace) -> list[dict]:
     """The paper preset single scale vs other routes: time and work until the image reaches the
     paper route's final loss, every image judged by the SAME float32 objective at the final size
@@ -334,6 +369,12 @@ def quality(args: argparse.Namespace) -> list[dict]:
         routes.append((name, _flagfile_config(path, image_size=args.size)))
     rows = []
     for name, config in routes:
+        # The paper route runs first: its images are all kept (the other routes' final losses
+        # are looked up on its curve afterwards). The other routes' images are judged as they
+        # come (every judge_stride-th, off the clock) against the paper route's final loss, so
+        # only those since the last judged one are kept until the first reaching it is known.
+        judge_live = bool(rows)
+        live = _LiveJudge(loss_of, rows[0]["loss"] if rows else None, args.judge_stride)
         start = time.perf_counter()
         st = StyleTransfer(content, style, config)
         # After each step at the final size: (seconds, work so far) and the image. Work counts
@@ -347,16 +388,19 @@ def quality(args: argparse.Namespace) -> list[dict]:
         def record(s: StyleTransfer) -> None:
             if s.scale == len(s.sizes) - 1 and s.steps_done > coarse_steps:
                 work = coarse_work + s.steps_done - coarse_steps
-                clock.append((time.perf_counter() - start, work))
-                snapshots.append(s.raw_image)
+                clock.append((time.perf_counter() - start - live.paused, work))
+                if judge_live:
+                    live.add(len(clock) - 1, s.raw_image)
+                else:
+                    snapshots.append(s.raw_image)
 
         st.run(callback=record)
-        elapsed = time.perf_counter() - start
+        elapsed = time.perf_counter() - start - live.paused
         final = {k: float(v) for k, v in judged(tf.constant(st.raw_image[None])).items()}
         rows.append(dict(route=name, steps=config.num_steps, scales=config.scale_sizes,
                          precision=config.compute_precision, seconds=elapsed,
                          loss=final["total"], content=final["content"], style=final["style"],
-                         clock=clock, snapshots=snapshots))
+                         clock=clock, snapshots=snapshots, live=live if judge_live else None))
         print(f"  {name}: {elapsed:.1f} s, loss {rows[-1]['loss']:.4g}", file=sys.stderr,
               flush=True)
     def judged_loss(snapshots: list):  # loss of snapshot i, each judged at most once
@@ -366,10 +410,10 @@ def quality(args: argparse.Namespace) -> list[dict]:
     target, paper_clock = rows[0]["loss"], rows[0]["clock"]
     paper_loss_at = judged_loss(rows[0]["snapshots"])
     for r in rows:
-        snapshots, clock = r.pop("snapshots"), r.pop("clock")
-        loss_at = paper_loss_at if r is rows[0] else judged_loss(snapshots)
+        snapshots, clock, live = r.pop("snapshots"), r.pop("clock"), r.pop("live")
+        loss_at = paper_loss_at if r is rows[0] else live.loss_at
         # When this route's image first reached the paper route's final loss ...
-        coarse, first = _first_reaching(loss_at, len(snapshots), target, args.judge_stride)
+        coarse, first = _first_reaching(loss_at, len(clock), target, args.judge_stride)
         r["trajectory"] = [(clock[i][0], loss, clock[i][1]) for i, loss in coarse]
         r["seconds_to_paper_loss"] = None if first is None else clock[first][0]
         r["work_to_paper_loss"] = None if first is None else clock[first][1]

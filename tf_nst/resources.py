@@ -31,9 +31,10 @@ GB = 1e9
 # TensorFlow + Keras + Python + VGG19's weights in a process (CPU), measured.
 RUNTIME_BYTES = 800e6
 # Live activation bytes per element of all the network's layer outputs during forward + backward
-# (in units of the compute dtype's size). Fitted to peak RSS at 512/1024/2048 px (1.12-1.17),
-# rounded up; it was 4 before the extractor ran the layers itself (tf_nst.features).
-ACTIVATION_FACTOR = 1.25
+# (in units of the compute dtype's size). Fitted to peak RSS at 1024/2048 px in float32 on an
+# AVX-512 CPU (1.46/1.39; tools/benchmark.py --memory_sizes); it was 4 before the extractor ran
+# the layers itself (tf_nst.features).
+ACTIVATION_FACTOR = 1.45
 # Images alive per optimiser-state image during a step (old state + new state + temporaries).
 STATE_FACTOR = 2.0
 # Full-size images a tiled run keeps (see tf_nst.tiling): the canvas, its change in a sweep, the

@@ -12,15 +12,15 @@ variables (a served graph keeps no state); it is copied into ``tf.Variable`` s o
 restoring.
 
 The fingerprint is a SHA-256 of every :class:`~tf_nst.config.Config` field but ``num_steps``, and of
-the prepared content and style images, the masks and the starting image. The precision in it is the
-arithmetic the run computes in (:attr:`~tf_nst.config.Config.compute_precision`), not the flag:
-``--precision=auto`` means mixed bfloat16 on one machine and float32 on another, and a run resumed
-in other arithmetic would not end with the same image, so it is refused with a message naming the
-``--precision`` that continues it (which may be given explicitly: ``auto`` and what it resolves to
-are the same run). ``num_steps`` is left
-out on purpose: a finished run can be continued with a larger ``--num_steps``. A coarse-to-fine run (``--scales`` > 1) is
-resumed at the scale the checkpoint was taken in; the step counts of its coarse scales are part of
-the fingerprint, so only its finest scale can be continued.
+the prepared content and style images, the masks and the starting image. The precision in it is
+the arithmetic the run computes in (:attr:`~tf_nst.config.Config.compute_precision`), not the
+flag: ``--precision=auto`` means mixed bfloat16 on one machine and float32 on another, and a run
+resumed in other arithmetic would not end with the same image, so it is refused with a message
+naming the ``--precision`` that continues it (which may be given explicitly: ``auto`` and what it
+resolves to are the same run). ``num_steps`` is left out on purpose: a finished run can be
+continued with a larger ``--num_steps``. A coarse-to-fine run (``--scales`` > 1) is resumed at the
+scale the checkpoint was taken in; the step counts of its coarse scales are part of the
+fingerprint, so only its finest scale can be continued.
 """
 
 from __future__ import annotations

@@ -62,6 +62,11 @@ def auto_precision() -> str:
 
 
 @functools.lru_cache(maxsize=None)
+def _cpu_flags_cached() -> frozenset[str]:
+    return cpu_flags()
+
+
+@functools.lru_cache(maxsize=None)
 def _gpu_capabilities() -> tuple[tuple[int, int], ...]:
     """The compute capabilities of the GPUs TensorFlow sees (fixed for a process: cached)."""
     import tensorflow as tf
@@ -83,11 +88,6 @@ def detect() -> str:
 
     has_tpu = bool(tf.config.list_logical_devices("TPU"))
     return choose_precision(list(_gpu_capabilities()), has_tpu, _cpu_flags_cached())
-
-
-@functools.lru_cache(maxsize=None)
-def _cpu_flags_cached() -> frozenset[str]:
-    return cpu_flags()
 
 
 def resolve_precision(precision: str) -> str:

@@ -39,7 +39,7 @@ ACTIVATION_FACTOR = 1.45
 STATE_FACTOR = 2.0
 # Full-size images a tiled run keeps (see tf_nst.tiling): the canvas, its change in a sweep, the
 # content (read and resized), a copy and the blend; 8 fits the peak RSS of a 4096 px run tiled at
-# 1024 px with a 2048 px style (6.3 GB on an AVX-512 CPU).
+# 1024 px with a 2048 px style (6.6 GB on an AVX-512 CPU).
 TILED_FULL_IMAGES = 8
 
 

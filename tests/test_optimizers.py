@@ -126,6 +126,31 @@ def test_history_push_shifts_only_the_images_that_store(store):
         np.testing.assert_array_equal(pushed[:, b], expected)
 
 
+@pytest.mark.parametrize("store", [[True, True], [False, False], [True, False]])
+def test_curvature_pair_slots_shift_only_for_the_images_that_store(store):
+    slots = tuple(tf.fill([2, 1, 1, 3], float(i)) for i in range(3))  # m=3, B=2
+    new = tf.constant([100.0, 200.0])[:, None, None, None] + tf.zeros([2, 1, 1, 3])
+    pushed = optimizers._push_slots(slots, new, tf.constant(store))
+    assert len(pushed) == 3
+    for b, stores in enumerate(store):
+        expected = [1.0, 2.0, new[b, 0, 0, 0]] if stores else [0.0, 1.0, 2.0]
+        np.testing.assert_array_equal([float(p[b, 0, 0, 0]) for p in pushed], expected)
+    if all(store):  # nothing is copied: the slots are the same tensors, passed along
+        assert pushed[0] is slots[1] and pushed[1] is slots[2] and pushed[2] is new
+
+
+def test_lbfgs_state_holds_each_curvature_pair_as_its_own_tensor():
+    opt = optimizers.Lbfgs(history=4)
+    state = opt.init(tf.fill([1, 3, 3, 3], 0.5))
+    assert len(state.s) == len(state.y) == 4 and state.rho.shape == (4, 1)
+    grad = tf.reshape(tf.linspace(-1.0, 1.0, 27), [1, 3, 3, 3])
+    state = opt.update(state, tf.constant([1.0]), grad)
+    state = opt.update(state, tf.constant([0.5]), grad * 0.5)  # accepted: stores one pair
+    np.testing.assert_allclose(state.s[-1].numpy(), (state.x - 0.5).numpy(), atol=1e-7)
+    np.testing.assert_allclose(state.y[-1].numpy(), (-0.5 * grad).numpy(), rtol=1e-6)
+    assert float(state.rho[-1, 0]) > 0 and float(tf.reduce_max(state.rho[:-1])) == 0
+
+
 def test_a_collapsed_line_search_forgets_the_history_and_restarts_steepest():
     opt = optimizers.Lbfgs(initial_step=0.1, history=3)
     x = tf.fill([1, 2, 2, 3], 0.5)

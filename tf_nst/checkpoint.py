@@ -93,7 +93,7 @@ class Checkpointer:
         return tf.train.Checkpoint(
             steps_done=tf.Variable(steps_done, dtype=tf.int64, trainable=False),
             fingerprint=tf.Variable(fingerprint, dtype=tf.string, trainable=False),
-            state={name: tf.Variable(value, trainable=False)
+            state={name: tf.Variable(_stacked(value), trainable=False)
                    for name, value in zip(type(state)._fields, state)}, **extra)
 
     def save(self, state, steps_done: int) -> str:
@@ -170,7 +170,8 @@ class Checkpointer:
             raise CheckpointError(f"--checkpoint_dir={self.directory}: cannot restore "
                                   f"{os.path.basename(path)} ({_one_line(err)}); pass --overwrite "
                                   "to discard it") from None
-        state = type(template)(*(ckpt.state[name].read_value() for name in template._fields))
+        state = type(template)(*(_like(ckpt.state[name].read_value(), value)
+                                 for name, value in zip(template._fields, template)))
         return Restored(state, int(ckpt.steps_done.numpy()), path)
 
     def discard(self) -> None:
@@ -180,6 +181,17 @@ class Checkpointer:
         for name in os.listdir(self.directory):
             if name == "checkpoint" or name.startswith("ckpt-"):
                 os.unlink(os.path.join(self.directory, name))
+
+
+def _stacked(value):
+    """A state field as one tensor: a tuple of slots (L-BFGS' curvature pairs) is saved stacked,
+    ``[m, ...]``, so the file does not depend on how the optimiser holds them."""
+    return tf.stack(value) if isinstance(value, tuple) else value
+
+
+def _like(saved: tf.Tensor, template):
+    """A saved field in the form of the template's field (the inverse of :func:`_stacked`)."""
+    return tuple(tf.unstack(saved, num=len(template))) if isinstance(template, tuple) else saved
 
 
 def _one_line(err: BaseException) -> str:

@@ -456,14 +456,18 @@ class OnDeviceModule(tf.Module):
                  if config.init == "noise" or config.noise_ratio > 0 else None)
         state0 = optimizer.init(zeros)
         targets0 = objective.targets(zeros, tf.zeros(self.style_shape))
-        self._state_type, self._targets_type = type(state0), type(targets0)
-        self.state_variables = [tf.Variable(t, trainable=False) for t in state0]
+        self._targets_type = type(targets0)
+        # One variable per tensor of the state (L-BFGS keeps each curvature pair as its own).
+        self.state_variables = [tf.Variable(t, trainable=False) for t in tf.nest.flatten(state0)]
+
+        def as_state(tensors):
+            return tf.nest.pack_sequence_as(state0, list(tensors))
         self.content_targets = [tf.Variable(t, trainable=False) for t in targets0.content]
         self.style_targets = [tf.Variable(t, trainable=False)
                               for t in targets0.style_gram_per_position]
 
         def read_state():
-            return self._state_type(*[v.read_value() for v in self.state_variables])
+            return as_state(v.read_value() for v in self.state_variables)
 
         def read_targets():
             return self._targets_type(tuple(v.read_value() for v in self.content_targets),
@@ -485,21 +489,21 @@ class OnDeviceModule(tf.Module):
             start = initial_image(config.init, content, style, config.noise_ratio, config.seed,
                                   noise=noise)
             state = optimizer.init(start)
-            for var, value in zip(self.state_variables, state):
+            for var, value in zip(self.state_variables, tf.nest.flatten(state)):
                 var.assign(value)
             return report(optimizer.image(state), targets)
 
         def run(num_steps):
             targets = read_targets()
 
-            def body(i, *state):
-                state, _ = step(self._state_type(*state), targets, weights)
-                return (i + 1, *state)
+            def body(i, *tensors):
+                state, _ = step(as_state(tensors), targets, weights)
+                return (i + 1, *tf.nest.flatten(state))
 
-            out = tf.while_loop(lambda i, *state: i < num_steps, body,
-                                (tf.constant(0, tf.int32), *read_state()))
-            state = self._state_type(*out[1:])
-            for var, value in zip(self.state_variables, state):
+            out = tf.while_loop(lambda i, *tensors: i < num_steps, body,
+                                (tf.constant(0, tf.int32), *tf.nest.flatten(read_state())))
+            state = as_state(out[1:])
+            for var, value in zip(self.state_variables, tf.nest.flatten(state)):
                 var.assign(value)
             return report(optimizer.image(state), targets)
 

@@ -31,21 +31,30 @@ def _per_image(v: tf.Tensor) -> tf.Tensor:
 
 def _push(history: tf.Tensor, new: tf.Tensor, store: tf.Tensor) -> tf.Tensor:
     """``history`` ``[m, B, ...]`` (newest last) with ``new`` ``[B, ...]`` appended and the oldest
-    entry dropped, for the images where ``store`` ``[B]`` is true; unchanged for the others.
+    entry dropped, for the images where ``store`` ``[B]`` is true; unchanged for the others."""
+    mask = tf.reshape(store, [1, -1] + [1] * (new.shape.rank - 1))
+    return tf.where(mask, tf.concat([history[1:], new[None]], 0), history)
 
-    The history is the largest part of the L-BFGS state (2m images), so it is copied once when
-    every image stores and not at all when none does; only a batch that disagrees pays for the
-    per-image selection.
+
+def _push_slots(slots: tuple[tf.Tensor, ...], new: tf.Tensor, store: tf.Tensor
+                ) -> tuple[tf.Tensor, ...]:
+    """The slots ``[B, H, W, C]`` (oldest first) with ``new`` appended and the oldest dropped, for
+    the images where ``store`` ``[B]`` is true; unchanged for the others.
+
+    The curvature pairs are the largest part of the L-BFGS state (2m images), so each is its own
+    tensor: when every image of the batch stores (always for a single image), the push only
+    passes references along and moves no pixel (one stacked ``[m, ...]`` tensor would be copied
+    whole at every push: 2 x 210 MB at 512x341 px with 100 pairs). Only a batch whose images
+    disagree pays for a per-image selection.
     """
-    def shifted():
-        return tf.concat([history[1:], new[None]], 0)
+    shifted = slots[1:] + (new,)
 
     def selected():
-        mask = tf.reshape(store, [1, -1] + [1] * (new.shape.rank - 1))
-        return tf.where(mask, shifted(), history)
+        mask = _per_image(store)
+        return tuple(tf.where(mask, a, b) for a, b in zip(shifted, slots))
 
-    return tf.cond(tf.reduce_all(store), shifted,
-                   lambda: tf.cond(tf.reduce_any(store), selected, lambda: history))
+    return tf.cond(tf.reduce_all(store), lambda: shifted,
+                   lambda: tf.cond(tf.reduce_any(store), selected, lambda: slots))
 
 
 def multiscale_smoothing(x: tf.Tensor, levels: int, weight: float = 2.0) -> tf.Tensor:
@@ -131,8 +140,8 @@ class LbfgsState(NamedTuple):
     d: tf.Tensor        # search direction from x
     alpha: tf.Tensor    # step length along d of the pending trial point [B]
     trial: tf.Tensor    # next point to evaluate = clip(x + alpha d)
-    s: tf.Tensor        # [m, B, H, W, C] steps x_{k+1} - x_k, oldest first
-    y: tf.Tensor        # [m, B, H, W, C] gradient changes g_{k+1} - g_k
+    s: tuple[tf.Tensor, ...]  # m steps x_{k+1} - x_k, each [B, H, W, C], oldest first
+    y: tuple[tf.Tensor, ...]  # m gradient changes g_{k+1} - g_k, likewise
     rho: tf.Tensor      # [m, B] 1 / (s.y); 0 marks an empty slot
     iteration: tf.Tensor  # [B] accepted iterations (0 = nothing evaluated yet)
 
@@ -163,7 +172,7 @@ class Lbfgs:
         x = _clip(tf.convert_to_tensor(image, tf.float32))
         zeros = tf.zeros_like(x)
         batch = tf.shape(x)[0]
-        hist = tf.zeros(tf.concat([[self.history], tf.shape(x)], 0), tf.float32)
+        hist = (zeros,) * self.history  # empty slots (rho = 0) share one zero image
         return LbfgsState(
             x=x, f=tf.zeros([batch]), g=zeros, d=zeros, alpha=tf.ones([batch]), trial=x,
             s=hist, y=hist, rho=tf.zeros([self.history, batch]),
@@ -179,7 +188,8 @@ class Lbfgs:
         largest = tf.reduce_max(tf.abs(g), axis=[1, 2, 3])
         return -g * _per_image(self.initial_step / tf.maximum(largest, 1e-30))
 
-    def _two_loop(self, g: tf.Tensor, s: tf.Tensor, y: tf.Tensor, rho: tf.Tensor) -> tf.Tensor:
+    def _two_loop(self, g: tf.Tensor, s: tuple[tf.Tensor, ...], y: tuple[tf.Tensor, ...],
+                  rho: tf.Tensor) -> tf.Tensor:
         """-H g by the two-loop recursion (Nocedal & Wright, Algorithm 7.4); newest pair last."""
         q = g
         alphas = []
@@ -211,8 +221,8 @@ class Lbfgs:
         y_new = g_new - state.g
         sy = _dot(step, y_new)
         store = accept & ~first & (sy > 1e-10 * tf.sqrt(_dot(step, step) * _dot(y_new, y_new)))
-        s_hist = _push(state.s, step, store)
-        y_hist = _push(state.y, y_new, store)
+        s_hist = _push_slots(state.s, step, store)
+        y_hist = _push_slots(state.y, y_new, store)
         rho = _push(state.rho, 1.0 / tf.where(store, sy, 1.0), store)
 
         accept_b = _per_image(accept)

@@ -199,8 +199,8 @@ def test_checkpoint_follows_the_resolved_precision_not_the_flag(tmp_path, monkey
     on_bf16_machine = checkpoint.fingerprint(auto, state.x)
     assert checkpoint.fingerprint(auto.replace(precision="mixed_bfloat16"), state.x) == (
         on_bf16_machine)
-    checkpoint.Checkpointer(tmp_path, on_bf16_machine, precision=auto.compute_precision).save(
-        state, 3)
+    assert checkpoint.Checkpointer.for_run(tmp_path, auto, state.x).fingerprint == on_bf16_machine
+    checkpoint.Checkpointer.for_run(tmp_path, auto, state.x).save(state, 3)
 
     monkeypatch.setenv("TF_NST_AUTO_PRECISION", "float32")
     on_f32_machine = checkpoint.fingerprint(auto, state.x)
@@ -208,10 +208,14 @@ def test_checkpoint_follows_the_resolved_precision_not_the_flag(tmp_path, monkey
     with pytest.raises(checkpoint.CheckpointError,
                        match=r"computed in mixed_bfloat16 .* would compute in float32 .*"
                              r"--precision=mixed_bfloat16 to continue"):
-        checkpoint.Checkpointer(tmp_path, on_f32_machine, precision="float32").restore(state)
+        checkpoint.Checkpointer.for_run(tmp_path, auto, state.x).restore(state)
+    # Another flag changed as well: --precision alone would not continue it, so it is not named.
+    with pytest.raises(checkpoint.CheckpointError, match="a different run") as err:
+        checkpoint.Checkpointer.for_run(tmp_path, auto.replace(style_weight=7.0), state.x
+                                        ).restore(state)
+    assert "--precision" not in str(err.value)
     explicit = auto.replace(precision="mixed_bfloat16")
-    restored = checkpoint.Checkpointer(tmp_path, checkpoint.fingerprint(explicit, state.x),
-                                       precision=explicit.compute_precision).restore(state)
+    restored = checkpoint.Checkpointer.for_run(tmp_path, explicit, state.x).restore(state)
     assert restored.steps_done == 3
 
 

@@ -201,9 +201,10 @@ class BatchStatus:
             return (f"frames {self.images_done}/{self.images_total} | frame {self.batch} step "
                     f"{self.step}/{self.num_steps} | {self.images_per_minute:.2f} frames/min "
                     f"eta {eta}")
-        return (f"images {self.images_done}/{self.images_total} | batch {self.batch}/{self.batches} "
-                f"({self.batch_images} image{'s' if self.batch_images != 1 else ''}) step {self.step}/{self.num_steps} | "
-                f"{self.images_per_minute:.2f} images/min eta {eta}")
+        plural = "s" if self.batch_images != 1 else ""
+        return (f"images {self.images_done}/{self.images_total} | batch {self.batch}/"
+                f"{self.batches} ({self.batch_images} image{plural}) step {self.step}/"
+                f"{self.num_steps} | {self.images_per_minute:.2f} images/min eta {eta}")
 
 
 # --------------------------------------------------------------------------------------------------

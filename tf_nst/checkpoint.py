@@ -29,7 +29,7 @@ import dataclasses
 import hashlib
 import json
 import os
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import numpy as np
 import tensorflow as tf
@@ -71,13 +71,25 @@ class Checkpointer:
     """Saves and restores ``(optimiser state, steps done)`` of one run in ``directory``."""
 
     def __init__(self, directory: str | os.PathLike, run_fingerprint: str, max_to_keep: int = 2,
-                 precision: str | None = None) -> None:
-        """``precision``: the run's resolved arithmetic, saved beside the state so that a resume
-        whose ``--precision=auto`` resolves differently is told which one continues it."""
+                 precision: str | None = None,
+                 fingerprint_in: Callable[[str], str] | None = None) -> None:
+        """``precision``: the run's resolved arithmetic, saved beside the state; with
+        ``fingerprint_in`` (this run's fingerprint computed in another arithmetic), a checkpoint
+        that differs from this run only in that arithmetic (``--precision=auto`` resolves per
+        machine) is refused with the ``--precision`` that continues it."""
         self.directory = os.fspath(directory)
         self.fingerprint = run_fingerprint
         self.max_to_keep = max_to_keep
         self.precision = precision
+        self.fingerprint_in = fingerprint_in
+
+    @classmethod
+    def for_run(cls, directory: str | os.PathLike, config, *images,
+                max_to_keep: int = 2) -> "Checkpointer":
+        """The checkpointer of the run of ``config`` on ``images`` (see :func:`fingerprint`)."""
+        return cls(directory, fingerprint(config, *images), max_to_keep,
+                   precision=config.compute_precision,
+                   fingerprint_in=lambda p: fingerprint(config.replace(precision=p), *images))
 
     @property
     def latest(self) -> str | None:
@@ -142,7 +154,9 @@ class Checkpointer:
                                   "to discard it") from None
         if stored != self.fingerprint:
             saved_precision = self.stored_precision(path)
-            if self.precision and saved_precision and saved_precision != self.precision:
+            if (saved_precision and saved_precision != self.precision
+                    and self.fingerprint_in is not None
+                    and self.fingerprint_in(saved_precision) == stored):
                 raise CheckpointError(
                     f"--checkpoint_dir={self.directory} holds a run computed in "
                     f"{saved_precision} and this one would compute in {self.precision} (--precision"

@@ -157,7 +157,7 @@ def main(argv: list[str]) -> int:
     signals = _Signals()
     # Imported here so that --help answers without loading TensorFlow.
     from tf_nst import images, resources
-    from tf_nst.checkpoint import Checkpointer, CheckpointError, fingerprint
+    from tf_nst.checkpoint import Checkpointer, CheckpointError
     from tf_nst.config import ConfigError
     from tf_nst.features import WeightsError
     from tf_nst.health import NumericalError
@@ -202,9 +202,8 @@ def main(argv: list[str]) -> int:
                 logger = SummaryLogger(FLAGS.logdir)
             resumed = None
             if FLAGS.checkpoint_dir:
-                saver = Checkpointer(FLAGS.checkpoint_dir, fingerprint(
-                    config, *transfer.inputs, transfer.optimizer.image(transfer.state)),
-                    precision=config.compute_precision)
+                saver = Checkpointer.for_run(FLAGS.checkpoint_dir, config, *transfer.inputs,
+                                             transfer.optimizer.image(transfer.state))
                 resumed = _resume(saver, transfer, config.num_steps)
         except (ConfigError, images.ImageError, WeightsError, resources.ResourceError,
                 LogdirError) as err:

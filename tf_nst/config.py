@@ -117,8 +117,9 @@ class Config:
         "auto", "Arithmetic of the network: 'float32', or mixed precision with the first "
         "convolution, Gram matrices and losses kept in float32; 'auto' = mixed_bfloat16 where "
         "bfloat16 is native (CPUs with AVX-512 BF16/AMX, Ampere+ GPUs, TPUs: ~2x faster, total "
-        "loss within 0.1% of float32's after 500 steps), else float32. Images and optimiser state always stay float32; mixed_float16 scales the loss "
-        "automatically each step so gradients neither overflow nor underflow.",
+        "loss within 0.1% of float32's after 500 steps), else float32. Images and optimiser "
+        "state always stay float32; mixed_float16 scales the loss automatically each step so "
+        "gradients neither overflow nor underflow.",
         group="optimization", choices=PRECISIONS)
 
     # --- coarse-to-fine schedule ----------------------------------------------------------------

@@ -373,8 +373,11 @@ def quality(args: argparse.Namespace) -> list[dict]:
         # are looked up on its curve afterwards). The other routes' images are judged as they
         # come (every judge_stride-th, off the clock) against the paper route's final loss, so
         # only those since the last judged one are kept until the first reaching it is known.
-        judge_live = bool(rows)
-        live = _LiveJudge(loss_of, rows[0]["loss"] if rows else None, args.judge_stride)
+        live = _LiveJudge(loss_of, rows[0]["loss"], args.judge_stride) if rows else None
+
+        def judging() -> float:  # seconds spent judging this route so far, off its clock
+            return live.paused if live else 0.0
+
         start = time.perf_counter()
         st = StyleTransfer(content, style, config)
         # After each step at the final size: (seconds, work so far) and the image. Work counts
@@ -388,19 +391,19 @@ def quality(args: argparse.Namespace) -> list[dict]:
         def record(s: StyleTransfer) -> None:
             if s.scale == len(s.sizes) - 1 and s.steps_done > coarse_steps:
                 work = coarse_work + s.steps_done - coarse_steps
-                clock.append((time.perf_counter() - start - live.paused, work))
-                if judge_live:
+                clock.append((time.perf_counter() - start - judging(), work))
+                if live:
                     live.add(len(clock) - 1, s.raw_image)
                 else:
                     snapshots.append(s.raw_image)
 
         st.run(callback=record)
-        elapsed = time.perf_counter() - start - live.paused
+        elapsed = time.perf_counter() - start - judging()
         final = {k: float(v) for k, v in judged(tf.constant(st.raw_image[None])).items()}
         rows.append(dict(route=name, steps=config.num_steps, scales=config.scale_sizes,
                          precision=config.compute_precision, seconds=elapsed,
                          loss=final["total"], content=final["content"], style=final["style"],
-                         clock=clock, snapshots=snapshots, live=live if judge_live else None))
+                         clock=clock, snapshots=snapshots, live=live))
         print(f"  {name}: {elapsed:.1f} s, loss {rows[-1]['loss']:.4g}", file=sys.stderr,
               flush=True)
     def judged_loss(snapshots: list):  # loss of snapshot i, each judged at most once

@@ -462,6 +462,7 @@ class OnDeviceModule(tf.Module):
 
         def as_state(tensors):
             return tf.nest.pack_sequence_as(state0, list(tensors))
+
         self.content_targets = [tf.Variable(t, trainable=False) for t in targets0.content]
         self.style_targets = [tf.Variable(t, trainable=False)
                               for t in targets0.style_gram_per_position]

@@ -133,7 +133,7 @@ def test_curvature_pair_slots_shift_only_for_the_images_that_store(store):
     pushed = optimizers._push_slots(slots, new, tf.constant(store))
     assert len(pushed) == 3
     for b, stores in enumerate(store):
-        expected = [1.0, 2.0, new[b, 0, 0, 0]] if stores else [0.0, 1.0, 2.0]
+        expected = [1.0, 2.0, 100.0 * (b + 1)] if stores else [0.0, 1.0, 2.0]
         np.testing.assert_array_equal([float(p[b, 0, 0, 0]) for p in pushed], expected)
     if all(store):  # nothing is copied: the slots are the same tensors, passed along
         assert pushed[0] is slots[1] and pushed[1] is slots[2] and pushed[2] is new

@@ -143,3 +143,41 @@ def test_mixed_precision_sees_the_image_in_float32(extractor, small_pair, vgg_we
     assert np.array_equal(bf16_input.numpy(),
                           tf.cast(features.caffe_preprocess(nudged), tf.bfloat16).numpy())
     assert not np.array_equal(mixed(nudged)["block1_conv1"].numpy(), maps["block1_conv1"].numpy())
+
+
+def _kernel_ops(make_extractor) -> list[str]:
+    """Casts, reversals and transposes of 3x3 kernels in one traced loss-and-gradient call."""
+    @tf.function
+    def gradient(image):
+        extractor = make_extractor()
+        with tf.GradientTape() as tape:
+            tape.watch(image)
+            loss = tf.reduce_sum(tf.cast(extractor(image)["block2_conv1"], tf.float32))
+        return tape.gradient(loss, image)
+
+    graph = gradient.get_concrete_function(tf.TensorSpec([1, 16, 16, 3])).graph
+    return [op.type for op in graph.get_operations()
+            if op.type in ("Cast", "ReverseV2", "Transpose") and op.inputs[0].shape.rank == 4
+            and op.inputs[0].shape[:2] == [3, 3]]
+
+
+@pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
+def test_kernels_are_prepared_once_with_the_same_maps_and_gradient(vgg_weights, precision):
+    """No step casts, flips or transposes a kernel: the extractor keeps them prepared; preparing
+    them in the graph instead (as exported models do, once per request) gives the same bits."""
+    ex = FeatureExtractor(["conv1_1", "conv2_1"], weights=vgg_weights, precision=precision)
+    assert _kernel_ops(lambda: ex) == []
+    expected = {"Transpose", "ReverseV2"} | ({"Cast"} if precision != "float32" else set())
+    assert set(_kernel_ops(lambda: ex.with_weights(ex.prepare_weights()))) == expected
+    in_graph = ex.with_weights(ex.prepare_weights())
+    image = tf.random.stateless_uniform([1, 20, 18, 3], seed=[5, 6])
+    results = []
+    for extractor in (ex, in_graph):
+        with tf.GradientTape() as tape:
+            tape.watch(image)
+            maps = extractor(image)
+            loss = tf.reduce_sum(tf.cast(maps["block2_conv1"], tf.float32) ** 2)
+        results.append((maps["block2_conv1"].numpy(), tape.gradient(loss, image).numpy()))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+    assert np.abs(results[0][1]).max() > 0

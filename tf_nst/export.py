@@ -259,13 +259,16 @@ class ServingModule(tf.Module):
         extractor = extractor or extractor_for(config)
         # The underlying tf.Variables, tracked directly: saved once, found by TF1 loaders.
         self.vgg_variables = list(extractor.variables)
-        objective = Objective(extractor, config.content_layers, config.style_layers)
         optimizer = optimizers.from_config(config)
-        step = make_step(objective, optimizer)
         style_layer_weights = config.resolved_style_layer_weights
 
         def optimise(content, style, num_steps, content_weight, style_weight, tv_weight,
                      image_size, seed):
+            # The kernels in the compute dtype and their input-gradient forms, made once per
+            # request from the saved variables (before the loop), not kept as a second copy.
+            prepared = extractor.with_weights(extractor.prepare_weights())
+            objective = Objective(prepared, config.content_layers, config.style_layers)
+            step = make_step(objective, optimizer)
             checks = [
                 tf.debugging.assert_non_negative(num_steps, message="num_steps must be >= 0"),
                 tf.debugging.assert_less_equal(

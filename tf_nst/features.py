@@ -5,13 +5,14 @@ returns one Keras model with one output per requested layer. :class:`FeatureExtr
 Caffe preprocessing the weights were trained with (RGB -> BGR, ImageNet mean subtracted, 0-255), so
 callers pass RGB images with pixels in [0, 1], and runs that model's layers with its weights one by
 one, so that the gradient with respect to the image is computed the fastest way
-(:func:`conv3x3_relu`).
+(:func:`conv3x3_relu`), with each layer's weights prepared once (:class:`ConvWeights`).
 """
 
 from __future__ import annotations
 
 import os
-from typing import Iterable, Sequence
+import copy
+from typing import Iterable, NamedTuple, Sequence
 
 import keras
 import tensorflow as tf
@@ -107,14 +108,22 @@ def caffe_preprocess(image: tf.Tensor) -> tf.Tensor:
     return bgr - tf.constant(CAFFE_MEAN_BGR, tf.float32)
 
 
-def conv3x3_relu(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor) -> tf.Tensor:
+def input_gradient_kernel(kernel: tf.Tensor) -> tf.Tensor:
+    """K' of :func:`conv3x3_relu`: ``kernel`` ``[3, 3, in, out]`` flipped in space, its channel
+    axes swapped (``[3, 3, out, in]``)."""
+    return tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2])
+
+
+def conv3x3_relu(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor,
+                 gradient_kernel: tf.Tensor | None = None) -> tf.Tensor:
     """``relu(conv(x, kernel) + bias)``, 3x3 'SAME' stride 1 (every VGG19 convolution).
 
     Its gradient is taken with respect to ``x`` only (the network is frozen): with
     z = conv(x, K) + b and y = relu(z), dL/dx = conv(dL/dz, K') where K' is K flipped in space
-    with its input and output channel axes swapped, the input gradient of a stride-1 'SAME'
-    convolution with an odd kernel. TensorFlow's own gradient computes the same thing with
-    ``Conv2DBackpropInput``, which oneDNN runs at 0.6-0.8 of the speed of its forward
+    with its input and output channel axes swapped (:func:`input_gradient_kernel`; pass it as
+    ``gradient_kernel`` to have it made once instead of at every call), the input gradient of a
+    stride-1 'SAME' convolution with an odd kernel. TensorFlow's own gradient computes the same
+    thing with ``Conv2DBackpropInput``, which oneDNN runs at 0.6-0.8 of the speed of its forward
     convolution on AVX2 CPUs (``tools/benchmark.py``); so the gradient is written as a forward
     convolution, except for inputs of few channels (the image), where the native kernel is faster.
     """
@@ -127,12 +136,22 @@ def conv3x3_relu(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor) -> tf.Tensor:
 
         def grad(dy):
             dz = tf.raw_ops.ReluGrad(gradients=dy, features=y)
-            flipped = tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2])
+            flipped = input_gradient_kernel(kernel) if gradient_kernel is None else gradient_kernel
             return tf.nn.conv2d(dz, flipped, 1, "SAME")
 
         return y, grad
 
     return forward(x)
+
+
+class ConvWeights(NamedTuple):
+    """One convolution's weights as a step uses them: in the dtype the layer computes in, with its
+    input-gradient kernel (:func:`input_gradient_kernel`; ``None`` for the image's layer, whose
+    gradient uses the native kernel)."""
+
+    kernel: tf.Tensor
+    bias: tf.Tensor
+    gradient_kernel: tf.Tensor | None
 
 
 def layer_plan(model: keras.Model) -> list[tuple[str, str, tf.Variable | None, tf.Variable | None]]:
@@ -176,15 +195,54 @@ class FeatureExtractor:
         self.compute_dtype = tf.bfloat16 if precision == "mixed_bfloat16" else (
             tf.float16 if precision == "mixed_float16" else tf.float32)
         self._plan = layer_plan(self.model)
+        with tf.init_scope():  # eager, under the caller's distribution strategy if any
+            self._weights = self._prepared_variables()
 
     @property
     def variables(self) -> list[tf.Variable]:
-        """The underlying ``tf.Variable`` s (kernels and biases) the model computes with.
+        """The underlying ``tf.Variable`` s (kernels and biases) of the network: its only copy of
+        the weights that exporters save.
 
         Exporters track these directly: Keras' own variable wrappers are not found by TF1-style
         SavedModel loaders or the TFLite converter.
         """
         return [w.value for w in self.model.weights]
+
+    def prepare_weights(self) -> dict[str, ConvWeights]:
+        """Each convolution's :class:`ConvWeights`, computed from :attr:`variables` (in a traced
+        function: ops reading them). The first convolution stays float32 (class docstring)."""
+        prepared, first = {}, True
+        for name, kind, kernel, bias in self._plan:
+            if kind != "conv":
+                continue
+            dtype = tf.float32 if first else self.compute_dtype
+            k = tf.cast(tf.convert_to_tensor(kernel), dtype)
+            prepared[name] = ConvWeights(k, tf.cast(tf.convert_to_tensor(bias), dtype),
+                                         None if k.shape[2] < 16 else input_gradient_kernel(k))
+            first = False
+        return prepared
+
+    def _prepared_variables(self) -> dict[str, ConvWeights]:
+        """:meth:`prepare_weights` made once and kept in non-trainable variables, so that no step
+        casts, flips or transposes a kernel (~2.5-3.5% of a mixed bfloat16 step at 512 px; README,
+        Performance). A kernel or bias already in its layer's dtype stays the source variable."""
+        def kept(value, source, name):
+            if value is None or (source is not None and value.dtype == source.dtype):
+                return None if value is None else source
+            return tf.Variable(value, trainable=False, name=name)
+
+        convs = [(name, kernel, bias) for name, kind, kernel, bias in self._plan if kind == "conv"]
+        return {name: ConvWeights(*(kept(value, source, f"{name}_{part}") for value, source, part
+                                    in zip(prepared, (kernel, bias, None), ConvWeights._fields)))
+                for (name, kernel, bias), prepared in zip(convs, self.prepare_weights().values())}
+
+    def with_weights(self, weights: dict[str, ConvWeights]) -> "FeatureExtractor":
+        """This extractor computing with ``weights`` (from :meth:`prepare_weights`) instead of its
+        prepared variables: exported graphs prepare them once per request from
+        :attr:`variables`, so a saved model holds one copy of the weights."""
+        bound = copy.copy(self)
+        bound._weights = weights
+        return bound
 
     def __call__(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
         """The requested feature maps of ``images`` (``[B, H, W, 3]``, RGB in [0, 1]).
@@ -195,14 +253,11 @@ class FeatureExtractor:
         """
         x = caffe_preprocess(images)
         out = {}
-        first = True
-        for name, kind, kernel, bias in self._plan:
+        for name, kind, _, _ in self._plan:
             if kind == "conv":
-                # The first convolution sees the image in float32 (see the class docstring).
-                dtype = tf.float32 if first else self.compute_dtype
-                x = conv3x3_relu(tf.cast(x, dtype), tf.cast(tf.convert_to_tensor(kernel), dtype),
-                                 tf.cast(tf.convert_to_tensor(bias), dtype))
-                first = False
+                kernel, bias, gradient_kernel = (tf.convert_to_tensor(w) if w is not None else None
+                                                 for w in self._weights[name])
+                x = conv3x3_relu(tf.cast(x, kernel.dtype), kernel, bias, gradient_kernel)
             elif kind == "max":
                 x = tf.nn.max_pool2d(x, 2, 2, "VALID")
             else:

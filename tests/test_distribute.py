@@ -65,6 +65,11 @@ MIRRORED = textwrap.dedent("""
     folder, style, out = sys.argv[1:4]
     strategy = make_strategy("mirrored")
     assert strategy.num_replicas_in_sync == 2, strategy.extended.worker_devices
+    # The kernels the steps compute with (prepared once) are mirrored like the network's own.
+    from tf_nst.transfer import extractor_for
+    prepared = extractor_for(Config(image_size=32), strategy)._weights.values()
+    assert all(isinstance(w, tf.distribute.DistributedValues)
+               for conv in prepared for w in conv if w is not None)
     contents = [f"{folder}/{n}.png" for n in "abc"]
     results = {}
     for optimizer in ("adam", "lbfgs"):

@@ -10,8 +10,8 @@ one, so that the gradient with respect to the image is computed the fastest way
 
 from __future__ import annotations
 
-import os
 import copy
+import os
 from typing import Iterable, NamedTuple, Sequence
 
 import keras
@@ -224,11 +224,13 @@ class FeatureExtractor:
 
     def _prepared_variables(self) -> dict[str, ConvWeights]:
         """:meth:`prepare_weights` made once and kept in non-trainable variables, so that no step
-        casts, flips or transposes a kernel (~2.5-3.5% of a mixed bfloat16 step at 512 px; README,
-        Performance). A kernel or bias already in its layer's dtype stays the source variable."""
+        casts, flips or transposes a kernel (~2-3% of a step at 512 px; README, Performance). A
+        kernel or bias already in its layer's dtype stays the source variable."""
         def kept(value, source, name):
-            if value is None or (source is not None and value.dtype == source.dtype):
-                return None if value is None else source
+            if value is None:
+                return None
+            if source is not None and value.dtype == source.dtype:  # the cast was a no-op
+                return source
             return tf.Variable(value, trainable=False, name=name)
 
         convs = [(name, kernel, bias) for name, kind, kernel, bias in self._plan if kind == "conv"]

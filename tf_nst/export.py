@@ -248,6 +248,19 @@ def _relaxed(structure: Any) -> Any:
 # --------------------------------------------------------------------------------------------------
 # SavedModel
 # --------------------------------------------------------------------------------------------------
+class _PreparedEachCall:
+    """``extractor`` computing with kernels prepared from its variables at every call, so that a
+    saved graph reads only the variables it tracks (:meth:`FeatureExtractor.prepare_weights`)."""
+
+    def __init__(self, extractor: FeatureExtractor) -> None:
+        self.extractor = extractor
+        self.compute_dtype = extractor.compute_dtype
+        self.layer_names = extractor.layer_names
+
+    def __call__(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
+        return self.extractor.with_weights(self.extractor.prepare_weights())(images)
+
+
 class ServingModule(tf.Module):
     """The whole optimisation as a stateless SavedModel (see the module docstring)."""
 
@@ -262,13 +275,15 @@ class ServingModule(tf.Module):
         optimizer = optimizers.from_config(config)
         style_layer_weights = config.resolved_style_layer_weights
 
+        # The kernels are prepared from the saved variables at each step (no second copy saved).
+        # Preparing them once per request, before the loop, made concurrent requests of a loaded
+        # model fail in one test run (AlreadyExistsError on a Grappler temporary variable).
+        objective = Objective(_PreparedEachCall(extractor), config.content_layers,
+                              config.style_layers)
+        step = make_step(objective, optimizer)
+
         def optimise(content, style, num_steps, content_weight, style_weight, tv_weight,
                      image_size, seed):
-            # The kernels in the compute dtype and their input-gradient forms, made once per
-            # request from the saved variables (before the loop), not kept as a second copy.
-            prepared = extractor.with_weights(extractor.prepare_weights())
-            objective = Objective(prepared, config.content_layers, config.style_layers)
-            step = make_step(objective, optimizer)
             checks = [
                 tf.debugging.assert_non_negative(num_steps, message="num_steps must be >= 0"),
                 tf.debugging.assert_less_equal(

@@ -248,19 +248,6 @@ def _relaxed(structure: Any) -> Any:
 # --------------------------------------------------------------------------------------------------
 # SavedModel
 # --------------------------------------------------------------------------------------------------
-class _PreparedEachCall:
-    """``extractor`` computing with kernels prepared from its variables at every call, so that a
-    saved graph reads only the variables it tracks (:meth:`FeatureExtractor.prepare_weights`)."""
-
-    def __init__(self, extractor: FeatureExtractor) -> None:
-        self.extractor = extractor
-        self.compute_dtype = extractor.compute_dtype
-        self.layer_names = extractor.layer_names
-
-    def __call__(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
-        return self.extractor.with_weights(self.extractor.prepare_weights())(images)
-
-
 class ServingModule(tf.Module):
     """The whole optimisation as a stateless SavedModel (see the module docstring)."""
 
@@ -278,7 +265,7 @@ class ServingModule(tf.Module):
         # The kernels are prepared from the saved variables at each step (no second copy saved).
         # Preparing them once per request, before the loop, made concurrent requests of a loaded
         # model fail in one test run (AlreadyExistsError on a Grappler temporary variable).
-        objective = Objective(_PreparedEachCall(extractor), config.content_layers,
+        objective = Objective(extractor.preparing_each_call(), config.content_layers,
                               config.style_layers)
         step = make_step(objective, optimizer)
 

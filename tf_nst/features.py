@@ -226,25 +226,27 @@ class FeatureExtractor:
         """:meth:`prepare_weights` made once and kept in non-trainable variables, so that no step
         casts, flips or transposes a kernel (~2-3% of a step at 512 px; README, Performance). A
         kernel or bias already in its layer's dtype stays the source variable."""
-        def kept(value, source, name):
-            if value is None:
-                return None
-            if source is not None and value.dtype == source.dtype:  # the cast was a no-op
-                return source
-            return tf.Variable(value, trainable=False, name=name)
+        sources = {name: (kernel, bias) for name, kind, kernel, bias in self._plan
+                   if kind == "conv"}
+        kept = {}
+        for name, prepared in self.prepare_weights().items():
+            kernel, bias = sources[name]
+            parts = []
+            for value, source, part in zip(prepared, (kernel, bias, None), ConvWeights._fields):
+                if value is None or (source is not None and value.dtype == source.dtype):
+                    parts.append(None if value is None else source)  # nothing to prepare
+                else:
+                    parts.append(tf.Variable(value, trainable=False, name=f"{name}_{part}"))
+            kept[name] = ConvWeights(*parts)
+        return kept
 
-        convs = [(name, kernel, bias) for name, kind, kernel, bias in self._plan if kind == "conv"]
-        return {name: ConvWeights(*(kept(value, source, f"{name}_{part}") for value, source, part
-                                    in zip(prepared, (kernel, bias, None), ConvWeights._fields)))
-                for (name, kernel, bias), prepared in zip(convs, self.prepare_weights().values())}
-
-    def with_weights(self, weights: dict[str, ConvWeights]) -> "FeatureExtractor":
-        """This extractor computing with ``weights`` (from :meth:`prepare_weights`) instead of its
-        prepared variables: exported graphs prepare them once per request from
-        :attr:`variables`, so a saved model holds one copy of the weights."""
-        bound = copy.copy(self)
-        bound._weights = weights
-        return bound
+    def preparing_each_call(self) -> "FeatureExtractor":
+        """This extractor preparing its kernels from :attr:`variables` at every call instead of
+        keeping them: what exported graphs run, so that a saved model reads (and holds) only the
+        one copy of the weights it tracks."""
+        each_call = copy.copy(self)
+        each_call._weights = None
+        return each_call
 
     def __call__(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
         """The requested feature maps of ``images`` (``[B, H, W, 3]``, RGB in [0, 1]).
@@ -253,12 +255,13 @@ class FeatureExtractor:
         so that each convolution's input gradient runs as a forward convolution
         (:func:`conv3x3_relu`): the step's most expensive half, about 1.5x faster on oneDNN CPUs.
         """
+        weights = self.prepare_weights() if self._weights is None else self._weights
         x = caffe_preprocess(images)
         out = {}
         for name, kind, _, _ in self._plan:
             if kind == "conv":
                 kernel, bias, gradient_kernel = (tf.convert_to_tensor(w) if w is not None else None
-                                                 for w in self._weights[name])
+                                                 for w in weights[name])
                 x = conv3x3_relu(tf.cast(x, kernel.dtype), kernel, bias, gradient_kernel)
             elif kind == "max":
                 x = tf.nn.max_pool2d(x, 2, 2, "VALID")

@@ -31,6 +31,9 @@ def test_comma_strings_and_lists_are_accepted():
     (dict(tv_weight=float("nan")), "--tv_weight"),
     (dict(noise_ratio=1.5), "--noise_ratio"),
     (dict(num_steps=-1), "--num_steps"),
+    (dict(style_ramp_steps=-3), "--style_ramp_steps=-3"),
+    (dict(style_ramp_start=0.0), "--style_ramp_start=0.0"),
+    (dict(style_ramp_start=float("nan")), "--style_ramp_start"),
     (dict(style_layer_weights="a,b"), "--style_layer_weights"),
     (dict(content_layers=(), style_layers=()), "--content_layers"),
 ])

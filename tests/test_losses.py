@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 from tf_nst import losses
+from tf_nst.objective import LossWeights, ramped_weights
 
 # One image, 2x1 positions (M = 2), N = 2 channels: F = [[1, 2], [3, 4]] (rows = positions).
 F = tf.constant([[[[1.0, 2.0]], [[3.0, 4.0]]]])  # [1, 2, 1, 2]
@@ -85,3 +86,17 @@ def test_losses_are_per_image():
     whole = losses.content_loss(a, b).numpy()
     for i in range(3):
         assert whole[i] == pytest.approx(losses.content_loss(a[i:i + 1], b[i:i + 1]).numpy()[0])
+
+
+def test_style_weight_ramp_hand_values():
+    """beta_k = beta (s + (1 - s) min(k / K, 1)); the objective moves for 0 < k <= K."""
+    weights = LossWeights(*(tf.constant(v) for v in (1.0, 8.0, 0.0, [1.0], [1.0])),
+                          style_ramp_steps=tf.constant(4.0), style_ramp_start=tf.constant(0.25))
+    k = tf.constant([0, 2, 4, 5, 9])
+    ramped, moved = ramped_weights(weights, k)
+    np.testing.assert_allclose(ramped.style.numpy(), [2.0, 5.0, 8.0, 8.0, 8.0])
+    assert moved.numpy().tolist() == [False, True, True, False, False]
+    assert float(ramped.content) == 1.0
+    constant, moved = ramped_weights(weights._replace(style_ramp_steps=0.0), k)
+    np.testing.assert_allclose(constant.style.numpy(), [8.0] * 5)
+    assert not moved.numpy().any()

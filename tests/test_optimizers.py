@@ -218,3 +218,18 @@ def test_multiscale_lbfgs_converges_faster_on_a_smooth_ill_conditioned_problem()
 
     plain, multiscale = run_with(0), run_with(3)
     assert multiscale < 0.2 * plain  # measured: 1.6e-5 against 3.0e-4
+
+
+def test_lbfgs_accepts_a_worse_trial_when_the_objective_moved():
+    """A weight schedule makes the loss of the last accepted point stale: the trial is then
+    accepted without the sufficient-decrease test (and rejected without the flag)."""
+    opt = optimizers.Lbfgs(initial_step=0.1)
+    grad = tf.reshape(tf.linspace(-1.0, 1.0, 12), [1, 2, 2, 3])
+    state = opt.update(opt.init(tf.fill([1, 2, 2, 3], 0.5)), tf.constant([1.0]), grad)
+    worse = tf.constant([2.0])
+    rejected = opt.update(state, worse, grad)
+    moved = opt.update(state, worse, grad, objective_moved=tf.constant([True]))
+    assert int(rejected.iteration[0]) == 1 and float(rejected.f[0]) == 1.0
+    assert int(moved.iteration[0]) == 2 and float(moved.f[0]) == 2.0
+    np.testing.assert_array_equal(moved.x.numpy(), state.trial.numpy())
+    assert int(opt.steps_taken(moved)[0]) == 2

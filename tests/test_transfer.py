@@ -107,3 +107,16 @@ def test_weights_change_without_retracing(small_pair):
     st.weights = LossWeights.from_config(st.config.replace(style_weight=10.0, tv_weight=1.0))
     st.step(1)
     assert st._step.experimental_get_tracing_count() == 1
+
+
+def test_style_weight_ramp_optimises_the_ramped_objective_then_the_full_one(small_pair):
+    content, style = small_pair
+    st = StyleTransfer(content, style, Config(**SMALL, style_ramp_steps=4, style_ramp_start=0.25))
+    beta = st.config.style_weight
+    first = st.step(1)  # k = 0: a quarter of the style weight
+    np.testing.assert_allclose(first["total"], first["content"] + 0.25 * beta * first["style"],
+                               rtol=1e-5)
+    start = loss_of(st, st.image)
+    later = st.step(9)  # past the ramp: the full objective, and it has fallen
+    np.testing.assert_allclose(later["total"], later["content"] + beta * later["style"], rtol=1e-5)
+    assert loss_of(st, st.image) < start / 3

@@ -104,6 +104,14 @@ class Config:
         0, "L-BFGS: levels of a multi-resolution initial inverse Hessian, which takes larger "
         "steps along the image's low frequencies (0 = the identity, as the paper's L-BFGS). "
         "Measured to save steps at 128-256 px, none at 512 px.", group="optimization")
+    style_ramp_steps: int = _field(
+        0, "Style-weight continuation: over the first N steps of each optimiser start (each "
+        "scale, each tile visit) the style weight rises linearly from --style_ramp_start x beta "
+        "to beta, and L-BFGS accepts each of those steps (its line search cannot compare losses "
+        "of a moving objective). 0 = the constant weight of the paper.", group="optimization")
+    style_ramp_start: float = _field(
+        0.33, "With --style_ramp_steps: the style weight at the first step, as a fraction "
+        "of --style_weight, in (0, 1].", group="optimization")
     init: str = _field(
         "content", "Starting image: 'content', 'noise', 'style' or the path of an image.",
         group="optimization")
@@ -205,6 +213,10 @@ class Config:
         _check(self.lbfgs_history >= 1, "lbfgs_history", self.lbfgs_history, "must be >= 1")
         _check(0 <= self.lbfgs_multiscale <= 8, "lbfgs_multiscale", self.lbfgs_multiscale,
                "must be between 0 and 8")
+        _check(self.style_ramp_steps >= 0, "style_ramp_steps", self.style_ramp_steps,
+               "must be >= 0")
+        _check(0.0 < self.style_ramp_start <= 1.0, "style_ramp_start", self.style_ramp_start,
+               "must be in (0, 1]")
         _check(0.0 <= self.noise_ratio <= 1.0, "noise_ratio", self.noise_ratio,
                "must be between 0 and 1")
         _check(bool(self.init), "init", self.init, "must be content, noise, style or a path")

@@ -306,7 +306,8 @@ class ServingModule(tf.Module):
             weights = LossWeights(content_weight, style_weight, tv_weight,
                                   tf.constant(style_layer_weights, tf.float32,
                                               shape=[len(style_layer_weights)]),
-                                  tf.ones([1], tf.float32))  # one style image
+                                  tf.ones([1], tf.float32),  # one style image
+                                  float(config.style_ramp_steps), config.style_ramp_start)
             start = initial_image(config.init, content, style, config.noise_ratio, seed)
             state = optimizer.init(start)
 

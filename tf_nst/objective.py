@@ -33,6 +33,10 @@ class LossWeights(NamedTuple):
     tv: tf.Tensor          # total-variation weight
     style_layers: tf.Tensor  # w_l, one per style layer
     style_blend: tf.Tensor   # b_s, one per style image, summing to 1
+    # Style-weight continuation (see :func:`ramped_weights`): K steps (0 = constant beta) and the
+    # starting fraction s of beta.
+    style_ramp_steps: tf.Tensor | float = 0.0
+    style_ramp_start: tf.Tensor | float = 1.0
 
     @classmethod
     def from_config(cls, config: Config, num_styles: int | None = None) -> "LossWeights":
@@ -43,7 +47,9 @@ class LossWeights(NamedTuple):
                    tf.constant(config.resolved_style_layer_weights, tf.float32,
                                shape=[len(config.style_layers)]),
                    tf.constant(config.resolved_style_blend_weights(num_styles), tf.float32,
-                               shape=[num_styles]))
+                               shape=[num_styles]),
+                   tf.constant(config.style_ramp_steps, tf.float32),
+                   tf.constant(config.style_ramp_start, tf.float32))
 
 
 class Objective:
@@ -145,6 +151,26 @@ def layer_masks(masks: tf.Tensor, layer: str) -> tf.Tensor:
     return tf.reshape(resized, tf.concat([shape[:2], size, [1]], 0))
 
 
+def ramped_weights(weights: LossWeights, steps_taken: tf.Tensor
+                   ) -> tuple[LossWeights, tf.Tensor]:
+    """The weights of step k of a style-weight continuation, and whether the objective moved.
+
+    beta_k = beta (s + (1 - s) min(k / K, 1)) with K = ``style_ramp_steps`` and s =
+    ``style_ramp_start``: the style term grows from s beta to beta over the first K steps, so the
+    early steps follow the content more and the style is added gradually (a continuation, or
+    homotopy, of the objective). ``moved`` (for ``0 < k <= K``) says the previous step's loss was of
+    another objective; the optimiser must not compare the two (see ``Lbfgs.update``). With K = 0
+    the weights are returned unchanged and ``moved`` is false.
+    """
+    k = tf.cast(steps_taken, tf.float32)
+    ramp_steps = tf.cast(weights.style_ramp_steps, tf.float32)
+    start = tf.cast(weights.style_ramp_start, tf.float32)
+    progress = tf.minimum(k / tf.maximum(ramp_steps, 1.0), 1.0)
+    factor = tf.where(ramp_steps > 0, start + (1.0 - start) * progress, tf.ones_like(progress))
+    moved = (ramp_steps > 0) & (k > 0) & (k <= ramp_steps)
+    return weights._replace(style=weights.style * factor), moved
+
+
 StepFn = Callable[[object, Targets, LossWeights], tuple[object, dict[str, tf.Tensor]]]
 
 
@@ -177,12 +203,16 @@ def make_step(objective: Objective, optimizer: Optimizer) -> StepFn:
     so no gradient with respect to the network's weights is needed: the filter-gradient ops the
     generic Conv2D gradient emits are unreachable from the outputs and pruned before running
     (tests/test_flops.py checks this). With a float16 network the loss is scaled per image by
-    :func:`loss_scale` for the backward pass and the gradient unscaled in float32.
+    :func:`loss_scale` for the backward pass and the gradient unscaled in float32. A style-weight
+    continuation (``weights.style_ramp_steps``) takes its step count from the optimiser's state
+    (:func:`ramped_weights`), so every caller of the step gets it; ``terms`` are then those of the
+    ramped objective.
     """
     float16 = objective.extractor.compute_dtype == tf.float16
 
     def step(state, targets: Targets, weights: LossWeights):
         x = optimizer.evaluation_point(state)
+        weights, moved = ramped_weights(weights, optimizer.steps_taken(state))
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(x)
             terms = objective.loss_terms(x, targets, weights)
@@ -194,6 +224,6 @@ def make_step(objective: Objective, optimizer: Optimizer) -> StepFn:
         grad = tape.gradient(summed, x)
         if float16:
             grad = grad / scale[:, None, None, None]
-        return optimizer.update(state, terms["total"], grad), terms
+        return optimizer.update(state, terms["total"], grad, objective_moved=moved), terms
 
     return step

@@ -1,8 +1,8 @@
 """Optimisers of the image's pixels, written as pure functions of tensor state.
 
 Each optimiser has ``init(image) -> state``, ``evaluation_point(state) -> x`` (where the next loss
-and gradient are computed), ``update(state, loss, grad) -> state`` and ``image(state)`` (the image to
-show). The state is a ``NamedTuple`` of tensors, so a step runs in a ``tf.function``, inside a
+and gradient are computed), ``update(state, loss, grad, objective_moved) -> state``, ``image(state)``
+(the image to show) and ``steps_taken(state)`` (the step count a weight schedule follows). The state is a ``NamedTuple`` of tensors, so a step runs in a ``tf.function``, inside a
 ``tf.while_loop`` of an exported graph, and needs no ``tf.Variable``: a served model keeps no state
 between requests. One step is exactly one loss-and-gradient evaluation, which makes optimisers
 comparable at equal cost.
@@ -86,8 +86,10 @@ def _clip(x: tf.Tensor) -> tf.Tensor:
 class Optimizer(Protocol):
     def init(self, image: tf.Tensor): ...
     def evaluation_point(self, state) -> tf.Tensor: ...
-    def update(self, state, loss: tf.Tensor, grad: tf.Tensor): ...
+    def update(self, state, loss: tf.Tensor, grad: tf.Tensor,
+               objective_moved: tf.Tensor | bool = False): ...
     def image(self, state) -> tf.Tensor: ...
+    def steps_taken(self, state) -> tf.Tensor: ...
 
 
 # --------------------------------------------------------------------------------------------------
@@ -119,8 +121,12 @@ class Adam:
     def image(self, state: AdamState) -> tf.Tensor:
         return state.image
 
-    def update(self, state: AdamState, loss: tf.Tensor, grad: tf.Tensor) -> AdamState:
-        del loss
+    def steps_taken(self, state: AdamState) -> tf.Tensor:
+        return state.t
+
+    def update(self, state: AdamState, loss: tf.Tensor, grad: tf.Tensor,
+               objective_moved: tf.Tensor | bool = False) -> AdamState:
+        del loss, objective_moved  # Adam never compares losses
         b1, b2 = self.beta_1, self.beta_2
         t = state.t + 1.0
         m = b1 * state.m + (1.0 - b1) * grad
@@ -184,6 +190,9 @@ class Lbfgs:
     def image(self, state: LbfgsState) -> tf.Tensor:
         return state.x
 
+    def steps_taken(self, state: LbfgsState) -> tf.Tensor:
+        return state.iteration
+
     def _steepest(self, g: tf.Tensor) -> tf.Tensor:
         largest = tf.reduce_max(tf.abs(g), axis=[1, 2, 3])
         return -g * _per_image(self.initial_step / tf.maximum(largest, 1e-30))
@@ -209,13 +218,17 @@ class Lbfgs:
             r = r + _per_image(alphas[i] - b) * s[i]
         return -r
 
-    def update(self, state: LbfgsState, loss: tf.Tensor, grad: tf.Tensor) -> LbfgsState:
+    def update(self, state: LbfgsState, loss: tf.Tensor, grad: tf.Tensor,
+               objective_moved: tf.Tensor | bool = False) -> LbfgsState:
+        """``objective_moved`` ([B] or scalar bool): ``loss`` is of another objective than
+        ``state.f`` (a weight schedule changed it), so the trial is accepted without the
+        sufficient-decrease test, which would compare the two."""
         f_new, g_new = tf.cast(loss, tf.float32), grad
         first = tf.equal(state.iteration, 0)
         step = state.trial - state.x
         slope = _dot(state.g, step)  # directional derivative along the step actually taken
         sufficient = f_new <= state.f + self.c1 * slope
-        accept = first | sufficient
+        accept = first | sufficient | objective_moved
 
         # Accepted: store the curvature pair if it has positive curvature.
         y_new = g_new - state.g

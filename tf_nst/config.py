@@ -110,7 +110,7 @@ class Config:
         "to beta, and L-BFGS accepts each of those steps (its line search cannot compare losses "
         "of a moving objective). 0 = the constant weight of the paper.", group="optimization")
     style_ramp_start: float = _field(
-        0.33, "With --style_ramp_steps: the style weight at the first step, as a fraction "
+        0.1, "With --style_ramp_steps: the style weight at the first step, as a fraction "
         "of --style_weight, in (0, 1].", group="optimization")
     init: str = _field(
         "content", "Starting image: 'content', 'noise', 'style' or the path of an image.",

@@ -260,7 +260,6 @@ class ServingModule(tf.Module):
         # The underlying tf.Variables, tracked directly: saved once, found by TF1 loaders.
         self.vgg_variables = list(extractor.variables)
         optimizer = optimizers.from_config(config)
-        style_layer_weights = config.resolved_style_layer_weights
 
         # The kernels are prepared from the saved variables at each step (no second copy saved).
         # Preparing them once per request, before the loop, made concurrent requests of a loaded
@@ -303,11 +302,11 @@ class ServingModule(tf.Module):
             content = images.resize_image(content, content_size)
             style = images.resize_image(style, style_size)
             targets = objective.targets(content, style)
-            weights = LossWeights(content_weight, style_weight, tv_weight,
-                                  tf.constant(style_layer_weights, tf.float32,
-                                              shape=[len(style_layer_weights)]),
-                                  tf.ones([1], tf.float32),  # one style image
-                                  float(config.style_ramp_steps), config.style_ramp_start)
+            # The config's weights for the one style image a request has, with the request's
+            # alpha, beta and TV weight.
+            weights = LossWeights.from_config(config.replace(style_blend_weights=()),
+                                              num_styles=1)._replace(
+                content=content_weight, style=style_weight, tv=tv_weight)
             start = initial_image(config.init, content, style, config.noise_ratio, seed)
             state = optimizer.init(start)
 

@@ -1,8 +1,9 @@
 """Optimisers of the image's pixels, written as pure functions of tensor state.
 
 Each optimiser has ``init(image) -> state``, ``evaluation_point(state) -> x`` (where the next loss
-and gradient are computed), ``update(state, loss, grad, objective_moved) -> state``, ``image(state)``
-(the image to show) and ``steps_taken(state)`` (the step count a weight schedule follows). The state is a ``NamedTuple`` of tensors, so a step runs in a ``tf.function``, inside a
+and gradient are computed), ``update(state, loss, grad, objective_moved) -> state``,
+``image(state)`` (the image to show) and ``steps_taken(state)`` (the step count a weight schedule
+follows). The state is a ``NamedTuple`` of tensors, so a step runs in a ``tf.function``, inside a
 ``tf.while_loop`` of an exported graph, and needs no ``tf.Variable``: a served model keeps no state
 between requests. One step is exactly one loss-and-gradient evaluation, which makes optimisers
 comparable at equal cost.

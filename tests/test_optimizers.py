@@ -220,16 +220,19 @@ def test_multiscale_lbfgs_converges_faster_on_a_smooth_ill_conditioned_problem()
     assert multiscale < 0.2 * plain  # measured: 1.6e-5 against 3.0e-4
 
 
-def test_lbfgs_accepts_a_worse_trial_when_the_objective_moved():
-    """A weight schedule makes the loss of the last accepted point stale: the trial is then
-    accepted without the sufficient-decrease test (and rejected without the flag)."""
+def test_lbfgs_tests_the_comparable_loss_and_keeps_the_current_one():
+    """With a weight schedule the trial's loss is of another objective than the kept one: the
+    sufficient-decrease test compares ``comparable_loss`` (the trial under the kept loss's
+    weights), and an accepted trial keeps ``loss`` (under the current weights) for the next."""
     opt = optimizers.Lbfgs(initial_step=0.1)
     grad = tf.reshape(tf.linspace(-1.0, 1.0, 12), [1, 2, 2, 3])
     state = opt.update(opt.init(tf.fill([1, 2, 2, 3], 0.5)), tf.constant([1.0]), grad)
-    worse = tf.constant([2.0])
-    rejected = opt.update(state, worse, grad)
-    moved = opt.update(state, worse, grad, objective_moved=tf.constant([True]))
+    # Higher under the new weights, lower under the old ones: a decrease of one objective.
+    accepted = opt.update(state, tf.constant([2.0]), grad, comparable_loss=tf.constant([0.5]))
+    assert int(accepted.iteration[0]) == 2 and float(accepted.f[0]) == 2.0
+    np.testing.assert_array_equal(accepted.x.numpy(), state.trial.numpy())
+    # Lower under the new weights, higher under the old: not a decrease, so rejected.
+    rejected = opt.update(state, tf.constant([0.5]), grad, comparable_loss=tf.constant([2.0]))
     assert int(rejected.iteration[0]) == 1 and float(rejected.f[0]) == 1.0
-    assert int(moved.iteration[0]) == 2 and float(moved.f[0]) == 2.0
-    np.testing.assert_array_equal(moved.x.numpy(), state.trial.numpy())
-    assert int(opt.steps_taken(moved)[0]) == 2
+    assert float(rejected.alpha[0]) < 1.0
+    assert int(opt.steps_taken(accepted)[0]) == 2

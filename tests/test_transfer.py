@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_nst import Config, StyleTransfer, stylize
-from tf_nst.objective import LossWeights
+from tf_nst import Config, StyleTransfer, optimizers, stylize
+from tf_nst.objective import LossWeights, make_step
 
 SMALL = dict(image_size=64)
 
@@ -120,3 +120,34 @@ def test_style_weight_ramp_optimises_the_ramped_objective_then_the_full_one(smal
     later = st.step(9)  # past the ramp: the full objective, and it has fallen
     np.testing.assert_allclose(later["total"], later["content"] + beta * later["style"], rtol=1e-5)
     assert loss_of(st, st.image) < start / 3
+
+
+def test_a_ramp_step_gives_the_line_search_the_trial_under_the_previous_weights(small_pair):
+    """During a continuation the kept loss was measured one accepted step ago: the step function
+    hands L-BFGS the trial's loss under beta_{k-1} to compare with it, and under beta_k to keep."""
+    content, style = small_pair
+    st = StyleTransfer(content, style, Config(**SMALL, style_ramp_steps=4, style_ramp_start=0.25))
+    calls = []
+
+    class Recording(optimizers.Lbfgs):
+        def update(self, state, loss, grad, comparable_loss=None):
+            calls.append((int(self.steps_taken(state)[0]), float(loss[0]),
+                          float(comparable_loss[0])))
+            return super().update(state, loss, grad, comparable_loss)
+
+    optimizer = Recording(initial_step=st.config.learning_rate)
+    step = make_step(st.objective, optimizer)
+    state = optimizer.init(st.content)
+    beta = st.config.style_weight
+
+    def weight(k):
+        return beta * (0.25 + 0.75 * min(k / 4, 1.0))
+
+    for _ in range(5):
+        state, terms = step(state, st.targets, st.weights)
+        k, loss, comparable = calls[-1]
+        content_term, style_term = float(terms["content"][0]), float(terms["style"][0])
+        assert loss == pytest.approx(content_term + weight(k) * style_term, rel=1e-5)
+        assert comparable == pytest.approx(content_term + weight(max(k - 1, 0)) * style_term,
+                                           rel=1e-5)
+    assert calls[-1][0] >= 2 and calls[-1][1] > calls[-1][2]  # the two weights differed

@@ -107,8 +107,8 @@ class Config:
     style_ramp_steps: int = _field(
         0, "Style-weight continuation: over the first N steps of each optimiser start (each "
         "scale, each tile visit) the style weight rises linearly from --style_ramp_start x beta "
-        "to beta, and L-BFGS accepts each of those steps (its line search cannot compare losses "
-        "of a moving objective). 0 = the constant weight of the paper.", group="optimization")
+        "to beta (L-BFGS's line search compares each trial with the last accepted point under "
+        "that point's weights). 0 = the constant weight of the paper.", group="optimization")
     style_ramp_start: float = _field(
         0.1, "With --style_ramp_steps: the style weight at the first step, as a fraction "
         "of --style_weight, in (0, 1].", group="optimization")

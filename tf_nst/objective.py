@@ -151,24 +151,20 @@ def layer_masks(masks: tf.Tensor, layer: str) -> tf.Tensor:
     return tf.reshape(resized, tf.concat([shape[:2], size, [1]], 0))
 
 
-def ramped_weights(weights: LossWeights, steps_taken: tf.Tensor
-                   ) -> tuple[LossWeights, tf.Tensor]:
-    """The weights of step k of a style-weight continuation, and whether the objective moved.
+def ramped_weights(weights: LossWeights, steps_taken: tf.Tensor) -> LossWeights:
+    """The weights of step k of a style-weight continuation.
 
     beta_k = beta (s + (1 - s) min(k / K, 1)) with K = ``style_ramp_steps`` and s =
     ``style_ramp_start``: the style term grows from s beta to beta over the first K steps, so the
     early steps follow the content more and the style is added gradually (a continuation, or
-    homotopy, of the objective). ``moved`` (for ``0 < k <= K``) says the previous step's loss was of
-    another objective; the optimiser must not compare the two (see ``Lbfgs.update``). With K = 0
-    the weights are returned unchanged and ``moved`` is false.
+    homotopy, of the objective). With K = 0 the weights are returned unchanged.
     """
     k = tf.cast(steps_taken, tf.float32)
     ramp_steps = tf.cast(weights.style_ramp_steps, tf.float32)
     start = tf.cast(weights.style_ramp_start, tf.float32)
     progress = tf.minimum(k / tf.maximum(ramp_steps, 1.0), 1.0)
     factor = tf.where(ramp_steps > 0, start + (1.0 - start) * progress, tf.ones_like(progress))
-    moved = (ramp_steps > 0) & (k > 0) & (k <= ramp_steps)
-    return weights._replace(style=weights.style * factor), moved
+    return weights._replace(style=weights.style * factor)
 
 
 StepFn = Callable[[object, Targets, LossWeights], tuple[object, dict[str, tf.Tensor]]]
@@ -206,16 +202,18 @@ def make_step(objective: Objective, optimizer: Optimizer) -> StepFn:
     :func:`loss_scale` for the backward pass and the gradient unscaled in float32. A style-weight
     continuation (``weights.style_ramp_steps``) takes its step count from the optimiser's state
     (:func:`ramped_weights`), so every caller of the step gets it; ``terms`` are then those of the
-    ramped objective.
+    ramped objective, and the optimiser also gets the trial's loss under the weights its last
+    accepted loss was measured with, so its line search compares losses of one objective.
     """
     float16 = objective.extractor.compute_dtype == tf.float16
 
     def step(state, targets: Targets, weights: LossWeights):
         x = optimizer.evaluation_point(state)
-        weights, moved = ramped_weights(weights, optimizer.steps_taken(state))
+        steps_taken = optimizer.steps_taken(state)
+        weights_now = ramped_weights(weights, steps_taken)
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(x)
-            terms = objective.loss_terms(x, targets, weights)
+            terms = objective.loss_terms(x, targets, weights_now)
             if float16:
                 scale = loss_scale(terms["total"], x)
                 summed = tf.reduce_sum(terms["total"] * scale)
@@ -224,6 +222,11 @@ def make_step(objective: Objective, optimizer: Optimizer) -> StepFn:
         grad = tape.gradient(summed, x)
         if float16:
             grad = grad / scale[:, None, None, None]
-        return optimizer.update(state, terms["total"], grad, objective_moved=moved), terms
+        # The optimiser's loss at its last accepted point was measured one accepted step ago: with
+        # a continuation, under the weights of step k - 1. The trial's loss under those weights
+        # (the same terms, re-weighted) is what a line search may compare it with.
+        before = ramped_weights(weights, tf.maximum(steps_taken - 1, 0))
+        comparable = losses.total_loss(terms, before.content, before.style, before.tv)
+        return optimizer.update(state, terms["total"], grad, comparable_loss=comparable), terms
 
     return step

@@ -1,7 +1,7 @@
 """Optimisers of the image's pixels, written as pure functions of tensor state.
 
 Each optimiser has ``init(image) -> state``, ``evaluation_point(state) -> x`` (where the next loss
-and gradient are computed), ``update(state, loss, grad, objective_moved) -> state``,
+and gradient are computed), ``update(state, loss, grad, comparable_loss) -> state``,
 ``image(state)`` (the image to show) and ``steps_taken(state)`` (the step count a weight schedule
 follows). The state is a ``NamedTuple`` of tensors, so a step runs in a ``tf.function``, inside a
 ``tf.while_loop`` of an exported graph, and needs no ``tf.Variable``: a served model keeps no state
@@ -88,7 +88,7 @@ class Optimizer(Protocol):
     def init(self, image: tf.Tensor): ...
     def evaluation_point(self, state) -> tf.Tensor: ...
     def update(self, state, loss: tf.Tensor, grad: tf.Tensor,
-               objective_moved: tf.Tensor | bool = False): ...
+               comparable_loss: tf.Tensor | None = None): ...
     def image(self, state) -> tf.Tensor: ...
     def steps_taken(self, state) -> tf.Tensor: ...
 
@@ -126,8 +126,8 @@ class Adam:
         return state.t
 
     def update(self, state: AdamState, loss: tf.Tensor, grad: tf.Tensor,
-               objective_moved: tf.Tensor | bool = False) -> AdamState:
-        del loss, objective_moved  # Adam never compares losses
+               comparable_loss: tf.Tensor | None = None) -> AdamState:
+        del loss, comparable_loss  # Adam never compares losses
         b1, b2 = self.beta_1, self.beta_2
         t = state.t + 1.0
         m = b1 * state.m + (1.0 - b1) * grad
@@ -220,16 +220,18 @@ class Lbfgs:
         return -r
 
     def update(self, state: LbfgsState, loss: tf.Tensor, grad: tf.Tensor,
-               objective_moved: tf.Tensor | bool = False) -> LbfgsState:
-        """``objective_moved`` ([B] or scalar bool): ``loss`` is of another objective than
-        ``state.f`` (a weight schedule changed it), so the trial is accepted without the
-        sufficient-decrease test, which would compare the two."""
+               comparable_loss: tf.Tensor | None = None) -> LbfgsState:
+        """``loss`` and ``grad`` at the trial point. ``comparable_loss`` [B]: the trial's loss under
+        the objective ``state.f`` and ``state.g`` were measured with, when a weight schedule has
+        changed it since (default: ``loss``). The sufficient-decrease test compares that one with
+        ``state.f``; ``loss`` is what is kept on acceptance, for the next test."""
         f_new, g_new = tf.cast(loss, tf.float32), grad
+        f_test = f_new if comparable_loss is None else tf.cast(comparable_loss, tf.float32)
         first = tf.equal(state.iteration, 0)
         step = state.trial - state.x
         slope = _dot(state.g, step)  # directional derivative along the step actually taken
-        sufficient = f_new <= state.f + self.c1 * slope
-        accept = first | sufficient | objective_moved
+        sufficient = f_test <= state.f + self.c1 * slope
+        accept = first | sufficient
 
         # Accepted: store the curvature pair if it has positive curvature.
         y_new = g_new - state.g
@@ -252,7 +254,7 @@ class Lbfgs:
         direction = tf.where(fallback, self._steepest(g), direction)
 
         # Rejected: shrink the step by a safeguarded quadratic fit of f along the step.
-        curvature = f_new - state.f - slope
+        curvature = f_test - state.f - slope
         ratio = -slope / tf.maximum(2.0 * curvature, 1e-30)
         shrunk = state.alpha * tf.clip_by_value(ratio, 0.1, 0.5)
         collapsed = ~accept & (shrunk < self.min_step)

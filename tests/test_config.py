@@ -35,6 +35,10 @@ def test_comma_strings_and_lists_are_accepted():
     (dict(style_ramp_start=0.0), "--style_ramp_start=0.0"),
     (dict(style_ramp_start=float("nan")), "--style_ramp_start"),
     (dict(style_layer_weights="a,b"), "--style_layer_weights"),
+    (dict(lbfgs_frequency_gain=0.5), "--lbfgs_frequency_gain=0.5"),
+    (dict(lbfgs_frequency_gain=float("nan")), "--lbfgs_frequency_gain"),
+    (dict(lbfgs_frequency_gain=-64), "--lbfgs_frequency_gain=-64"),
+    (dict(lbfgs_frequency_gain=64, lbfgs_multiscale=3), "--lbfgs_frequency_gain=64"),
     (dict(content_layers=(), style_layers=()), "--content_layers"),
 ])
 def test_invalid_values_give_one_line_naming_the_flag(changes, flag):

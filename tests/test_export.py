@@ -25,7 +25,7 @@ PYTHON = sys.executable
 # With a style-weight continuation over half the steps, so the served graph's ramp (the step
 # count it takes from the optimiser's state inside the while loop) is held to the library's too.
 CONFIG = Config(image_size=40, num_steps=4, tv_weight=1e-3, max_pixels=64 * 64 + 1,
-                style_ramp_steps=2, style_ramp_start=0.25)
+                style_ramp_steps=2, style_ramp_start=0.25, lbfgs_frequency_gain=64)
 LIMITS = export.Limits(max_steps=20, max_pixels=48 * 48)
 
 

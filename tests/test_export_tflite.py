@@ -108,14 +108,18 @@ def test_losses_after_k_steps_match_tensorflow(tflite_path, square_pair, runtime
     np.testing.assert_array_equal(again["image"], out["image"])
 
 
-def test_lbfgs_exports_and_matches_tensorflow(square_pair, vgg_weights):
+@pytest.mark.parametrize("preconditioner", [{"lbfgs_multiscale": 2},
+                                            {"lbfgs_frequency_gain": 64.0}])
+def test_lbfgs_exports_and_matches_tensorflow(square_pair, vgg_weights, preconditioner):
     """L-BFGS converts to builtin operators too (its line search is tf.where on the state, its
     history push a tf.cond, which becomes IF); K steps include rejected trial points and
-    curvature pairs. With --lbfgs_multiscale (on here: a superset of the plain update), the
-    pooling, repeats and padding of its initial inverse Hessian convert too."""
+    curvature pairs. With --lbfgs_multiscale (a superset of the plain update), the pooling,
+    repeats and padding of its initial inverse Hessian convert too; with
+    --lbfgs_frequency_gain its DFT as matrix products (TFLite has no inverse FFT), which
+    follows TensorFlow's rfft2d/irfft2d."""
     from tf_nst.export import convert_tflite
 
-    config = Config(**{**FLAGS, "optimizer": "lbfgs", "lbfgs_multiscale": 2})
+    config = Config(**{**FLAGS, "optimizer": "lbfgs", **preconditioner})
     steps = 6
     st, terms = _tensorflow_after(square_pair, config, steps)
     interpreter = _interpreter(convert_tflite(config))

@@ -110,6 +110,9 @@ def test_from_config():
     lbfgs = optimizers.from_config(Config(optimizer="lbfgs", learning_rate=0.1, lbfgs_history=3,
                                           lbfgs_multiscale=2))
     assert lbfgs.multiscale_levels == 2
+    assert lbfgs.frequency_gain == 0 and lbfgs.dft == "fft"
+    fourier = optimizers.from_config(Config(lbfgs_frequency_gain=32), builtin_ops=True)
+    assert fourier.frequency_gain == 32 and fourier.dft == "matmul"
     assert isinstance(lbfgs, optimizers.Lbfgs) and lbfgs.history == 3
     with pytest.raises(ValueError):
         optimizers.from_config(types.SimpleNamespace(optimizer="sgd", learning_rate=0.1))
@@ -183,17 +186,63 @@ def test_multiscale_smoothing_hand_values():
                                expected)
 
 
-def test_multiscale_smoothing_is_symmetric_positive_definite():
+@pytest.mark.parametrize("precondition", [
+    lambda x: optimizers.multiscale_smoothing(x, 3),
+    lambda x: optimizers.frequency_scaling(x, 64.0),
+    lambda x: optimizers.frequency_scaling(x, 64.0, dft="matmul"),
+], ids=["multiscale", "frequency", "frequency_matmul"])
+def test_initial_inverse_hessians_are_symmetric_positive_definite(precondition):
+    """a.Pb = Pa.b and a.Pa >= a.a: a valid L-BFGS H0 that never shortens a step."""
     rng = np.random.default_rng(2)
     a, b = (tf.constant(rng.normal(size=(2, 13, 10, 3)), tf.float32) for _ in range(2))
-    pa, pb = (optimizers.multiscale_smoothing(t, 3) for t in (a, b))
+    pa, pb = precondition(a), precondition(b)
     np.testing.assert_allclose(optimizers._dot(pa, b), optimizers._dot(a, pb), rtol=1e-4)
     assert np.all(optimizers._dot(a, pa).numpy() >= optimizers._dot(a, a).numpy())
 
 
-def test_multiscale_lbfgs_converges_faster_on_a_smooth_ill_conditioned_problem():
+def test_frequency_gains_hand_values():
+    """clip(0.5 / |f|, 1, G): DC gets G, |f| = 1/16 gets 8, |f| >= 1/2 gets 1."""
+    gains = optimizers.frequency_gains(16, 16, 64.0, onesided=False).numpy()
+    assert gains[0, 0] == 64.0
+    np.testing.assert_allclose([gains[1, 0], gains[0, 1], gains[15, 0], gains[0, 15]], 8.0)
+    np.testing.assert_allclose(gains[1, 1], 0.5 / np.hypot(1 / 16, 1 / 16), rtol=1e-6)
+    np.testing.assert_allclose([gains[8, 0], gains[8, 8], gains[4, 8]], 1.0)
+    np.testing.assert_allclose(gains[4, 4], 0.5 / np.hypot(0.25, 0.25), rtol=1e-6)
+    np.testing.assert_array_equal(optimizers.frequency_gains(16, 16, 64.0).numpy(),
+                                  gains[:, :9])  # rfft2d's half
+    odd = optimizers.frequency_gains(5, 7, 64.0, onesided=False).numpy()
+    np.testing.assert_allclose(odd[1, 2], 0.5 / np.hypot(1 / 5, 2 / 7), rtol=1e-6)
+    np.testing.assert_allclose(odd[4, 5], odd[1, 2], rtol=1e-6)  # -f has |f|'s gain
+
+
+def test_frequency_scaling_scales_each_frequency_by_its_gain():
+    constant = tf.fill([1, 8, 6, 3], 0.25)
+    np.testing.assert_allclose(optimizers.frequency_scaling(constant, 20.0).numpy(), 5.0,
+                               rtol=1e-5)
+    rows = np.cos(2 * np.pi * np.arange(16) / 16)[None, :, None, None] * np.ones((1, 16, 12, 2))
+    wave = tf.constant(rows, tf.float32)  # one cycle down the image: f = 1/16, gain 8
+    np.testing.assert_allclose(optimizers.frequency_scaling(wave, 64.0).numpy(), 8.0 * rows,
+                               atol=1e-5)
+    checker = tf.constant((-1.0) ** np.add.outer(np.arange(6), np.arange(4))[None, :, :, None],
+                          tf.float32)  # the Nyquist corner: gain 1
+    np.testing.assert_allclose(optimizers.frequency_scaling(checker, 64.0).numpy(),
+                               checker.numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(2, 16, 12, 3), (1, 15, 9, 3), (1, 1, 1, 3)])
+def test_frequency_scaling_by_matmuls_matches_the_fft(shape):
+    """The TFLite form (real DFT matrices) computes what rfft2d/irfft2d do, odd sizes too."""
+    x = tf.constant(np.random.default_rng(5).normal(size=shape), tf.float32)
+    fft = optimizers.frequency_scaling(x, 64.0).numpy()
+    matmul = optimizers.frequency_scaling(x, 64.0, dft="matmul").numpy()
+    np.testing.assert_allclose(matmul, fft, atol=1e-4 * np.abs(fft).max())
+    with pytest.raises(ValueError, match="dft"):
+        optimizers.frequency_scaling(x, 64.0, dft="wavelet")
+
+
+def test_preconditioned_lbfgs_converges_faster_on_a_smooth_ill_conditioned_problem():
     """A quadratic whose curvature is small along smooth images: the multi-resolution H0
-    reaches a much lower loss in the same number of evaluations."""
+    and Fourier H0s reach a much lower loss in the same number of evaluations."""
     rng = np.random.default_rng(4)
     target = tf.constant(rng.uniform(0.2, 0.8, (1, 16, 16, 3)), tf.float32)
 
@@ -205,8 +254,9 @@ def test_multiscale_lbfgs_converges_faster_on_a_smooth_ill_conditioned_problem()
             tf.square(d), [1, 2, 3])
         return loss, None
 
-    def run_with(levels):
-        opt = optimizers.Lbfgs(initial_step=0.05, history=5, multiscale_levels=levels)
+    def run_with(levels=0, frequency_gain=0.0):
+        opt = optimizers.Lbfgs(initial_step=0.05, history=5, multiscale_levels=levels,
+                               frequency_gain=frequency_gain)
         state = opt.init(tf.fill([1, 16, 16, 3], 0.5))
         for _ in range(40):
             x = opt.evaluation_point(state)
@@ -218,6 +268,7 @@ def test_multiscale_lbfgs_converges_faster_on_a_smooth_ill_conditioned_problem()
 
     plain, multiscale = run_with(0), run_with(3)
     assert multiscale < 0.2 * plain  # measured: 1.6e-5 against 3.0e-4
+    assert run_with(frequency_gain=64.0) < 0.2 * plain  # the Fourier H0 likewise
 
 
 def test_lbfgs_tests_the_comparable_loss_and_keeps_the_current_one():

@@ -23,15 +23,18 @@ def test_lbfgs_cuts_the_loss_tenfold_in_20_steps(small_pair):
     assert loss_of(st, st.image) < start / 10
 
 
-def test_multiscale_lbfgs_runs_the_network_and_cuts_the_loss(small_pair):
+@pytest.mark.parametrize("preconditioner", [dict(lbfgs_multiscale=3),
+                                            dict(lbfgs_frequency_gain=64)])
+def test_preconditioned_lbfgs_runs_the_network_and_cuts_the_loss(small_pair, preconditioner):
     content, style = small_pair
     plain = StyleTransfer(content, style, Config(**SMALL))
-    multiscale = StyleTransfer(content, style, Config(**SMALL, lbfgs_multiscale=3))
-    start = loss_of(multiscale, multiscale.image)
+    preconditioned = StyleTransfer(content, style, Config(**SMALL, **preconditioner))
+    start = loss_of(preconditioned, preconditioned.image)
     plain.step(20)
-    multiscale.step(20)
-    assert loss_of(multiscale, multiscale.image) < start / 10
-    assert np.abs(multiscale.image - plain.image).max() > 1e-3  # the option reaches the optimiser
+    preconditioned.step(20)
+    assert loss_of(preconditioned, preconditioned.image) < start / 10
+    # The option reaches the optimiser.
+    assert np.abs(preconditioned.image - plain.image).max() > 1e-3
 
 
 def test_lbfgs_beats_adam_at_equal_gradient_evaluations(small_pair):

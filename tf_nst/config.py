@@ -104,6 +104,12 @@ class Config:
         0, "L-BFGS: levels of a multi-resolution initial inverse Hessian, which takes larger "
         "steps along the image's low frequencies (0 = the identity, as the paper's L-BFGS). "
         "Measured to save steps at 128-256 px, none at 512 px.", group="optimization")
+    lbfgs_frequency_gain: float = _field(
+        0.0, "L-BFGS: an initial inverse Hessian that scales each spatial frequency of the step "
+        "by min(G, max(1, 0.5/f)), f its magnitude in cycles per pixel: longer steps along the "
+        "image's low frequencies, whose curvature is small, up to G times (64 in "
+        "gatys2016_fast.cfg). 0 = off (the identity, as the paper's L-BFGS). Not with "
+        "--lbfgs_multiscale.", group="optimization")
     style_ramp_steps: int = _field(
         0, "Style-weight continuation: over the first N steps of each optimiser start (each "
         "scale, each tile visit) the style weight rises linearly from --style_ramp_start x beta "
@@ -213,6 +219,12 @@ class Config:
         _check(self.lbfgs_history >= 1, "lbfgs_history", self.lbfgs_history, "must be >= 1")
         _check(0 <= self.lbfgs_multiscale <= 8, "lbfgs_multiscale", self.lbfgs_multiscale,
                "must be between 0 and 8")
+        _check(self.lbfgs_frequency_gain == 0 or 1 <= self.lbfgs_frequency_gain < float("inf"),
+               "lbfgs_frequency_gain", self.lbfgs_frequency_gain, "must be 0 (off) or >= 1")
+        _check(self.lbfgs_frequency_gain == 0 or self.lbfgs_multiscale == 0,
+               "lbfgs_frequency_gain", self.lbfgs_frequency_gain,
+               "cannot be combined with --lbfgs_multiscale (both set L-BFGS's initial inverse "
+               "Hessian)")
         _check(self.style_ramp_steps >= 0, "style_ramp_steps", self.style_ramp_steps,
                "must be >= 0")
         _check(0.0 < self.style_ramp_start <= 1.0, "style_ramp_start", self.style_ramp_start,

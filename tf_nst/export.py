@@ -448,7 +448,7 @@ class OnDeviceModule(tf.Module):
                               for v in extractor.variables]
         builtin = tflite_ops.BuiltinFeatureExtractor(extractor, self.vgg_variables)
         objective = Objective(builtin, config.content_layers, config.style_layers)
-        optimizer = optimizers.from_config(config)
+        optimizer = optimizers.from_config(config, builtin_ops=True)
         step = make_step(objective, optimizer)
         weights = LossWeights.from_config(config)
         side = config.image_size

@@ -80,6 +80,75 @@ def multiscale_smoothing(x: tf.Tensor, levels: int, weight: float = 2.0) -> tf.T
     return out
 
 
+def _signed_frequencies(n: tf.Tensor) -> tf.Tensor:
+    """The DFT's frequencies in cycles per sample, ``[n]``, as ``numpy.fft.fftfreq(n)``."""
+    k = tf.range(n)
+    return tf.cast(tf.where(k < (n + 1) // 2, k, k - n), tf.float32) / tf.cast(n, tf.float32)
+
+
+def frequency_gains(height: tf.Tensor, width: tf.Tensor, largest_gain: float,
+                    onesided: bool = True) -> tf.Tensor:
+    """g(f) = clip(0.5 / |f|, 1, largest_gain) for each frequency f of an ``H x W`` image, |f| in
+    cycles per pixel: ``[H, W // 2 + 1]`` (the frequencies ``rfft2d`` keeps) or ``[H, W]``.
+
+    Frequencies above half the Nyquist radius keep gain 1; below it the gain grows as 1/|f|,
+    as the loss's curvature falls towards the low frequencies, up to ``largest_gain``.
+    """
+    fy = _signed_frequencies(height)[:, None]
+    if onesided:
+        fx = tf.cast(tf.range(width // 2 + 1), tf.float32)[None, :] / tf.cast(width, tf.float32)
+    else:
+        fx = _signed_frequencies(width)[None, :]
+    radius = tf.sqrt(fy * fy + fx * fx)
+    return tf.clip_by_value(0.5 / tf.maximum(radius, 1e-12), 1.0, largest_gain)
+
+
+def _dft_matrices(n: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """cos(2 pi jk / n) and sin(2 pi jk / n), ``[n, n]`` (jk reduced mod n first, for accuracy)."""
+    k = tf.range(n)
+    phase = tf.math.floormod(k[:, None] * k[None, :], n)
+    angle = tf.cast(phase, tf.float32) * (2.0 * 3.141592653589793 / tf.cast(n, tf.float32))
+    return tf.cos(angle), tf.sin(angle)
+
+
+def _filter_by_matmuls(planes: tf.Tensor, gains: tf.Tensor) -> tf.Tensor:
+    """Re(F_H^-1 (gains * (F_H x F_W^T)) F_W^-T) for ``planes`` ``[..., H, W]``, the DFT written
+    as real matrix products (F = C - iS), so that it converts to TFLite builtins."""
+    height, width = tf.shape(planes)[-2], tf.shape(planes)[-1]
+    cos_h, sin_h = _dft_matrices(height)
+    cos_w, sin_w = _dft_matrices(width)
+    a, b = tf.matmul(cos_h, planes), tf.matmul(sin_h, planes)
+    real = gains * (tf.matmul(a, cos_w) - tf.matmul(b, sin_w))   # the spectrum is real - i imag
+    imag = gains * (tf.matmul(a, sin_w) + tf.matmul(b, cos_w))
+    p = tf.matmul(cos_h, real) + tf.matmul(sin_h, imag)          # inverse: F^-1 = (C + iS) / n
+    q = tf.matmul(sin_h, real) - tf.matmul(cos_h, imag)
+    scale = tf.cast(height * width, tf.float32)
+    return (tf.matmul(p, cos_w) - tf.matmul(q, sin_w)) / scale
+
+
+def frequency_scaling(x: tf.Tensor, largest_gain: float, dft: str = "fft") -> tf.Tensor:
+    """P x = F^-1 diag(g) F x for each image and channel of ``[B, H, W, C]``, with the gains g of
+    :func:`frequency_gains`.
+
+    g is real, positive and even in f, so P is symmetric positive definite. Used as L-BFGS's
+    initial inverse Hessian it takes steps up to ``largest_gain`` times longer along the image's
+    low frequencies, whose curvature is small (the deep layers' terms see the image at 1/8 and
+    1/16 of its resolution), smoothly in frequency. ``dft='matmul'`` computes the same with real
+    matrix products instead of ``rfft2d``/``irfft2d`` (TFLite's builtins have no inverse FFT).
+    """
+    planes = tf.transpose(x, [0, 3, 1, 2])
+    height, width = tf.shape(x)[1], tf.shape(x)[2]
+    if dft == "fft":
+        gains = tf.complex(frequency_gains(height, width, largest_gain), 0.0)
+        out = tf.signal.irfft2d(tf.signal.rfft2d(planes) * gains,
+                                fft_length=tf.stack([height, width]))
+    elif dft == "matmul":
+        out = _filter_by_matmuls(planes, frequency_gains(height, width, largest_gain, False))
+    else:
+        raise ValueError(f"unknown dft {dft!r}")
+    return tf.transpose(out, [0, 2, 3, 1])
+
+
 def _clip(x: tf.Tensor) -> tf.Tensor:
     return tf.clip_by_value(x, 0.0, 1.0)
 
@@ -160,18 +229,22 @@ class Lbfgs:
     sufficient-decrease condition f(x + s) <= f(x) + c1 g.s, the point is accepted, the curvature pair
     (s, y) is stored (only when s.y > 0, which keeps the inverse-Hessian estimate positive definite),
     and the next direction comes from the two-loop recursion with the initial scaling
-    gamma = s.y / y.y (or, with ``multiscale_levels``, the initial inverse Hessian gamma P of
-    :func:`multiscale_smoothing`), tried at the natural step length 1. Otherwise the step length shrinks by the
+    gamma = s.y / y.y (or the initial inverse Hessian gamma P, with P from
+    :func:`frequency_scaling` for ``frequency_gain`` or :func:`multiscale_smoothing` for
+    ``multiscale_levels``), tried at the natural step length 1. Otherwise the step length shrinks by the
     minimiser of a quadratic fit, clamped to [0.1, 0.5] of the previous one. Pixels are projected
     onto [0, 1]. The first direction is steepest descent scaled so that no pixel moves by more than
     ``initial_step``.
     """
 
     def __init__(self, initial_step: float = 0.02, history: int = 10, c1: float = 1e-4,
-                 min_step: float = 1e-6, multiscale_levels: int = 0) -> None:
+                 min_step: float = 1e-6, multiscale_levels: int = 0, frequency_gain: float = 0.0,
+                 dft: str = "fft") -> None:
         self.initial_step = initial_step
         self.history = history
         self.multiscale_levels = multiscale_levels
+        self.frequency_gain = frequency_gain
+        self.dft = dft
         self.c1 = c1
         self.min_step = min_step
 
@@ -208,9 +281,13 @@ class Lbfgs:
             q = q - _per_image(a) * y[i]
             alphas.append(a)
         alphas.reverse()
-        # Initial inverse Hessian H0 = gamma P (P = I unless multiscale_levels), with gamma =
+        # Initial inverse Hessian H0 = gamma P (P = I unless a preconditioner is set), with gamma =
         # s.y / y.P.y from the newest pair (Nocedal & Wright, Eq. 7.20, generalised to P).
-        precondition = functools.partial(multiscale_smoothing, levels=self.multiscale_levels)
+        if self.frequency_gain > 0:
+            precondition = functools.partial(frequency_scaling, largest_gain=self.frequency_gain,
+                                             dft=self.dft)
+        else:
+            precondition = functools.partial(multiscale_smoothing, levels=self.multiscale_levels)
         sy, ypy = _dot(s[-1], y[-1]), _dot(y[-1], precondition(y[-1]))
         gamma = tf.where(rho[-1] > 0, sy / tf.maximum(ypy, 1e-30), tf.ones_like(sy))
         r = _per_image(gamma) * precondition(q)
@@ -269,11 +346,14 @@ class Lbfgs:
                           rho=rho, iteration=state.iteration + tf.cast(accept, tf.int32))
 
 
-def from_config(config) -> Optimizer:
-    """The optimiser a :class:`tf_nst.config.Config` names, with its settings."""
+def from_config(config, builtin_ops: bool = False) -> Optimizer:
+    """The optimiser a :class:`tf_nst.config.Config` names, with its settings; ``builtin_ops``
+    for a TFLite export (the frequency preconditioner's DFT as matrix products)."""
     if config.optimizer == "adam":
         return Adam(config.learning_rate)
     if config.optimizer == "lbfgs":
         return Lbfgs(initial_step=config.learning_rate, history=config.lbfgs_history,
-                     multiscale_levels=config.lbfgs_multiscale)
+                     multiscale_levels=config.lbfgs_multiscale,
+                     frequency_gain=config.lbfgs_frequency_gain,
+                     dft="matmul" if builtin_ops else "fft")
     raise ValueError(f"unknown optimizer {config.optimizer!r}")

@@ -108,7 +108,7 @@ class Config:
         0.0, "L-BFGS: an initial inverse Hessian that scales each spatial frequency of the step "
         "by min(G, max(1, 0.5/f)), f its magnitude in cycles per pixel: longer steps along the "
         "image's low frequencies, whose curvature is small, up to G times (64 in "
-        "gatys2016_fast.cfg). 0 = off (the identity, as the paper's L-BFGS). Not with "
+        "gatys2016_fast.cfg and preview.cfg). 0 = off (the identity, as the paper's L-BFGS). Not with "
         "--lbfgs_multiscale.", group="optimization")
     style_ramp_steps: int = _field(
         0, "Style-weight continuation: over the first N steps of each optimiser start (each "

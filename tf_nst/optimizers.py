@@ -15,6 +15,7 @@ the images of a batch are optimised exactly as if each were alone.
 from __future__ import annotations
 
 import functools
+import math
 from typing import NamedTuple, Protocol
 
 import tensorflow as tf
@@ -91,8 +92,9 @@ def frequency_gains(height: tf.Tensor, width: tf.Tensor, largest_gain: float,
     """g(f) = clip(0.5 / |f|, 1, largest_gain) for each frequency f of an ``H x W`` image, |f| in
     cycles per pixel: ``[H, W // 2 + 1]`` (the frequencies ``rfft2d`` keeps) or ``[H, W]``.
 
-    Frequencies above half the Nyquist radius keep gain 1; below it the gain grows as 1/|f|,
-    as the loss's curvature falls towards the low frequencies, up to ``largest_gain``.
+    Only frequencies at or beyond the Nyquist radius 0.5 (the corners of the spectrum) keep gain
+    1; below it the gain grows as 1/|f| towards the low frequencies, where the loss's curvature
+    is small, up to ``largest_gain``.
     """
     fy = _signed_frequencies(height)[:, None]
     if onesided:
@@ -107,7 +109,7 @@ def _dft_matrices(n: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """cos(2 pi jk / n) and sin(2 pi jk / n), ``[n, n]`` (jk reduced mod n first, for accuracy)."""
     k = tf.range(n)
     phase = tf.math.floormod(k[:, None] * k[None, :], n)
-    angle = tf.cast(phase, tf.float32) * (2.0 * 3.141592653589793 / tf.cast(n, tf.float32))
+    angle = tf.cast(phase, tf.float32) * (2.0 * math.pi / tf.cast(n, tf.float32))
     return tf.cos(angle), tf.sin(angle)
 
 

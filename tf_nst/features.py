@@ -182,7 +182,7 @@ class FeatureExtractor:
     (0-255, mean subtracted, up to +-152) would be rounded to steps of 0.5-1 grey level, hiding
     the small pixel changes the optimiser makes late in a run. It has 3 input channels, so it
     costs ~0.5% of a step's FLOPs; measured at 512 px, it reached the float32 paper loss ~1.5%
-    sooner (README, Performance).
+    sooner (docs/performance.md, "Mixed bfloat16").
     """
 
     def __init__(self, layer_names: Sequence[str], pooling: str = "max",
@@ -224,7 +224,7 @@ class FeatureExtractor:
 
     def _prepared_variables(self) -> dict[str, ConvWeights]:
         """:meth:`prepare_weights` made once and kept in non-trainable variables, so that no step
-        casts, flips or transposes a kernel (~2-3% of a step at 512 px; README, Performance). A
+        casts, flips or transposes a kernel (~2-3% of a step at 512 px; docs/performance.md). A
         kernel or bias already in its layer's dtype stays the source variable."""
         sources = {name: (kernel, bias) for name, kind, kernel, bias in self._plan
                    if kind == "conv"}

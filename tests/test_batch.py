@@ -156,3 +156,24 @@ def test_command_writes_one_file_per_input(tmp_path, shared_images, vgg_weights)
     again = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, timeout=300)
     lines = [l for l in again.stderr.splitlines() if l.startswith("tf-nst")]
     assert again.returncode != 0 and len(lines) == 1 and "--overwrite" in lines[0], again.stderr
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--image_size=20", "--style_scale=2"], "content image resized to 20x15"),
+    (["--style_scale=0.4"], "style image resized to 13x")])
+def test_command_refuses_images_too_small_for_the_network_before_running(tmp_path, shared_images,
+                                                                         flags, message):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("tubingen.jpg", "shipwreck.jpg"):
+        Image.open(shared_images / name).convert("RGB").resize((64, 48)).save(folder / name)
+    out = tmp_path / "out"
+    out.mkdir()
+    result = subprocess.run([sys.executable, "-m", "tf_nst", f"--content={folder}/*.jpg",
+                             f"--style={shared_images / 'starry_night.jpg'}", f"--output={out}/",
+                             "--image_size=32", "--num_steps=1", *flags],
+                            capture_output=True, text=True, cwd=ROOT, timeout=300)
+    lines = [l for l in result.stderr.splitlines() if l.startswith("tf-nst")]
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert os.listdir(out) == []

@@ -28,3 +28,8 @@ def test_paper_name_round_trip_and_channels():
 def test_deepest_layer():
     assert layers.deepest(["conv1_1", "relu4_2", "conv3_1"]) == "block4_conv2"
     assert layers.deepest(["block5_conv1", "conv4_2"]) == "block5_conv1"
+
+
+def test_smallest_side_is_two_to_the_poolings_before_the_layer():
+    assert [layers.smallest_side(n) for n in ("conv1_1", "conv2_1", "conv3_4", "conv4_2",
+                                               "block5_conv1", "pool5")] == [1, 2, 4, 8, 16, 32]

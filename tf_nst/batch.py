@@ -39,8 +39,8 @@ from tf_nst import images, optimizers
 from tf_nst.config import INIT_NAMED, Config, ConfigError
 from tf_nst.distribute import is_distributed
 from tf_nst.objective import LossWeights, Objective, Targets, make_step
-from tf_nst.transfer import (ImageLike, as_image, extractor_for, initial_image, prepare,
-                             style_list)
+from tf_nst.transfer import (ImageLike, as_image, check_large_enough, extractor_for,
+                             initial_image, prepare, style_list)
 
 OUTPUT_FORMATS = ("png", "jpg", "jpeg")
 
@@ -133,11 +133,13 @@ def _stem(path: str) -> str:
 
 def content_sizes(contents: Sequence[ImageLike], config: Config) -> list[tuple[int, int]]:
     """The ``(height, width)`` each content image is optimised at; reads (and so checks) every
-    file, raising :class:`~tf_nst.images.ImageError` on the first bad one."""
+    file, raising :class:`~tf_nst.images.ImageError` on the first bad one and
+    :class:`~tf_nst.config.ConfigError` on the first too small for the network."""
     sizes = []
     for content in contents:
         image = as_image(content, config.max_pixels)
         sizes.append(images.scaled_size(image.shape[0], image.shape[1], config.image_size))
+        check_large_enough(config, "content", *sizes[-1])
     return sizes
 
 
@@ -317,6 +319,8 @@ class _Setup:
         self.config = config
         side = config.style_side()
         self.styles = [prepare(as_image(s, config.max_pixels), side) for s in styles]
+        for image in self.styles:
+            check_large_enough(config, "style", *image.shape[1:3])
         distributed = is_distributed(strategy)
         extractor = extractor_for(config, strategy if distributed else None)
         objective = Objective(extractor, config.content_layers, config.style_layers)

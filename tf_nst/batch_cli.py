@@ -34,6 +34,7 @@ def main(FLAGS: flags.FlagValues, program: str, fail: Callable[..., None]) -> in
     from tf_nst.distribute import StrategyError, make_strategy, worker_index
     from tf_nst.features import WeightsError
     from tf_nst.progress import format_losses
+    from tf_nst.transfer import check_large_enough
 
     # Check everything first. Nothing here runs a TensorFlow op: a multi-worker strategy must be
     # created before TensorFlow initialises its devices.
@@ -59,7 +60,9 @@ def main(FLAGS: flags.FlagValues, program: str, fail: Callable[..., None]) -> in
         contents = batch.expand_contents(FLAGS.content)
         outputs = batch.plan_outputs(contents, FLAGS.output, FLAGS.output_format, FLAGS.overwrite)
         for style in FLAGS.style:
-            images.read_image(style, max_pixels=config.max_pixels)
+            image = images.read_image(style, max_pixels=config.max_pixels)
+            check_large_enough(config, "style", *images.scaled_size(
+                image.shape[0], image.shape[1], config.style_side()))
         if config.init not in INIT_NAMED:
             images.read_image(config.init, max_pixels=config.max_pixels)
         sizes = batch.content_sizes(contents, config)

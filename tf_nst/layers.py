@@ -57,3 +57,12 @@ def channels(name: str) -> int:
 def deepest(names: list[str] | tuple[str, ...]) -> str:
     """The Keras name of the deepest of ``names`` (the network is cut after it)."""
     return max((keras_name(n) for n in names), key=KERAS_LAYERS.index)
+
+
+def smallest_side(name: str) -> int:
+    """The fewest pixels an image side needs for layer ``name`` to have at least one position:
+    2^p for the p 2x2 poolings before it (16 for ``conv5_1``; a pool layer counts itself)."""
+    keras = keras_name(name)
+    pools = sum(1 for layer in KERAS_LAYERS[:KERAS_LAYERS.index(keras) + 1]
+                if layer.endswith("_pool"))
+    return 2 ** pools

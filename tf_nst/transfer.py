@@ -19,7 +19,7 @@ from typing import Callable, Sequence, Union
 import numpy as np
 import tensorflow as tf
 
-from tf_nst import color, health, images, optimizers, tiling
+from tf_nst import color, health, images, layers, optimizers, tiling
 from tf_nst.config import INIT_NAMED, Config, ConfigError
 from tf_nst.features import FeatureExtractor
 from tf_nst.objective import LossWeights, Objective, make_step
@@ -107,6 +107,22 @@ def initial_image(init: str, content: tf.Tensor, style: tf.Tensor, noise_ratio: 
     return (1.0 - noise_ratio) * start + noise_ratio * noise
 
 
+def check_large_enough(config: Config, what: str, height: int, width: int) -> None:
+    """``ConfigError`` unless both sides of an image (the content or a style image, ``what``) as
+    resized for the run, ``height`` x ``width``, reach the deepest layer used: VGG19 halves the
+    image at each pooling, and a layer with no positions has no Gram matrix."""
+    deepest = layers.deepest(config.content_layers + config.style_layers)
+    needed = layers.smallest_side(deepest)
+    if min(height, width) < needed:
+        hint = "raise --image_size" + (" or --style_scale" if what == "style" else "")
+        if config.scales > 1:
+            hint += " or use fewer --scales"
+        raise ConfigError(
+            f"the {what} image resized to {width}x{height} px is too small for "
+            f"{layers.paper_name(deepest)}, which needs at least {needed} px on each side; "
+            f"{hint}")
+
+
 def _mask_array(mask: ImageLike, max_pixels: int) -> np.ndarray:
     """A mask (path or array; white = 1, black = 0) as an ``H x W x 1`` float32 array."""
     array = np.asarray(mask)
@@ -160,6 +176,12 @@ class StyleTransfer:
                              else [_mask_array(m, config.max_pixels) for m in style_masks])
         self._content_mask = (None if content_mask is None
                               else _mask_array(content_mask, config.max_pixels))
+        for side in config.scale_sizes:
+            check_large_enough(config, "content", *images.scaled_size(
+                *self._content_image.shape[:2], side))
+            for style in self._style_images:
+                check_large_enough(config, "style", *images.scaled_size(
+                    *style.shape[:2], config.style_side(side)))
         self.extractor = extractor_for(config)
         self.objective = Objective(self.extractor, config.content_layers, config.style_layers)
         self.optimizer = optimizers.from_config(config)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import stat
 import subprocess
 import sys
 import threading
@@ -394,3 +395,14 @@ def test_a_mixed_bfloat16_export_serves_close_to_the_library(tmp_path, pairs, vg
             want[1][k], rel=0.05), k
     got = np.asarray(Image.open(io.BytesIO(out["png_bytes"])))
     assert got.shape == images.to_uint8(want[0]).shape
+
+
+def test_exported_files_get_the_permissions_of_a_new_file(model_dir):
+    # tempfile makes its directory 0700; a model server may run as another user.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    for folder, _, files in os.walk(model_dir):
+        assert stat.S_IMODE(os.stat(folder).st_mode) == 0o777 & ~mask, folder
+        for name in files:
+            path = os.path.join(folder, name)
+            assert stat.S_IMODE(os.stat(path).st_mode) == 0o666 & ~mask, path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 
@@ -155,3 +156,9 @@ def test_auto_precision_exports_float32_even_where_auto_means_bfloat16(monkeypat
     assert module.content_shape == [1, 32, 32, 3]
     with pytest.raises(ConfigError, match="the TFLite export is float32"):
         export.OnDeviceModule(Config(image_size=32, num_steps=1, precision="mixed_bfloat16"))
+
+
+def test_the_model_file_gets_the_permissions_of_a_new_file(tflite_path):
+    mask = os.umask(0o022)  # tempfile makes its files 0600
+    os.umask(mask)
+    assert stat.S_IMODE(os.stat(tflite_path).st_mode) == 0o666 & ~mask

@@ -398,6 +398,26 @@ def _fresh_target(path: str, overwrite: bool) -> None:
         raise ExportError(f"{parent}: directory is not writable")
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _readable_by_others(path: str) -> None:
+    """Give ``path`` (a file, or a directory and everything in it) the permissions a newly created
+    file gets, as ``open`` would: ``tempfile`` makes its files private (0600, 0700), and a model
+    server may run as another user."""
+    mask = _umask()
+    if os.path.isfile(path):
+        os.chmod(path, 0o666 & ~mask)
+        return
+    for folder, _, files in os.walk(path):
+        os.chmod(folder, 0o777 & ~mask)
+        for name in files:
+            os.chmod(os.path.join(folder, name), 0o666 & ~mask)
+
+
 def export_saved_model(config: Config, path: str, limits: Limits = Limits(),
                        overwrite: bool = False) -> str:
     """Write the SavedModel to ``path`` (e.g. ``export_dir/1`` for TF Serving) atomically."""
@@ -407,6 +427,7 @@ def export_saved_model(config: Config, path: str, limits: Limits = Limits(),
     temp = tempfile.mkdtemp(prefix=".tf_nst_export.", dir=os.path.dirname(path))
     try:
         tf.saved_model.save(module, temp, signatures=module.signatures())
+        _readable_by_others(temp)
         if os.path.lexists(path):
             shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
         os.replace(temp, path)
@@ -537,6 +558,7 @@ def convert_tflite(config: Config, weights: str = "float32") -> bytes:
     module = OnDeviceModule(config)
     with tempfile.TemporaryDirectory(prefix="tf_nst_lite.") as temp:
         tf.saved_model.save(module, temp, signatures=module.signatures())
+        _readable_by_others(temp)
         converter = tf.lite.TFLiteConverter.from_saved_model(
             temp, signature_keys=list(module.signatures()))
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
@@ -608,6 +630,7 @@ def export_tflite(config: Config, path: str, weights: str = "float32",
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(model)
+        _readable_by_others(temp)
         os.replace(temp, path)
     except BaseException:
         if os.path.exists(temp):

@@ -60,6 +60,8 @@ BAD = {
     "bomb guard": (["--max_pixels=100"], "--max_pixels"),
     "zero size": (["--image_size=0"], "--image_size"),
     "negative size": (["--image_size=-3"], "--image_size"),
+    "content too small for conv5_1": (["--image_size=20"], "content image resized to 20x15 px"),
+    "style too small for conv5_1": (["--style_scale=0.4"], "style image resized to 13x"),
     "unknown layer": (["--style_layers=conv1_1,conv9_1"], "conv9_1"),
     "wrong weight count": (["--style_layer_weights=1,2"], "--style_layer_weights"),
     "unknown optimizer": (["--optimizer=sgd"], "optimizer"),
@@ -88,6 +90,15 @@ def test_bad_input_is_one_line_nonzero_and_writes_nothing(case, inputs, tmp_path
     assert len(lines) == 1 and lines[0].startswith("tf-nst: error:"), result.stderr
     assert mention in lines[0]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_run_shorter_than_the_style_ramp_says_so(inputs, tmp_path, vgg_weights):
+    result = tf_nst(f"--content={inputs / 'content.png'}", f"--style={inputs / 'style.jpg'}",
+                    f"--output={tmp_path / 'out.png'}", "--image_size=32", "--num_steps=2",
+                    "--style_ramp_steps=10", "--style_ramp_start=0.1")
+    assert result.returncode == 0, result.stderr
+    assert ("tf-nst: warning: 2 steps end before the style-weight ramp (--style_ramp_steps=10): "
+            "the style weight reaches only 0.28 x --style_weight") in result.stderr
 
 
 def test_existing_output_is_not_overwritten_without_flag(inputs, tmp_path):

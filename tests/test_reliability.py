@@ -101,6 +101,15 @@ def test_signal_writes_a_partial_image_and_never_the_output(signum, inputs, tmp_
     # Nothing else left around: no temporary file, the checkpoint holds the interrupted step.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt", "out.partial.png", "out.png"]
     assert tf.train.latest_checkpoint(str(ckpt)).endswith(f"ckpt-{step}")
+    if signum == signal.SIGINT:  # finishing the run supersedes the partial image
+        done = subprocess.run([sys.executable, "-m", "tf_nst", f"--content={inputs / 'content.png'}",
+                               f"--style={inputs / 'style.png'}", f"--output={out}",
+                               f"--checkpoint_dir={ckpt}", f"--num_steps={step + 1}",
+                               "--overwrite", *RUN], cwd=ROOT, capture_output=True, text=True,
+                              timeout=300)
+        assert done.returncode == 0 and f"resuming at step {step}" in done.stderr, done.stderr
+        assert Image.open(out).size == (40, 30)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt", "out.png"]
 
 
 def test_diverging_run_stops_with_the_cause_and_keeps_the_last_good_image(inputs, tmp_path,

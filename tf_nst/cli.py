@@ -223,6 +223,13 @@ def main(argv: list[str]) -> int:
                      f"{config.num_steps} steps{schedule}, "
                      f"content_weight={config.content_weight:g} "
                      f"style_weight={config.style_weight:g}")
+        ramp = config.style_ramp_steps
+        shortest = min(config.scale_steps)
+        if 0 < shortest < ramp:
+            reached = config.style_ramp_start + (1.0 - config.style_ramp_start) * shortest / ramp
+            progress.log(f"{PROGRAM}: warning: {shortest} steps end before the style-weight ramp "
+                         f"(--style_ramp_steps={ramp}): the style weight reaches only "
+                         f"{reached:.2g} x --style_weight; lower --style_ramp_steps or set it to 0")
         if resumed is not None:
             transfer.state, transfer.steps_done = resumed.state, resumed.steps_done
             saved_step = resumed.steps_done
@@ -251,6 +258,7 @@ def main(argv: list[str]) -> int:
         save_checkpoint(transfer)
         signals.ignore()  # the output is written whole or not at all
         images.write_image(FLAGS.output, image, overwrite=FLAGS.overwrite)
+        _remove_stale_partial(FLAGS.output)
     except (_Stop, KeyboardInterrupt) as stop:
         signals.ignore()
         signum = stop.signum if isinstance(stop, _Stop) else signal.SIGINT
@@ -296,6 +304,16 @@ def _resume(saver, transfer, num_steps: int):
         saver.discard()
         transfer.seek(0)  # back to the start, in case the broken checkpoint moved it
         return None
+
+
+def _remove_stale_partial(output: str) -> None:
+    """The finished image supersedes the NAME.partial.EXT an interrupted run of it left."""
+    try:
+        os.remove(partial_path(output))
+    except FileNotFoundError:
+        pass
+    except OSError as err:
+        print(f"{PROGRAM}: note: could not remove {partial_path(output)} ({err})", file=sys.stderr)
 
 
 def _leave_partial(transfer, save_checkpoint) -> str:

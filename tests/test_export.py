@@ -153,6 +153,10 @@ def test_unexportable_configs_are_refused_in_one_line():
         export.check_exportable(Config(), export.Limits(max_steps=10))
     with pytest.raises(ConfigError, match="--image_size=512.*--max_output_pixels"):
         export.check_exportable(Config(), export.Limits(max_pixels=1000))
+    with pytest.raises(ConfigError, match="style image would be 12 px, too small for conv5_1"):
+        export.check_exportable(Config(image_size=24, style_scale=0.5), export.Limits())
+    export.check_exportable(Config(image_size=24, style_scale=0.5, style_layers=("conv1_1",),
+                                   content_layers=("conv4_2",)), export.Limits())
 
 
 # --- the SavedModel -------------------------------------------------------------------------------
@@ -357,6 +361,8 @@ def test_a_burst_with_bad_requests_refuses_them_and_serves_the_others(loaded, pa
     (dict(num_steps=-1), "num_steps must be >= 0"),
     (dict(image_size=60), "more pixels than the limit of this server: 2,304"),
     (dict(image_size=0), "image_size must be positive"),
+    (dict(image_size=20), "image at this image_size is too small for conv5_1, which needs at "
+                          "least 16 px on each side"),
     (dict(style_weight=-1.0), "style_weight must be a finite non-negative number"),
 ])
 def test_limits_refuse_oversize_requests_with_a_message(loaded, pairs, change, message):

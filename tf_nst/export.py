@@ -36,7 +36,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from tf_nst import images, optimizers
+from tf_nst import images, layers, optimizers
 from tf_nst.config import INIT_NAMED, Config, ConfigError
 from tf_nst.features import FeatureExtractor
 from tf_nst.objective import LossWeights, Objective, make_step
@@ -83,6 +83,12 @@ def check_exportable(config: Config, limits: Limits) -> None:
     if config.image_size * config.image_size > limits.max_pixels:
         raise ConfigError(f"--image_size={config.image_size}: a square image of that size exceeds "
                           f"--max_output_pixels={limits.max_pixels}")
+    deepest = layers.deepest(config.content_layers + config.style_layers)
+    for what, side in (("content", config.image_size), ("style", config.style_side())):
+        if side < layers.smallest_side(deepest):
+            raise ConfigError(f"--image_size={config.image_size}: the {what} image would be "
+                              f"{side} px, too small for {layers.paper_name(deepest)}, which "
+                              f"needs at least {layers.smallest_side(deepest)} px on each side")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -295,6 +301,15 @@ class ServingModule(tf.Module):
                     message=f"{what} image at this image_size has more pixels than the limit of "
                             f"this server: {limits.max_pixels:,} (--max_output_pixels); lower "
                             "image_size")
+                for what, size in (("output", content_size), ("style", style_size))]
+            deepest = layers.deepest(config.content_layers + config.style_layers)
+            needed = layers.smallest_side(deepest)
+            pixel_checks += [
+                tf.debugging.assert_greater_equal(
+                    tf.reduce_min(size), needed,
+                    message=f"{what} image at this image_size is too small for "
+                            f"{layers.paper_name(deepest)}, which needs at least {needed} px on "
+                            "each side; raise image_size")
                 for what, size in (("output", content_size), ("style", style_size))]
             with tf.control_dependencies(pixel_checks):
                 content_size = tf.identity(content_size)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import http.server
 import json
+import sys
 import threading
 
 import pytest
@@ -82,3 +83,14 @@ def test_server_error_is_one_line_and_nothing_written(server, tmp_path, capsys):
     assert status == 1 and not out.exists()
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "HTTP 400" in err and "num_steps is above the limit" in err
+
+
+def test_grpc_without_the_serving_api_says_what_to_install(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorflow_serving", None)  # as if not installed
+    (tmp_path / "c.png").write_bytes(b"c")
+    out = tmp_path / "out.png"
+    status = client.main([f"--content={tmp_path / 'c.png'}", f"--style={tmp_path / 'c.png'}",
+                          f"--output={out}", "--grpc=localhost:1"])
+    assert status == 1 and not out.exists()
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pip install tensorflow-serving-api" in err

@@ -32,8 +32,8 @@ flags.DEFINE_string("content_mask", None, "Mask image: where it is white the con
 flags.DEFINE_string("logdir", None, "Write TensorBoard logs here: every loss term at every step, "
                     "the image every --save_every steps and at the end.")
 flags.DEFINE_string("output", "out.png", "Output image; .png or .jpg/.jpeg. Written atomically. "
-                    "For several content images: an existing directory ending in / (one file per "
-                    "input, named after it) or a name with {stem}.")
+                    "For several content images: an existing directory, best written ending in / "
+                    "(one file per input, named after it) or a name with {stem}.")
 flags.DEFINE_boolean("overwrite", False, "Replace --output if it already exists.")
 flags.DEFINE_integer("print_every", 50, "Log every loss term, per layer too, every N steps "
                      "(0 = never).", lower_bound=0)

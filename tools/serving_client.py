@@ -64,9 +64,13 @@ def predict_rest(url: str, request: dict, timeout: float = 600.0) -> tuple[bytes
 
 def predict_grpc(target: str, model: str, content: bytes, style: bytes, timeout: float = 600.0,
                  **params) -> tuple[bytes, dict]:  # pragma: no cover - needs a server
-    import grpc
-    import tensorflow as tf
-    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+    try:
+        import grpc
+        import tensorflow as tf
+        from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+    except ImportError as err:
+        raise ImportError(f"--grpc needs the TF Serving API ({err}): pip install "
+                          "tensorflow-serving-api, or use the REST API (--url)") from None
 
     request = predict_pb2.PredictRequest()
     request.model_spec.name = model

@@ -573,7 +573,6 @@ def convert_tflite(config: Config, weights: str = "float32") -> bytes:
     module = OnDeviceModule(config)
     with tempfile.TemporaryDirectory(prefix="tf_nst_lite.") as temp:
         tf.saved_model.save(module, temp, signatures=module.signatures())
-        _readable_by_others(temp)
         converter = tf.lite.TFLiteConverter.from_saved_model(
             temp, signature_keys=list(module.signatures()))
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]

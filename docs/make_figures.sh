@@ -13,11 +13,11 @@ STEPS=${STEPS:-100}
 $PY -m tf_nst --flagfile=configs/gatys2016.cfg --content=examples/content.png --style="$STARRY" \
     --output=docs/cat_starry_night.jpg --overwrite
 $PY tools/alpha_beta_sweep.py --content=examples/content.png --style="$STARRY" \
-    --image_size="$SIZE" --num_steps="$STEPS" --output=docs/alpha_beta_sweep.jpg
+    --image_size="$SIZE" --num_steps="$STEPS" --output=docs/alpha_beta_sweep.jpg --overwrite
 $PY tools/layer_ablation.py --content=examples/content.png --style="$STARRY" \
-    --image_size="$SIZE" --num_steps="$STEPS" --output=docs/layer_ablation.jpg
+    --image_size="$SIZE" --num_steps="$STEPS" --output=docs/layer_ablation.jpg --overwrite
 $PY tools/feature_maps.py --image=examples/content.png --layer=conv2_1 --channels=16 \
-    --columns=8 --image_size=128 --output=docs/feature_maps_conv2_1.jpg
-$PY tools/gram_heatmap.py --image="$STARRY" --cell=128 --output=docs/gram_starry_night.jpg
+    --columns=8 --image_size=128 --output=docs/feature_maps_conv2_1.jpg --overwrite
+$PY tools/gram_heatmap.py --image="$STARRY" --cell=128 --output=docs/gram_starry_night.jpg --overwrite
 $PY tools/creative_figure.py --content=examples/content.png --styles="$STARRY,examples/style.jpg" \
-    --image_size="$SIZE" --num_steps="$STEPS" --output=docs/creative_controls.jpg
+    --image_size="$SIZE" --num_steps="$STEPS" --output=docs/creative_controls.jpg --overwrite

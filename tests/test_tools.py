@@ -64,6 +64,8 @@ def test_tools_make_grids_of_the_right_size(tmp_path, vgg_weights):
     for tool, proc in procs.items():
         _, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, f"{tool}: {err}"
+        assert err.strip().splitlines()[-1] == f"{tool}.py: wrote {tmp_path / tool}.jpg"
+        assert sorted(p.name for p in tmp_path.glob(f"{tool}*")) == [f"{tool}.jpg"]  # no temp
         out = Image.open(tmp_path / f"{tool}.jpg")
         assert out.size == runs[tool][1], tool
         first_cell = np.asarray(out)[PAD:PAD + 32, PAD:PAD + 32].astype(int)
@@ -78,6 +80,17 @@ def test_tool_errors_are_one_line(tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("gram_heatmap.py: error:")
     assert "Traceback" not in result.stderr and not (tmp_path / "g.jpg").exists()
+    # An existing figure is kept (refused before anything is computed) unless --overwrite.
+    (tmp_path / "g.jpg").write_bytes(b"precious")
+    kept = subprocess.run([sys.executable, str(ROOT / "tools" / "layer_ablation.py"),
+                           f"--content={tmp_path / 'missing.png'}", f"--style={tmp_path / 'm.png'}",
+                           f"--output={tmp_path / 'g.jpg'}"], capture_output=True, text=True,
+                          timeout=300)
+    assert kept.returncode == 1 and "Traceback" not in kept.stderr
+    assert kept.stderr.strip().splitlines()[-1] == (
+        f"layer_ablation.py: error: {tmp_path / 'g.jpg'}: file exists; pass --overwrite to "
+        "replace it")
+    assert (tmp_path / "g.jpg").read_bytes() == b"precious"
 
 
 def test_benchmark_times_the_tflite_model_beside_tensorflow(tmp_path, vgg_weights):

@@ -19,8 +19,7 @@ def main(argv) -> None:
     p = _common.parser(PROG, __doc__.splitlines()[0])
     _common.add_transfer_args(p)
     p.add_argument("--ratios", default="1e-4,1e-3,1e-2,1e-1", help="alpha/beta values")
-    p.add_argument("--output", required=True)
-    args = p.parse_args(argv)
+    args = _common.parse_with_output(p, argv)
     from tf_nst import Config, StyleTransfer, grid
     from tf_nst.images import DEFAULT_MAX_PIXELS
     from tf_nst.transfer import as_image
@@ -37,7 +36,7 @@ def main(argv) -> None:
                         pooling=args.pooling)
         cells.append(StyleTransfer(content, style, config).run())
         labels.append(f"alpha/beta = {ratio:.0e}")
-    grid.save(grid.make_grid(cells, labels), args.output)
+    _common.save(PROG, grid.make_grid(cells, labels), args)
 
 
 if __name__ == "__main__":

@@ -18,8 +18,7 @@ def main(argv) -> None:
     p.add_argument("--styles", required=True, help="two style images, comma-separated")
     p.add_argument("--image_size", type=int, default=192)
     p.add_argument("--num_steps", type=int, default=100)
-    p.add_argument("--output", required=True)
-    args = p.parse_args(argv)
+    args = _common.parse_with_output(p, argv)
     import numpy as np
 
     from tf_nst import Config, StyleTransfer, grid
@@ -52,7 +51,7 @@ def main(argv) -> None:
         cells.append(StyleTransfer(content, style, config, **kwargs).run())
         labels.append(label)
         print(f"{PROG}: {label} done", flush=True)
-    grid.save(grid.make_grid(cells, labels, columns=3, label_height=14), args.output)
+    _common.save(PROG, grid.make_grid(cells, labels, columns=3, label_height=14), args)
 
 
 if __name__ == "__main__":

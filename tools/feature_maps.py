@@ -43,15 +43,13 @@ def main(argv) -> None:
     p.add_argument("--channels", type=int, default=32)
     p.add_argument("--columns", type=int, default=8)
     p.add_argument("--pooling", default="max", choices=("max", "avg"))
-    p.add_argument("--output", required=True)
-    args = p.parse_args(argv)
-    from tf_nst import grid
+    args = _common.parse_with_output(p, argv)
     from tf_nst.images import DEFAULT_MAX_PIXELS
     from tf_nst.transfer import as_image
     image = as_image(args.image, DEFAULT_MAX_PIXELS)
     out = feature_grid(image, args.layer, args.image_size, args.channels, args.columns,
                        args.pooling)
-    grid.save(out, args.output)
+    _common.save(PROG, out, args)
 
 
 if __name__ == "__main__":

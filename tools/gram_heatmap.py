@@ -42,15 +42,14 @@ def main(argv) -> None:
     p.add_argument("--image_size", type=int, default=256)
     p.add_argument("--cell", type=int, default=256, help="side of each heat-map in pixels")
     p.add_argument("--pooling", default="max", choices=("max", "avg"))
-    p.add_argument("--output", required=True)
-    args = p.parse_args(argv)
+    args = _common.parse_with_output(p, argv)
     from tf_nst import grid
     from tf_nst.images import DEFAULT_MAX_PIXELS
     from tf_nst.transfer import as_image
     image = as_image(args.image, DEFAULT_MAX_PIXELS)
     names = [n for n in args.layers.split(",") if n]
     cells, labels = gram_cells(image, names, args.image_size, args.cell, args.pooling)
-    grid.save(grid.make_grid(cells, labels), args.output)
+    _common.save(PROG, grid.make_grid(cells, labels), args)
 
 
 if __name__ == "__main__":

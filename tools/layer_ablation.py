@@ -17,8 +17,7 @@ def main(argv) -> None:
     p = _common.parser(PROG, __doc__.splitlines()[0])
     _common.add_transfer_args(p)
     p.add_argument("--ratio", type=float, default=1e-3, help="alpha/beta (content/style)")
-    p.add_argument("--output", required=True)
-    args = p.parse_args(argv)
+    args = _common.parse_with_output(p, argv)
     if args.ratio <= 0:
         raise ValueError(f"--ratio={args.ratio}: must be positive")
     from tf_nst import Config, StyleTransfer, grid
@@ -34,7 +33,7 @@ def main(argv) -> None:
                         optimizer=args.optimizer, init=args.init, pooling=args.pooling)
         cells.append(StyleTransfer(content, style, config).run())
         labels.append("conv1_1" if depth == 1 else f"conv1_1..{LAYERS[depth - 1]}")
-    grid.save(grid.make_grid(cells, labels), args.output)
+    _common.save(PROG, grid.make_grid(cells, labels), args)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -33,6 +34,8 @@ def tflite_path(tmp_path_factory, vgg_weights):
         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
     assert done.returncode == 0, done.stderr[-3000:]
     assert "tf-nst-export: wrote" in done.stderr
+    # No INFO lines from TensorFlow's Python side (its saver logs each file it writes).
+    assert not re.search(r"^I\d{4} \S+ +\d+ \w+\.py:\d+\]", done.stderr, re.M), done.stderr
     return str(path)
 
 

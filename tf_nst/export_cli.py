@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 
-from absl import app, flags
+from absl import app, flags, logging
 
 from tf_nst import flags as config_flags
 
@@ -56,6 +56,8 @@ def main(argv: list[str]) -> int:
             raise ConfigError("--output is required with --format=tflite")
     except ConfigError as err:
         _fail(str(err), 2)
+    if not FLAGS["verbosity"].present:  # TensorFlow's saver logs each file it writes at INFO
+        logging.set_verbosity(logging.WARNING)
 
     from tf_nst import export
     from tf_nst.features import WeightsError

@@ -153,7 +153,7 @@ def test_unexportable_configs_are_refused_in_one_line():
         export.check_exportable(Config(), export.Limits(max_steps=10))
     with pytest.raises(ConfigError, match="--image_size=512.*--max_output_pixels"):
         export.check_exportable(Config(), export.Limits(max_pixels=1000))
-    with pytest.raises(ConfigError, match="style image would be 12 px, too small for conv5_1"):
+    with pytest.raises(ConfigError, match="style image resized to 12x12 px is too small for conv5_1"):
         export.check_exportable(Config(image_size=24, style_scale=0.5), export.Limits())
     export.check_exportable(Config(image_size=24, style_scale=0.5, style_layers=("conv1_1",),
                                    content_layers=("conv4_2",)), export.Limits())

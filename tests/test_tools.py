@@ -65,7 +65,8 @@ def test_tools_make_grids_of_the_right_size(tmp_path, vgg_weights):
         _, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, f"{tool}: {err}"
         assert err.strip().splitlines()[-1] == f"{tool}.py: wrote {tmp_path / tool}.jpg"
-        assert sorted(p.name for p in tmp_path.glob(f"{tool}*")) == [f"{tool}.jpg"]  # no temp
+        assert sorted(p.name for p in tmp_path.glob(f"{tool}*")) == [f"{tool}.jpg"]
+        assert not list(tmp_path.glob(f".{tool}*"))  # no temporary file left
         out = Image.open(tmp_path / f"{tool}.jpg")
         assert out.size == runs[tool][1], tool
         first_cell = np.asarray(out)[PAD:PAD + 32, PAD:PAD + 32].astype(int)

@@ -162,6 +162,7 @@ def main(argv: list[str]) -> int:
     from tf_nst.features import WeightsError
     from tf_nst.health import NumericalError
     from tf_nst.progress import Progress, format_losses
+    from tf_nst.objective import ramped_weights
     from tf_nst.summaries import LogdirError, SummaryLogger
     from tf_nst.transfer import StyleTransfer
     from tf_nst import batch_cli
@@ -226,7 +227,8 @@ def main(argv: list[str]) -> int:
         ramp = config.style_ramp_steps
         shortest = min(config.scale_steps)
         if 0 < shortest < ramp:
-            reached = config.style_ramp_start + (1.0 - config.style_ramp_start) * shortest / ramp
+            unit = transfer.weights._replace(style=1.0)  # the ramp's factor alone
+            reached = float(ramped_weights(unit, shortest).style)
             progress.log(f"{PROGRAM}: warning: {shortest} steps end before the style-weight ramp "
                          f"(--style_ramp_steps={ramp}): the style weight reaches only "
                          f"{reached:.2g} x --style_weight; lower --style_ramp_steps or set it to 0")

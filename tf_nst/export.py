@@ -40,7 +40,7 @@ from tf_nst import images, layers, optimizers
 from tf_nst.config import INIT_NAMED, Config, ConfigError
 from tf_nst.features import FeatureExtractor
 from tf_nst.objective import LossWeights, Objective, make_step
-from tf_nst.transfer import extractor_for, initial_image, initial_noise
+from tf_nst.transfer import check_large_enough, extractor_for, initial_image, initial_noise
 
 SERVING_SIGNATURE = "serving_default"
 TENSOR_SIGNATURE = "stylize_tensors"
@@ -83,12 +83,8 @@ def check_exportable(config: Config, limits: Limits) -> None:
     if config.image_size * config.image_size > limits.max_pixels:
         raise ConfigError(f"--image_size={config.image_size}: a square image of that size exceeds "
                           f"--max_output_pixels={limits.max_pixels}")
-    deepest = layers.deepest(config.content_layers + config.style_layers)
     for what, side in (("content", config.image_size), ("style", config.style_side())):
-        if side < layers.smallest_side(deepest):
-            raise ConfigError(f"--image_size={config.image_size}: the {what} image would be "
-                              f"{side} px, too small for {layers.paper_name(deepest)}, which "
-                              f"needs at least {layers.smallest_side(deepest)} px on each side")
+        check_large_enough(config, what, side, side)  # the longer side; requests check both
 
 
 # --------------------------------------------------------------------------------------------------
@@ -413,17 +409,11 @@ def _fresh_target(path: str, overwrite: bool) -> None:
         raise ExportError(f"{parent}: directory is not writable")
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _readable_by_others(path: str) -> None:
+def _usual_permissions(path: str) -> None:
     """Give ``path`` (a file, or a directory and everything in it) the permissions a newly created
     file gets, as ``open`` would: ``tempfile`` makes its files private (0600, 0700), and a model
     server may run as another user."""
-    mask = _umask()
+    mask = images.current_umask()
     if os.path.isfile(path):
         os.chmod(path, 0o666 & ~mask)
         return
@@ -442,7 +432,7 @@ def export_saved_model(config: Config, path: str, limits: Limits = Limits(),
     temp = tempfile.mkdtemp(prefix=".tf_nst_export.", dir=os.path.dirname(path))
     try:
         tf.saved_model.save(module, temp, signatures=module.signatures())
-        _readable_by_others(temp)
+        _usual_permissions(temp)
         if os.path.lexists(path):
             shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
         os.replace(temp, path)
@@ -644,7 +634,7 @@ def export_tflite(config: Config, path: str, weights: str = "float32",
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(model)
-        _readable_by_others(temp)
+        _usual_permissions(temp)
         os.replace(temp, path)
     except BaseException:
         if os.path.exists(temp):

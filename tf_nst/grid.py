@@ -9,6 +9,7 @@ cells. So a grid of ``n`` images is ``pad + columns * (cell_width + pad)`` wide 
 from __future__ import annotations
 
 import math
+import os
 from typing import Sequence
 
 import numpy as np
@@ -63,8 +64,14 @@ def make_grid(images: Sequence[np.ndarray], labels: Sequence[str] | None = None,
 
 
 def save(image: Image.Image, path: str) -> None:
-    """Save a grid; JPEG at quality 88 (figures stay small), anything else as Pillow infers."""
-    if path.lower().endswith((".jpg", ".jpeg")):
-        image.save(path, quality=88, optimize=True)
+    """Save a grid atomically (:func:`tf_nst.images.write_atomically`); JPEG at quality 88 (figures
+    stay small), anything else in the format Pillow infers from the extension."""
+    from tf_nst.images import write_atomically
+    extension = os.path.splitext(path)[1].lower()
+    if extension in (".jpg", ".jpeg"):
+        write_atomically(path, lambda f: image.save(f, format="JPEG", quality=88, optimize=True))
     else:
-        image.save(path)
+        image_format = Image.registered_extensions().get(extension)
+        if image_format is None:
+            raise ValueError(f"{path}: unknown image format {extension or '(no extension)'!r}")
+        write_atomically(path, lambda f: image.save(f, format=image_format))

@@ -12,7 +12,7 @@ import os
 import re
 import tempfile
 import warnings
-from typing import Any, Sequence
+from typing import Any, BinaryIO, Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -190,14 +190,22 @@ def check_output_path(path: str | os.PathLike, overwrite: bool = True) -> None:
 def write_image(path: str | os.PathLike, image: Any, overwrite: bool = True) -> None:
     """Writes an RGB image in ``[0, 1]`` as PNG or JPEG (quality 95), chosen by the extension.
 
-    The write is atomic: the file is encoded to a hidden temporary file in the same directory,
-    synced, then renamed onto ``path``. On any error the temporary file is removed and an
-    existing ``path`` is left untouched.
+    The write is atomic (:func:`write_atomically`): an existing ``path`` is left untouched on any
+    error.
     """
     check_output_path(path, overwrite=overwrite)
-    name = os.fsdecode(path)
     pixels = Image.fromarray(to_uint8(image))
-    image_format, options = _FORMATS[os.path.splitext(name)[1].lower()]
+    image_format, options = _FORMATS[os.path.splitext(os.fsdecode(path))[1].lower()]
+    write_atomically(path, lambda f: pixels.save(f, format=image_format, **options))
+
+
+def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> None:
+    """Runs ``write(file)`` on a hidden temporary file in ``path``'s directory, syncs it, gives it
+    the permissions a plainly created file would get, then renames it onto ``path``. On any error
+    the temporary file is removed and an existing ``path`` is left untouched; an ``OSError``
+    becomes one :class:`ImageError` line.
+    """
+    name = os.fsdecode(path)
     directory, base = os.path.split(os.path.abspath(name))
     try:
         fd, temp = tempfile.mkstemp(prefix=f".{base}.", suffix=".tmp", dir=directory)
@@ -205,7 +213,7 @@ def write_image(path: str | os.PathLike, image: Any, overwrite: bool = True) -> 
         raise ImageError(f"{name}: cannot write: {err.strerror or err}") from None
     try:
         with os.fdopen(fd, "wb") as f:
-            pixels.save(f, format=image_format, **options)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(temp, _new_file_mode(name))
@@ -221,14 +229,19 @@ def write_image(path: str | os.PathLike, image: Any, overwrite: bool = True) -> 
     _sync_directory(directory)
 
 
+def current_umask() -> int:
+    """The process's umask (reading it means setting it, so it is set back at once)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
+
+
 def _new_file_mode(path: str) -> int:
     """The permissions a plainly created file would get (mkstemp's are owner-only)."""
     try:
         return os.stat(path).st_mode & 0o7777
     except OSError:
-        umask = os.umask(0o022)
-        os.umask(umask)
-        return 0o666 & ~umask
+        return 0o666 & ~current_umask()
 
 
 def _sync_directory(directory: str) -> None:

@@ -176,12 +176,12 @@ class StyleTransfer:
                              else [_mask_array(m, config.max_pixels) for m in style_masks])
         self._content_mask = (None if content_mask is None
                               else _mask_array(content_mask, config.max_pixels))
-        for side in config.scale_sizes:
-            check_large_enough(config, "content", *images.scaled_size(
-                *self._content_image.shape[:2], side))
-            for style in self._style_images:
-                check_large_enough(config, "style", *images.scaled_size(
-                    *style.shape[:2], config.style_side(side)))
+        coarsest = min(config.scale_sizes)  # the smallest images any scale sees
+        check_large_enough(config, "content", *images.scaled_size(
+            *self._content_image.shape[:2], coarsest))
+        for style in self._style_images:
+            check_large_enough(config, "style", *images.scaled_size(
+                *style.shape[:2], config.style_side(coarsest)))
         self.extractor = extractor_for(config)
         self.objective = Objective(self.extractor, config.content_layers, config.style_layers)
         self.optimizer = optimizers.from_config(config)

@@ -45,29 +45,19 @@ def run(prog: str, main: Callable[[Sequence[str]], None], argv: Sequence[str] | 
 
 def parse_with_output(p: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
     """Parse ``argv`` with ``--output`` and ``--overwrite`` added, and check the output path before
-    anything is computed: an existing file is kept unless ``--overwrite``, as ``tf-nst`` does."""
+    anything is computed (:func:`tf_nst.images.check_output_path`, as ``tf-nst`` does)."""
+    from tf_nst.images import check_output_path
     p.add_argument("--output", required=True, help="the figure to write (.jpg, .png)")
     p.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
     args = p.parse_args(argv)
-    folder = os.path.dirname(os.path.abspath(args.output))
-    if os.path.lexists(args.output) and not args.overwrite:
-        raise FileExistsError(f"{args.output}: file exists; pass --overwrite to replace it")
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"{args.output}: no such directory {folder}")
+    check_output_path(args.output, overwrite=args.overwrite)
     return args
 
 
 def save(prog: str, image, args: argparse.Namespace) -> None:
-    """Write the figure whole (a temporary file renamed over ``--output``) and say so."""
+    """Write the figure (whole: :func:`tf_nst.grid.save` is atomic) and say so."""
     from tf_nst import grid
-    stem, ext = os.path.splitext(args.output)
-    temp = f"{stem}.tmp{os.getpid()}{ext}"
-    try:
-        grid.save(image, temp)
-        os.replace(temp, args.output)
-    finally:
-        if os.path.exists(temp):
-            os.remove(temp)
+    grid.save(image, args.output)
     sys.stderr.write(f"{prog}: wrote {args.output}\n")
 
 

@@ -10,7 +10,7 @@ STARRY=${STARRY:-../shared/images/starry_night.jpg}
 SIZE=${SIZE:-192}
 STEPS=${STEPS:-100}
 
-$PY -m tf_nst --flagfile=configs/gatys2016.cfg --content=examples/content.png --style="$STARRY" \
+$PY -m tf_nst --preset=gatys2016 --content=examples/content.png --style="$STARRY" \
     --output=docs/cat_starry_night.jpg --overwrite
 $PY tools/alpha_beta_sweep.py --content=examples/content.png --style="$STARRY" \
     --image_size="$SIZE" --num_steps="$STEPS" --output=docs/alpha_beta_sweep.jpg --overwrite

@@ -51,6 +51,10 @@ def test_cli_errors_are_one_line(tmp_path):
                           capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 2
     assert done.stderr.strip() == "tf-nst-export: error: --output is required with --format=tflite"
+    done = subprocess.run([sys.executable, "-m", "tf_nst.export_cli", "--preset=paper"],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 2
+    assert done.stderr.startswith("tf-nst-export: error: --preset=paper: no such preset (presets: ")
 
 
 def test_builtin_ops_only_and_weights_stored_once(tflite_path):

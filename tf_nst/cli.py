@@ -1,7 +1,7 @@
 """The ``tf-nst`` command: stylise a content image with a style image.
 
     tf-nst --content=photo.jpg --style=painting.jpg --output=out.png
-    tf-nst --flagfile=configs/gatys2016.cfg --content=... --style=... --output=out.png
+    tf-nst --preset=gatys2016 --content=... --style=... --output=out.png
 
 Every hyper-parameter flag comes from :class:`tf_nst.config.Config`; ``--helpfull`` lists them all.
 """
@@ -18,6 +18,8 @@ from absl import app, flags
 from tf_nst import flags as config_flags
 
 PROGRAM = "tf-nst"
+
+config_flags.define_preset_flag(module_name=__name__)
 
 flags.DEFINE_string("content", None, "Content image (the photo to repaint). Several: comma-separated "
                     "paths and/or a quoted glob ('photos/*.jpg'), with --output=DIR/.")
@@ -156,6 +158,8 @@ def main(argv: list[str]) -> int:
         _fail(f"unexpected arguments: {' '.join(argv[1:])}", 2)
     signals = _Signals()
     # Imported here so that --help answers without loading TensorFlow.
+    from tf_nst import startup
+    startup.started()
     from tf_nst import images, resources
     from tf_nst.checkpoint import Checkpointer, CheckpointError
     from tf_nst.config import ConfigError

@@ -3,7 +3,7 @@
     tf-nst-export --format=saved_model --export_dir=models/tf_nst          # -> models/tf_nst/1/
     tf-nst-export --format=tflite --image_size=256 --optimizer=adam --output=tf_nst_256.tflite
 
-Every hyper-parameter flag of ``tf-nst`` (and ``--flagfile`` presets) applies; their values become
+Every hyper-parameter flag of ``tf-nst`` (and ``--preset``, ``--flagfile``) applies; their values become
 the defaults baked into the model. See :mod:`tf_nst.export`.
 """
 
@@ -17,6 +17,8 @@ from absl import app, flags, logging
 from tf_nst import flags as config_flags
 
 PROGRAM = "tf-nst-export"
+
+config_flags.define_preset_flag(module_name=__name__)
 
 flags.DEFINE_enum("format", "saved_model", ["saved_model", "tflite"], "What to write.")
 flags.DEFINE_string("export_dir", None, "saved_model: the model base directory; the SavedModel is "
@@ -59,6 +61,8 @@ def main(argv: list[str]) -> int:
     if not FLAGS["verbosity"].present:  # TensorFlow's saver logs each file it writes at INFO
         logging.set_verbosity(logging.WARNING)
 
+    from tf_nst import startup
+    startup.started()
     from tf_nst import export
     from tf_nst.features import WeightsError
 

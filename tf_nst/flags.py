@@ -15,6 +15,7 @@ from typing import Any, Callable
 from absl import flags
 
 from tf_nst import config as config_lib
+from tf_nst import presets
 
 
 def _define(field: dataclasses.Field, flag_values: flags.FlagValues, module_name: str) -> None:
@@ -49,21 +50,49 @@ def define_config_flags(flag_values: flags.FlagValues = flags.FLAGS,
             _define(field, flag_values, module_name)
 
 
+def define_preset_flag(flag_values: flags.FlagValues = flags.FLAGS,
+                       module_name: str | None = None) -> None:
+    """Define ``--preset``, which :func:`flag_parser` reads as the named preset's flagfile."""
+    if "preset" not in flag_values:
+        names = ", ".join(presets.available()) or "none found"
+        flags.DEFINE_string(
+            "preset", None, f"Named preset ({names}; tf-nst-export too): its flags are the "
+            "defaults, and every other flag on the command line overrides them. Shipped with "
+            "tf-nst (configs/ in a checkout); --flagfile=PATH reads any other flagfile.",
+            flag_values=flag_values, module_name=module_name)
+
+
 def config_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> config_lib.Config:
     """The :class:`Config` the parsed flags describe; :class:`ConfigError` if invalid."""
     values = {f.name: flag_values[f.name].value for f in config_lib.fields()}
     return config_lib.Config(**values)
 
 
+_HELP_FLAGS = frozenset({"help", "helpfull", "helpshort", "helpxml", "h", "?"})
+
+
 def flag_parser(program: str) -> Callable[[list[str]], list[str]]:
-    """An ``absl.app`` flags parser that reports a bad flag in one line and exits with status 2."""
+    """An ``absl.app`` flags parser that reads ``--preset`` (:func:`presets.expand`) and reports
+    a bad flag or preset in one line and exits with status 2."""
+
+    def fail(message: str) -> None:
+        sys.stderr.write(f"{program}: error: {' '.join(message.split())}\n")
+        sys.exit(2)
 
     def parse(argv: list[str]) -> list[str]:
         try:
-            return flags.FLAGS(argv)
+            argv, preset = presets.expand(argv)
+            rest = flags.FLAGS(argv)
+        except SystemExit as exit_:  # absl exits with 1 after printing the help it was asked for
+            asked = any(arg.lstrip("-").split("=")[0] in _HELP_FLAGS for arg in argv[1:])
+            sys.exit(0 if asked and exit_.code == 1 else exit_.code)
+        except presets.PresetError as err:
+            fail(str(err))
         except flags.Error as err:
-            message = " ".join(str(err).split())
-            sys.stderr.write(f"{program}: error: {message} (see --helpfull)\n")
-            sys.exit(2)
+            fail(f"{err} (see --helpfull)")
+        if "preset" in flags.FLAGS and flags.FLAGS.preset != preset:
+            fail("--preset is read from the command line only; in a flagfile, use "
+                 "--flagfile=PATH of the preset instead")
+        return rest
 
     return parse

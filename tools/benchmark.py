@@ -264,29 +264,6 @@ def run_tflite_worker(size: int, steps: int, optimizer: str) -> dict:
 # --------------------------------------------------------------------------------------------------
 # Time to a finished image.
 # --------------------------------------------------------------------------------------------------
-def _flagfile_config(path: str, **changes):
-    from tf_nst.config import Config, config_from_mapping
-
-    values = {}
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if line.startswith("--") and "=" in line:
-                key, value = line[2:].split("=", 1)
-                values[key] = value
-    base = Config()
-    typed = {}
-    for key, value in values.items():
-        current = getattr(base, key)
-        if isinstance(current, bool):
-            typed[key] = value.lower() in ("1", "true")
-        elif isinstance(current, (int, float, str)):
-            typed[key] = type(current)(value)
-        else:
-            typed[key] = value
-    return config_from_mapping({**typed, **changes})
-
-
 def _first_reaching(loss_at, count: int, target: float, stride: int) -> tuple[list, int | None]:
     """Judge snapshots ``0 .. count-1`` (``loss_at(i)``): every ``stride``-th and the last, then
     bisect the first interval that reaches ``target`` (the judged loss falls along a run, as the
@@ -343,14 +320,13 @@ def quality(args: argparse.Namespace) -> list[dict]:
     (also those of mixed-precision routes, whose own loss comes from a bfloat16/float16 network)."""
     import tensorflow as tf
 
-    from tf_nst import Config, StyleTransfer
+    from tf_nst import Config, StyleTransfer, presets
     from tf_nst.objective import LossWeights, Objective
     from tf_nst.transfer import extractor_for
 
     content = os.path.join(SHARED, "tubingen.jpg")
     style = os.path.join(SHARED, "starry_night.jpg")
-    paper = _flagfile_config(os.path.join(ROOT, "configs", "gatys2016.cfg"), image_size=args.size,
-                             num_steps=args.quality_steps)
+    paper = presets.load("gatys2016", image_size=args.size, num_steps=args.quality_steps)
     judge = StyleTransfer(content, style, paper, num_steps=0)  # float32 targets at full size
     objective = Objective(extractor_for(paper), paper.content_layers, paper.style_layers)
     weights = LossWeights.from_config(paper)
@@ -365,8 +341,8 @@ def quality(args: argparse.Namespace) -> list[dict]:
         if name == "defaults":  # what tf-nst runs with no flagfile
             routes.append((name, Config(image_size=args.size)))
             continue
-        path = name if os.path.isfile(name) else os.path.join(ROOT, "configs", name)
-        routes.append((name, _flagfile_config(path, image_size=args.size)))
+        path = name if os.path.isfile(name) else presets.path(name)
+        routes.append((name, presets.config_from_flagfile(path, image_size=args.size)))
     rows = []
     for name, config in routes:
         # The paper route runs first: its images are all kept (the other routes' final losses
@@ -518,7 +494,7 @@ def main() -> None:
                         help="judge every N-th step's image in float32, then bisect to the step "
                              "that first reaches the paper's loss")
     parser.add_argument("--routes", nargs="*", default=["defaults", "gatys2016_fast.cfg"],
-                        help="flagfiles (names in configs/, or paths; 'defaults' = no flagfile) "
+                        help="flagfiles (preset names, or paths; 'defaults' = no flagfile) "
                              "raced against gatys2016.cfg")
     parser.add_argument("--tflite", type=int, default=None, metavar="SIZE",
                         help="time the exported TFLite model beside TF at SIZE px "

@@ -1,0 +1,105 @@
+"""Named presets: the absl flagfiles of ``configs/``, shipped with the package.
+
+``tf-nst --preset=gatys2016`` (and ``tf-nst-export``, and :func:`load` from Python) finds
+``gatys2016.cfg`` in a checkout's ``configs/`` or, installed from a wheel, where pip put the
+package's data files (``share/tf-nst/configs`` under the environment's prefix). A preset gives
+defaults: every flag on the command line overrides it, wherever it stands.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import pathlib
+
+from tf_nst import config as config_lib
+
+SUFFIX = ".cfg"
+_CHECKOUT = pathlib.Path(__file__).resolve().parent.parent  # holds setup.cfg and configs/ in a checkout
+
+
+class PresetError(config_lib.ConfigError):
+    """An unknown preset, or one that could not be read; one line naming the available ones."""
+
+
+def _installed_files() -> dict[str, pathlib.Path]:
+    """The presets among the installed distribution's files (pip's RECORD), by name."""
+    try:
+        distribution = importlib.metadata.distribution("tf-nst")
+    except importlib.metadata.PackageNotFoundError:
+        return {}
+    found = {}
+    for file in distribution.files or ():
+        if file.suffix == SUFFIX and tuple(file.parts[-3:-1]) == ("tf-nst", "configs"):
+            found[file.stem] = pathlib.Path(distribution.locate_file(file)).resolve()
+    return found
+
+
+def available() -> dict[str, pathlib.Path]:
+    """Every preset's name (the file name without ``.cfg``) and path, the checkout's first."""
+    if (_CHECKOUT / "setup.cfg").is_file() and (_CHECKOUT / "configs").is_dir():
+        return {p.stem: p for p in sorted((_CHECKOUT / "configs").glob("*" + SUFFIX))}
+    return {name: path for name, path in sorted(_installed_files().items()) if path.is_file()}
+
+
+def path(name: str) -> pathlib.Path:
+    """The flagfile of preset ``name`` (``gatys2016`` or ``gatys2016.cfg``); :class:`PresetError`
+    if there is none."""
+    presets = available()
+    stem = name[:-len(SUFFIX)] if name.endswith(SUFFIX) else name
+    if stem not in presets:
+        known = ", ".join(presets) or "none found: reinstall tf-nst"
+        raise PresetError(f"--preset={name}: no such preset (presets: {known})")
+    return presets[stem]
+
+
+def config_from_flagfile(flagfile: str | pathlib.Path, **changes) -> config_lib.Config:
+    """The :class:`~tf_nst.config.Config` an absl flagfile of hyper-parameter flags describes (the
+    defaults for flags it does not set), with ``changes`` applied; :class:`ConfigError` if a value
+    is invalid or the file holds a flag that is not a hyper-parameter."""
+    from absl import flags
+
+    from tf_nst import flags as config_flags
+
+    values = flags.FlagValues()
+    config_flags.define_config_flags(values)
+    try:
+        values(["preset", f"--flagfile={flagfile}"])
+    except flags.Error as err:
+        raise config_lib.ConfigError(f"{flagfile}: {' '.join(str(err).split())}") from None
+    return config_flags.config_from_flags(values).replace(**changes)
+
+
+def load(name: str, **changes) -> config_lib.Config:
+    """The :class:`~tf_nst.config.Config` of preset ``name``, with ``changes`` applied:
+    ``presets.load("gatys2016_fast", image_size=256)``."""
+    return config_from_flagfile(path(name), **changes)
+
+
+def expand(argv: list[str]) -> tuple[list[str], str | None]:
+    """``argv`` with ``--preset=NAME`` (or ``--preset NAME``) also read as that preset's
+    ``--flagfile``, placed before every other argument so that they override it, and NAME (None
+    without one). The ``--preset`` argument stays, so the flag keeps its value.
+    :class:`PresetError` for an unknown name or two different presets."""
+    names, rest = [], list(argv[:1])
+    args = iter(argv[1:])
+    for arg in args:
+        option = arg.lstrip("-")
+        if arg.startswith("-") and (option == "preset" or option.startswith("preset=")):
+            if option == "preset":
+                value = next(args, None)
+                if value is None:
+                    raise PresetError("--preset needs a name (--preset=NAME)")
+            else:
+                value = option[len("preset="):]
+            names.append(value)
+            rest.append(f"--preset={value}")
+        else:
+            rest.append(arg)
+            if arg == "--":  # absl stops reading flags here
+                rest.extend(args)
+    if not names:
+        return list(argv), None
+    if len(set(names)) > 1:
+        raise PresetError(f"one --preset at a time (got {', '.join(names)}); combine presets with "
+                          "--flagfile=PATH")
+    return rest[:1] + [f"--flagfile={path(names[0])}"] + rest[1:], names[0]

@@ -157,12 +157,18 @@ def main(argv: list[str]) -> int:
     if len(argv) > 1:
         _fail(f"unexpected arguments: {' '.join(argv[1:])}", 2)
     signals = _Signals()
-    # Imported here so that --help answers without loading TensorFlow.
+    from tf_nst.config import ConfigError
+    try:  # the flags' values first, before TensorFlow loads (seconds)
+        if not FLAGS.content or not FLAGS.style:
+            raise ConfigError("--content and --style are required")
+        config = config_flags.config_from_flags(FLAGS)
+    except ConfigError as err:
+        _fail(str(err), 2)
+    # Imported here so that --help and bad flags answer without loading TensorFlow.
     from tf_nst import startup
     startup.started()
     from tf_nst import images, resources
     from tf_nst.checkpoint import Checkpointer, CheckpointError
-    from tf_nst.config import ConfigError
     from tf_nst.features import WeightsError
     from tf_nst.health import NumericalError
     from tf_nst.progress import Progress, format_losses
@@ -171,7 +177,7 @@ def main(argv: list[str]) -> int:
     from tf_nst.transfer import StyleTransfer
     from tf_nst import batch_cli
 
-    if FLAGS.content and FLAGS.style and batch_cli.wanted(FLAGS):
+    if batch_cli.wanted(FLAGS):
         return batch_cli.main(FLAGS, PROGRAM, _fail)
     transfer = None
     logger = None
@@ -188,9 +194,6 @@ def main(argv: list[str]) -> int:
 
     try:
         try:
-            if not FLAGS.content or not FLAGS.style:
-                raise ConfigError("--content and --style are required")
-            config = config_flags.config_from_flags(FLAGS)
             images.check_output_path(FLAGS.output, overwrite=FLAGS.overwrite)
             if FLAGS.check_memory:
                 height, width, style_height, style_width = _content_sizes(

@@ -52,6 +52,7 @@ def test_stylises_with_a_preset_and_writes_snapshots(inputs, tmp_path, vgg_weigh
     assert result.stdout == ""  # everything goes to standard error
     # What --precision=auto chose is said (the suite pins auto to float32, see conftest.py).
     assert "tf-nst: 40x30 px, lbfgs, float32 (auto), 4 steps" in result.stderr
+    assert "style_weight=1000, preset preview\n" in result.stderr
     # A run shorter than its style-weight ramp says how far the weight got.
     assert ("tf-nst: warning: 4 steps end before the style-weight ramp (--style_ramp_steps=10): "
             "the style weight reaches only 0.46 x --style_weight") in result.stderr

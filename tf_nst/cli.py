@@ -230,7 +230,8 @@ def main(argv: list[str]) -> int:
         progress.log(f"{PROGRAM}: {width}x{height} px, {config.optimizer}, {precision}, "
                      f"{config.num_steps} steps{schedule}, "
                      f"content_weight={config.content_weight:g} "
-                     f"style_weight={config.style_weight:g}")
+                     f"style_weight={config.style_weight:g}"
+                     + (f", preset {FLAGS.preset}" if FLAGS.preset else ""))
         ramp = config.style_ramp_steps
         shortest = min(config.scale_steps)
         if 0 < shortest < ramp:

@@ -109,6 +109,28 @@ def test_existing_output_is_not_overwritten_without_flag(inputs, tmp_path):
     assert out.read_bytes() == b"precious"
 
 
+FLAG_ERROR_PROBE = """
+import sys
+from tf_nst import cli
+sys.argv = ["tf-nst", "--content=photo.png", *sys.argv[1:]]
+try:
+    cli.run()
+except SystemExit as exit_:
+    print(exit_.code, "tensorflow" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--style=painting.png", "--content_weight=-1"], "--content_weight=-1.0: must be"),
+    ([], "--content and --style are required"),
+])
+def test_flag_errors_answer_before_tensorflow_loads(args, message):
+    done = subprocess.run([sys.executable, "-c", FLAG_ERROR_PROBE, *args], capture_output=True,
+                          text=True, cwd=ROOT, timeout=60)
+    assert done.stdout == "2 False\n", done.stderr
+    assert done.stderr.startswith(f"tf-nst: error: {message}")
+
+
 def test_helpfull_documents_every_config_flag_with_its_default():
     result = tf_nst("--helpfull")
     assert result.returncode == 0  # (absl's own parser exits with 1 after the help)

@@ -3,6 +3,7 @@
 import configparser
 import glob
 import json
+import shutil
 import subprocess
 import sys
 
@@ -12,7 +13,8 @@ from absl import flags
 from tests.conftest import ROOT
 from tf_nst import presets
 from tf_nst.config import Config, ConfigError
-from tf_nst.flags import config_from_flags, define_config_flags, define_preset_flag, flag_parser
+from tf_nst.flags import (config_from_flagfile, config_from_flags, define_config_flags,
+                          define_preset_flag, flag_parser)
 
 NAMES = sorted(p.stem for p in (ROOT / "configs").glob("*.cfg"))
 
@@ -43,10 +45,10 @@ def test_a_flagfile_with_a_bad_value_is_a_config_error(tmp_path):
     bad = tmp_path / "bad.cfg"
     bad.write_text("--image_size=big\n")
     with pytest.raises(ConfigError, match="bad.cfg: .*image_size"):
-        presets.config_from_flagfile(bad)
+        config_from_flagfile(bad)
     bad.write_text("--content=photo.jpg\n")  # not a hyper-parameter
     with pytest.raises(ConfigError, match="content"):
-        presets.config_from_flagfile(bad)
+        config_from_flagfile(bad)
 
 
 def test_expand_puts_the_preset_first_so_every_flag_overrides_it():
@@ -58,6 +60,7 @@ def test_expand_puts_the_preset_first_so_every_flag_overrides_it():
     assert presets.expand(["prog", "--num_steps=3"]) == (["prog", "--num_steps=3"], None)
     # After "--" nothing is a flag.
     assert presets.expand(["prog", "--", "--preset=nope"]) == (["prog", "--", "--preset=nope"], None)
+    assert presets.expand(["prog", "--preset=preview", "--preset=preview.cfg"])[1] == "preview"
     with pytest.raises(presets.PresetError, match="one --preset at a time"):
         presets.expand(["prog", "--preset=preview", "--preset=fast"])
     with pytest.raises(presets.PresetError, match="needs a name"):
@@ -93,8 +96,9 @@ def test_the_parser_reports_a_bad_preset_or_flag_in_one_line(argv, message, monk
 def test_a_preset_named_inside_a_flagfile_is_refused(tmp_path, monkeypatch, capsys):
     nested = tmp_path / "nested.cfg"
     nested.write_text("--preset=preview\n")
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as exit_:
         _parsed(["prog", f"--flagfile={nested}"], monkeypatch)
+    assert exit_.value.code == 2
     assert "--preset is read from the command line only" in capsys.readouterr().err
 
 
@@ -108,9 +112,16 @@ def test_setup_cfg_ships_every_preset():
 
 def test_an_installed_wheel_finds_its_presets(tmp_path):
     """Built and installed (no dependencies) under a prefix: there is no checkout around it."""
+    source = tmp_path / "source"  # a copy: building in the checkout would write into it
+    source.mkdir()
+    for name in ("setup.cfg", "pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    for folder in ("configs", "tf_nst"):
+        shutil.copytree(ROOT / folder, source / folder,
+                        ignore=shutil.ignore_patterns("__pycache__"))
     prefix = tmp_path / "prefix"
     build = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-                            "--no-build-isolation", "--prefix", str(prefix), str(ROOT)],
+                            "--no-build-isolation", "--prefix", str(prefix), str(source)],
                            capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert build.returncode == 0, build.stderr
     site = next(prefix.glob("lib/python*/site-packages"))

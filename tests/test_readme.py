@@ -24,6 +24,13 @@ def test_files_named_in_commands_exist():
         assert (ROOT / image).is_file(), image
 
 
+def test_presets_named_in_commands_exist():
+    from tf_nst import presets
+    script = (ROOT / "docs" / "make_figures.sh").read_text()
+    named = set(re.findall(r"--preset[= ]([\w.-]+)", README + script)) - {"NAME"}
+    assert named and named <= set(presets.available()), named - set(presets.available())
+
+
 def test_every_preset_is_described():
     for preset in (ROOT / "configs").glob("*.cfg"):
         assert f"| `{preset.stem}` |" in README, preset.stem  # the presets table

@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 from tests.conftest import ROOT
-from tf_nst.startup import kept_lines
+from tf_nst.startup import is_start_up_noise
 
 START_UP = (
     "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
@@ -20,27 +20,45 @@ START_UP = (
 )
 
 
-def test_kept_lines_follow_the_log_level():
-    assert kept_lines(START_UP, 2).splitlines() == [
-        "E0000 00:00:1796293540.900000    3787 some_file.cc:7] a real error",
-        "Traceback (most recent call last):", "ImportError: something the user must see"]
-    assert "cpu_feature_guard" in kept_lines(START_UP, 1)
-    assert "cudart_stub" in kept_lines(START_UP, 0)
-    assert "a real error" not in kept_lines(START_UP, 3)
-    assert "absl::InitializeLog" not in kept_lines(START_UP, 0)  # says nothing to a user
-    assert kept_lines("plain text\n", 3) == "plain text\n"
+def kept(min_level):
+    return [line for line in START_UP.splitlines() if not is_start_up_noise(line, min_level)]
 
 
-def test_started_passes_on_what_is_printed_meanwhile():
-    """A subprocess: standard error goes back to the terminal after the block, with what the
-    block printed that is not start-up noise."""
-    code = ("import os, sys; from tf_nst import startup\n"
-            "with startup._standard_error_filtered():\n"
-            "    os.write(2, b'I0000 00:00:1.5 1 cudart_stub.cc:31] noise\\n')\n"
-            "    print('kept from Python', file=sys.stderr)\n"
-            "    os.write(2, b'kept from C\\n')\n"
-            "print('after', file=sys.stderr)\n")
+def test_start_up_noise_follows_the_log_level():
+    assert kept(2) == ["E0000 00:00:1796293540.900000    3787 some_file.cc:7] a real error",
+                       "Traceback (most recent call last):",
+                       "ImportError: something the user must see"]
+    assert kept(0) == START_UP.splitlines()  # TF_CPP_MIN_LOG_LEVEL=0: everything
+    level_1 = kept(1)
+    assert len(level_1) == 4 and "cpu_feature_guard" in level_1[0]
+    assert kept(3) == START_UP.splitlines()[-2:]
+
+
+FILTERED = """
+import os, sys
+from tf_nst import startup
+try:
+    with startup.start_up_noise_filtered():
+        os.write(2, b'I0000 00:00:1.5 1 cudart_stub.cc:31] noise\\n')
+        print('kept from Python', file=sys.stderr)
+        os.write(2, b'kept from C\\n')
+        raise RuntimeError('inside')
+except RuntimeError as err:
+    print('caught', err, file=sys.stderr)
+print('after', file=sys.stderr)
+"""
+
+
+def test_filtered_standard_error_passes_the_rest_on_as_it_comes():
+    done = subprocess.run([sys.executable, "-c", FILTERED], capture_output=True, text=True,
+                          cwd=ROOT, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), timeout=60)
+    assert done.returncode == 0
+    assert done.stderr == "kept from Python\nkept from C\ncaught inside\nafter\n"
+
+
+def test_a_closed_standard_error_runs_the_block_unfiltered():
+    code = ("import sys; sys.stderr = None\nfrom tf_nst import startup\n"
+            "with startup.start_up_noise_filtered():\n    print('ran')\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
-                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), timeout=60)
-    assert done.returncode == 0, done.stderr
-    assert done.stderr == "kept from Python\nkept from C\nafter\n"
+                          timeout=60)
+    assert done.returncode == 0 and done.stdout == "ran\n", done.stderr

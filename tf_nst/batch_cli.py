@@ -83,14 +83,15 @@ def main(FLAGS: flags.FlagValues, program: str, fail: Callable[..., None]) -> in
         stream.write(("\r\x1b[K" if interactive else "") + message + "\n")
         stream.flush()
 
+    preset = f", preset {FLAGS.preset}" if FLAGS.preset else ""
     if FLAGS.video:
         log(f"{tag}: {len(contents)} frames in order, each from the previous result "
             f"(content blend {FLAGS.video_content_blend:g}), {styles}{config.image_size} px, "
-            f"{config.optimizer}, {config.num_steps} steps per frame")
+            f"{config.optimizer}, {config.num_steps} steps per frame{preset}")
     else:
         log(f"{tag}: {len(contents)} images in {len(batches)} batches, {styles}"
             f"{config.image_size} px, {config.optimizer}, {config.num_steps} steps, "
-            f"{replicas} replica(s) ({FLAGS.strategy})")
+            f"{replicas} replica(s) ({FLAGS.strategy}){preset}")
     written: list[str] = []
     unit = "frames" if FLAGS.video else "images"
 

@@ -166,7 +166,7 @@ def main(argv: list[str]) -> int:
         _fail(str(err), 2)
     # Imported here so that --help and bad flags answer without loading TensorFlow.
     from tf_nst import startup
-    startup.started()
+    startup.start_tensorflow()
     from tf_nst import images, resources
     from tf_nst.checkpoint import Checkpointer, CheckpointError
     from tf_nst.features import WeightsError
@@ -351,7 +351,8 @@ def _leave_partial(transfer, save_checkpoint) -> str:
 
 def run() -> None:
     """Console-script entry point."""
-    app.run(main, flags_parser=config_flags.flag_parser(PROGRAM))
+    from tf_nst import startup
+    app.run(startup.reporting_on_stderr(main), flags_parser=config_flags.flag_parser(PROGRAM))
 
 
 if __name__ == "__main__":

@@ -62,7 +62,7 @@ def main(argv: list[str]) -> int:
         logging.set_verbosity(logging.WARNING)
 
     from tf_nst import startup
-    startup.started()
+    startup.start_tensorflow()
     from tf_nst import export
     from tf_nst.features import WeightsError
 
@@ -87,7 +87,8 @@ def main(argv: list[str]) -> int:
 
 def run() -> None:
     """Console-script entry point."""
-    app.run(main, flags_parser=config_flags.flag_parser(PROGRAM))
+    from tf_nst import startup
+    app.run(startup.reporting_on_stderr(main), flags_parser=config_flags.flag_parser(PROGRAM))
 
 
 if __name__ == "__main__":

@@ -10,10 +10,8 @@ one, so that the gradient with respect to the image is computed the fastest way
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import os
-import sys
 from typing import Iterable, NamedTuple, Sequence
 
 import keras
@@ -52,10 +50,8 @@ def _load_vgg19(weights: str, dtype_policy: str | None) -> keras.Model:
     try:
         if dtype_policy:
             keras.config.set_dtype_policy(dtype_policy)
-        # Keras reports a download (and its progress) on standard output: keep that for results.
-        with contextlib.redirect_stdout(sys.stderr):
-            return keras.applications.VGG19(include_top=False, weights=weights,
-                                            input_shape=(None, None, 3))
+        return keras.applications.VGG19(include_top=False, weights=weights,
+                                        input_shape=(None, None, 3))
     except WeightsError:
         raise
     except Exception as err:  # Keras raises bare Exceptions for download failures.

@@ -10,7 +10,8 @@ from __future__ import annotations
 import dataclasses
 import sys
 import typing
-from typing import Any, Callable
+import pathlib
+from typing import Any, Callable, NoReturn
 
 from absl import flags
 
@@ -50,6 +51,19 @@ def define_config_flags(flag_values: flags.FlagValues = flags.FLAGS,
             _define(field, flag_values, module_name)
 
 
+def config_from_flagfile(flagfile: str | pathlib.Path, **changes: Any) -> config_lib.Config:
+    """The :class:`~tf_nst.config.Config` an absl flagfile of hyper-parameter flags describes (the
+    defaults for flags it does not set), with ``changes`` applied; :class:`ConfigError` if a value
+    is invalid or the file holds a flag that is not a hyper-parameter."""
+    values = flags.FlagValues()
+    define_config_flags(values)
+    try:
+        values(["preset", f"--flagfile={flagfile}"])
+    except flags.Error as err:
+        raise config_lib.ConfigError(f"{flagfile}: {' '.join(str(err).split())}") from None
+    return config_from_flags(values).replace(**changes)
+
+
 def define_preset_flag(flag_values: flags.FlagValues = flags.FLAGS,
                        module_name: str | None = None) -> None:
     """Define ``--preset``, which :func:`flag_parser` reads as the named preset's flagfile."""
@@ -75,7 +89,7 @@ def flag_parser(program: str) -> Callable[[list[str]], list[str]]:
     """An ``absl.app`` flags parser that reads ``--preset`` (:func:`presets.expand`) and reports
     a bad flag or preset in one line and exits with status 2."""
 
-    def fail(message: str) -> None:
+    def fail(message: str) -> NoReturn:
         sys.stderr.write(f"{program}: error: {' '.join(message.split())}\n")
         sys.exit(2)
 

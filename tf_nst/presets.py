@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import pathlib
+from typing import Any
 
 from tf_nst import config as config_lib
 
@@ -18,7 +19,7 @@ _CHECKOUT = pathlib.Path(__file__).resolve().parent.parent  # holds setup.cfg an
 
 
 class PresetError(config_lib.ConfigError):
-    """An unknown preset, or one that could not be read; one line naming the available ones."""
+    """An unknown preset (the message names the known ones), or --preset used wrongly; one line."""
 
 
 def _installed_files() -> dict[str, pathlib.Path]:
@@ -35,7 +36,8 @@ def _installed_files() -> dict[str, pathlib.Path]:
 
 
 def available() -> dict[str, pathlib.Path]:
-    """Every preset's name (the file name without ``.cfg``) and path, the checkout's first."""
+    """Every preset's name (the file name without ``.cfg``) and path: those of the checkout
+    ``tf_nst`` was imported from, or else those installed with the package."""
     if (_CHECKOUT / "setup.cfg").is_file() and (_CHECKOUT / "configs").is_dir():
         return {p.stem: p for p in sorted((_CHECKOUT / "configs").glob("*" + SUFFIX))}
     return {name: path for name, path in sorted(_installed_files().items()) if path.is_file()}
@@ -52,27 +54,11 @@ def path(name: str) -> pathlib.Path:
     return presets[stem]
 
 
-def config_from_flagfile(flagfile: str | pathlib.Path, **changes) -> config_lib.Config:
-    """The :class:`~tf_nst.config.Config` an absl flagfile of hyper-parameter flags describes (the
-    defaults for flags it does not set), with ``changes`` applied; :class:`ConfigError` if a value
-    is invalid or the file holds a flag that is not a hyper-parameter."""
-    from absl import flags
-
-    from tf_nst import flags as config_flags
-
-    values = flags.FlagValues()
-    config_flags.define_config_flags(values)
-    try:
-        values(["preset", f"--flagfile={flagfile}"])
-    except flags.Error as err:
-        raise config_lib.ConfigError(f"{flagfile}: {' '.join(str(err).split())}") from None
-    return config_flags.config_from_flags(values).replace(**changes)
-
-
-def load(name: str, **changes) -> config_lib.Config:
+def load(name: str, **changes: Any) -> config_lib.Config:
     """The :class:`~tf_nst.config.Config` of preset ``name``, with ``changes`` applied:
     ``presets.load("gatys2016_fast", image_size=256)``."""
-    return config_from_flagfile(path(name), **changes)
+    from tf_nst import flags as config_flags  # (which imports this module)
+    return config_flags.config_from_flagfile(path(name), **changes)
 
 
 def expand(argv: list[str]) -> tuple[list[str], str | None]:
@@ -91,8 +77,8 @@ def expand(argv: list[str]) -> tuple[list[str], str | None]:
                     raise PresetError("--preset needs a name (--preset=NAME)")
             else:
                 value = option[len("preset="):]
-            names.append(value)
-            rest.append(f"--preset={value}")
+            names.append(value[:-len(SUFFIX)] if value.endswith(SUFFIX) else value)
+            rest.append(f"--preset={names[-1]}")
         else:
             rest.append(arg)
             if arg == "--":  # absl stops reading flags here

@@ -321,6 +321,7 @@ def quality(args: argparse.Namespace) -> list[dict]:
     import tensorflow as tf
 
     from tf_nst import Config, StyleTransfer, presets
+    from tf_nst.flags import config_from_flagfile
     from tf_nst.objective import LossWeights, Objective
     from tf_nst.transfer import extractor_for
 
@@ -342,7 +343,7 @@ def quality(args: argparse.Namespace) -> list[dict]:
             routes.append((name, Config(image_size=args.size)))
             continue
         path = name if os.path.isfile(name) else presets.path(name)
-        routes.append((name, presets.config_from_flagfile(path, image_size=args.size)))
+        routes.append((name, config_from_flagfile(path, image_size=args.size)))
     rows = []
     for name, config in routes:
         # The paper route runs first: its images are all kept (the other routes' final losses

@@ -27,6 +27,19 @@ def wanted(flag_values: flags.FlagValues) -> bool:
             or flag_values["video_content_blend"].present)
 
 
+def check_video_flags(flag_values: flags.FlagValues) -> None:
+    """:class:`~tf_nst.config.ConfigError` for video flags that cannot go together (flags alone:
+    the command checks them before TensorFlow loads)."""
+    from tf_nst.config import ConfigError
+
+    if flag_values["video_content_blend"].present and not flag_values.video:
+        raise ConfigError("--video_content_blend: only with --video")
+    if flag_values.video and (flag_values.strategy != "default" or flag_values.batch_size):
+        raise ConfigError(f"--video: frames are stylised one after another (each starts from the "
+                          f"previous result), so --strategy={flag_values.strategy} and "
+                          f"--batch_size={flag_values.batch_size} cannot apply; drop them")
+
+
 def main(FLAGS: flags.FlagValues, program: str, fail: Callable[..., None]) -> int:
     from tf_nst import batch, images
     from tf_nst import flags as config_flags
@@ -50,12 +63,7 @@ def main(FLAGS: flags.FlagValues, program: str, fail: Callable[..., None]) -> in
         if unsupported:
             raise ConfigError(f"{', '.join(unsupported)}: not supported yet with several content "
                               "images, --strategy or --video")
-        if FLAGS["video_content_blend"].present and not FLAGS.video:
-            raise ConfigError("--video_content_blend: only with --video")
-        if FLAGS.video and (FLAGS.strategy != "default" or FLAGS.batch_size):
-            raise ConfigError(f"--video: frames are stylised one after another (each starts from "
-                              f"the previous result), so --strategy={FLAGS.strategy} and "
-                              f"--batch_size={FLAGS.batch_size} cannot apply; drop them")
+        check_video_flags(FLAGS)
         blend = config.resolved_style_blend_weights(len(FLAGS.style))  # one weight per style
         contents = batch.expand_contents(FLAGS.content)
         outputs = batch.plan_outputs(contents, FLAGS.output, FLAGS.output_format, FLAGS.overwrite)

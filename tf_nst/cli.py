@@ -157,11 +157,13 @@ def main(argv: list[str]) -> int:
     if len(argv) > 1:
         _fail(f"unexpected arguments: {' '.join(argv[1:])}", 2)
     signals = _Signals()
+    from tf_nst import batch_cli
     from tf_nst.config import ConfigError
     try:  # the flags' values first, before TensorFlow loads (seconds)
         if not FLAGS.content or not FLAGS.style:
             raise ConfigError("--content and --style are required")
         config = config_flags.config_from_flags(FLAGS)
+        batch_cli.check_video_flags(FLAGS)
     except ConfigError as err:
         _fail(str(err), 2)
     # Imported here so that --help and bad flags answer without loading TensorFlow.
@@ -175,7 +177,6 @@ def main(argv: list[str]) -> int:
     from tf_nst.objective import ramped_weights
     from tf_nst.summaries import LogdirError, SummaryLogger
     from tf_nst.transfer import StyleTransfer
-    from tf_nst import batch_cli
 
     if batch_cli.wanted(FLAGS):
         return batch_cli.main(FLAGS, PROGRAM, _fail)

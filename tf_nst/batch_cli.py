@@ -14,9 +14,12 @@ written to one file); then results are written one by one as their batch finishe
 from __future__ import annotations
 
 import sys
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from absl import flags
+
+if TYPE_CHECKING:
+    from tf_nst.config import Config
 
 
 def wanted(flag_values: flags.FlagValues) -> bool:
@@ -40,9 +43,11 @@ def check_video_flags(flag_values: flags.FlagValues) -> None:
                           f"--batch_size={flag_values.batch_size} cannot apply; drop them")
 
 
-def main(FLAGS: flags.FlagValues, program: str, fail: Callable[..., None]) -> int:
+def main(FLAGS: flags.FlagValues, config: Config, program: str,
+         fail: Callable[..., None]) -> int:
+    """Batch mode, for ``config`` (the flags' hyper-parameters, checked by the command with
+    :func:`check_video_flags` before TensorFlow loaded)."""
     from tf_nst import batch, images
-    from tf_nst import flags as config_flags
     from tf_nst.config import INIT_NAMED, ConfigError
     from tf_nst.distribute import StrategyError, make_strategy, worker_index
     from tf_nst.features import WeightsError
@@ -52,7 +57,6 @@ def main(FLAGS: flags.FlagValues, program: str, fail: Callable[..., None]) -> in
     # Check everything first. Nothing here runs a TensorFlow op: a multi-worker strategy must be
     # created before TensorFlow initialises its devices.
     try:
-        config = config_flags.config_from_flags(FLAGS)
         unsupported = [name for name, used in (
             ("--save_every", FLAGS.save_every), ("--style_masks", FLAGS.style_masks),
             ("--content_mask", FLAGS.content_mask), ("--logdir", FLAGS.logdir),
@@ -63,7 +67,6 @@ def main(FLAGS: flags.FlagValues, program: str, fail: Callable[..., None]) -> in
         if unsupported:
             raise ConfigError(f"{', '.join(unsupported)}: not supported yet with several content "
                               "images, --strategy or --video")
-        check_video_flags(FLAGS)
         blend = config.resolved_style_blend_weights(len(FLAGS.style))  # one weight per style
         contents = batch.expand_contents(FLAGS.content)
         outputs = batch.plan_outputs(contents, FLAGS.output, FLAGS.output_format, FLAGS.overwrite)

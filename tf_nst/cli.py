@@ -76,8 +76,7 @@ FLAGS = flags.FLAGS
 
 
 def _fail(message: str, status: int = 1) -> "NoReturn":  # noqa: F821
-    sys.stderr.write(f"{PROGRAM}: error: {message}\n")
-    sys.exit(status)
+    config_flags.fail(PROGRAM, message, status)
 
 
 def snapshot_path(output: str, step: int) -> str:
@@ -179,7 +178,7 @@ def main(argv: list[str]) -> int:
     from tf_nst.transfer import StyleTransfer
 
     if batch_cli.wanted(FLAGS):
-        return batch_cli.main(FLAGS, PROGRAM, _fail)
+        return batch_cli.main(FLAGS, config, PROGRAM, _fail)
     transfer = None
     logger = None
     saver = None

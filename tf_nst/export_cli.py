@@ -41,8 +41,7 @@ FLAGS = flags.FLAGS
 
 
 def _fail(message: str, status: int = 1) -> "NoReturn":  # noqa: F821
-    sys.stderr.write(f"{PROGRAM}: error: {' '.join(str(message).split())}\n")
-    sys.exit(status)
+    config_flags.fail(PROGRAM, message, status)
 
 
 def main(argv: list[str]) -> int:

@@ -82,6 +82,12 @@ def config_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> config_lib
     return config_lib.Config(**values)
 
 
+def fail(program: str, message: object, status: int = 1) -> NoReturn:
+    """End a command: ``PROGRAM: error: MESSAGE`` on one line of standard error, exit ``status``."""
+    sys.stderr.write(f"{program}: error: {' '.join(str(message).split())}\n")
+    sys.exit(status)
+
+
 _HELP_FLAGS = frozenset({"help", "helpfull", "helpshort", "helpxml", "h", "?"})
 
 
@@ -89,9 +95,8 @@ def flag_parser(program: str) -> Callable[[list[str]], list[str]]:
     """An ``absl.app`` flags parser that reads ``--preset`` (:func:`presets.expand`) and reports
     a bad flag or preset in one line and exits with status 2."""
 
-    def fail(message: str) -> NoReturn:
-        sys.stderr.write(f"{program}: error: {' '.join(message.split())}\n")
-        sys.exit(2)
+    def bad_flag(message: str) -> NoReturn:
+        fail(program, message, 2)
 
     def parse(argv: list[str]) -> list[str]:
         try:
@@ -101,11 +106,11 @@ def flag_parser(program: str) -> Callable[[list[str]], list[str]]:
             asked = any(arg.lstrip("-").split("=")[0] in _HELP_FLAGS for arg in argv[1:])
             sys.exit(0 if asked and exit_.code == 1 else exit_.code)
         except presets.PresetError as err:
-            fail(str(err))
+            bad_flag(str(err))
         except flags.Error as err:
-            fail(f"{err} (see --helpfull)")
+            bad_flag(f"{err} (see --helpfull)")
         if "preset" in flags.FLAGS and flags.FLAGS.preset != preset:
-            fail("--preset is read from the command line only; in a flagfile, use "
+            bad_flag("--preset is read from the command line only; in a flagfile, use "
                  "--flagfile=PATH of the preset instead")
         return rest
 

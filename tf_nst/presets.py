@@ -43,11 +43,15 @@ def available() -> dict[str, pathlib.Path]:
     return {name: path for name, path in sorted(_installed_files().items()) if path.is_file()}
 
 
+def _stem(name: str) -> str:
+    return name[:-len(SUFFIX)] if name.endswith(SUFFIX) else name
+
+
 def path(name: str) -> pathlib.Path:
     """The flagfile of preset ``name`` (``gatys2016`` or ``gatys2016.cfg``); :class:`PresetError`
     if there is none."""
     presets = available()
-    stem = name[:-len(SUFFIX)] if name.endswith(SUFFIX) else name
+    stem = _stem(name)
     if stem not in presets:
         known = ", ".join(presets) or "none found: reinstall tf-nst"
         raise PresetError(f"--preset={name}: no such preset (presets: {known})")
@@ -77,7 +81,7 @@ def expand(argv: list[str]) -> tuple[list[str], str | None]:
                     raise PresetError("--preset needs a name (--preset=NAME)")
             else:
                 value = option[len("preset="):]
-            names.append(value[:-len(SUFFIX)] if value.endswith(SUFFIX) else value)
+            names.append(_stem(value))
             rest.append(f"--preset={names[-1]}")
         else:
             rest.append(arg)

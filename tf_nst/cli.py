@@ -3,7 +3,9 @@
     tf-nst --content=photo.jpg --style=painting.jpg --output=out.png
     tf-nst --preset=gatys2016 --content=... --style=... --output=out.png
 
-Every hyper-parameter flag comes from :class:`tf_nst.config.Config`; ``--helpfull`` lists them all.
+Every hyper-parameter flag comes from :class:`tf_nst.config.Config`. ``--help`` lists the flags
+one line each, ``--helpfull`` with their whole help; neural-style's flags (``-content_image``,
+``-num_iterations``, ...) are read too (:mod:`tf_nst.aliases`).
 """
 
 from __future__ import annotations
@@ -34,8 +36,8 @@ flags.DEFINE_string("content_mask", None, "Mask image: where it is white the con
 flags.DEFINE_string("logdir", None, "Write TensorBoard logs here: every loss term at every step, "
                     "the image every --save_every steps and at the end.")
 flags.DEFINE_string("output", "out.png", "Output image; .png or .jpg/.jpeg. Written atomically. "
-                    "For several content images: an existing directory, best written ending in / "
-                    "(one file per input, named after it) or a name with {stem}.")
+                    "For several content images: a directory ending in / (created if missing; "
+                    "one file per input, named after it) or a name with {stem}.")
 flags.DEFINE_boolean("overwrite", False, "Replace --output if it already exists.")
 flags.DEFINE_integer("print_every", 50, "Log every loss term, per layer too, every N steps "
                      "(0 = never).", lower_bound=0)
@@ -73,6 +75,17 @@ flags.DEFINE_string("tpu", "", "--strategy=tpu: TPU name or grpc:// address for 
 config_flags.define_config_flags()
 
 FLAGS = flags.FLAGS
+
+USAGE = (f"usage: {PROGRAM} --content=PHOTO --style=PAINTING [--output=out.png] [--preset=NAME] "
+         "[flags]\nRepaints PHOTO with the texture of PAINTING (Gatys et al. 2016). Flags, by "
+         "group, with defaults:")
+# The command's own flags in --help, before the hyper-parameters' groups (tf_nst.config.groups).
+HELP_GROUPS = {
+    "run": ("preset", "content", "style", "output", "overwrite", "style_masks", "content_mask"),
+    "progress": ("print_every", "save_every", "logdir", "checkpoint_dir", "checkpoint_every",
+                 "check_memory", "memory_limit_gb"),
+    "batch": ("output_format", "batch_size", "video", "video_content_blend", "strategy", "tpu"),
+}
 
 
 def _fail(message: str, status: int = 1) -> "NoReturn":  # noqa: F821
@@ -352,7 +365,9 @@ def _leave_partial(transfer, save_checkpoint) -> str:
 def run() -> None:
     """Console-script entry point."""
     from tf_nst import startup
-    app.run(startup.reporting_on_stderr(main), flags_parser=config_flags.flag_parser(PROGRAM))
+    from tf_nst import aliases
+    app.run(startup.reporting_on_stderr(main), flags_parser=config_flags.flag_parser(
+        PROGRAM, HELP_GROUPS, USAGE, aliases.ALIASES))
 
 
 if __name__ == "__main__":

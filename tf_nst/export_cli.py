@@ -32,12 +32,18 @@ flags.DEFINE_integer("max_output_pixels", 1024 * 1024, "saved_model: largest opt
                      "(content, and style after resizing) a request may ask for, in pixels. "
                      "Decoded inputs are bounded by --max_pixels.", lower_bound=1)
 flags.DEFINE_enum("tflite_weights", "float32", ["float32", "float16"], "tflite: storage of the "
-                  "network weights (float16 stores only them in half precision, about half the "
-                  "file; computation stays float32).")
+                  "network weights (float16 stores only them in half precision, a smaller file; "
+                  "computation stays float32).")
 flags.DEFINE_boolean("overwrite", False, "Replace an existing output.")
 config_flags.define_config_flags()
 
 FLAGS = flags.FLAGS
+
+USAGE = (f"usage: {PROGRAM} --format=saved_model --export_dir=DIR | --format=tflite "
+         "--output=FILE [flags]\nExports the whole optimisation; the hyper-parameters below are "
+         "its defaults. Flags, with defaults:")
+HELP_GROUPS = {"export": ("preset", "format", "export_dir", "model_version", "output", "max_steps",
+                          "max_output_pixels", "tflite_weights", "overwrite")}
 
 
 def _fail(message: str, status: int = 1) -> "NoReturn":  # noqa: F821
@@ -87,7 +93,8 @@ def main(argv: list[str]) -> int:
 def run() -> None:
     """Console-script entry point."""
     from tf_nst import startup
-    app.run(startup.reporting_on_stderr(main), flags_parser=config_flags.flag_parser(PROGRAM))
+    app.run(startup.reporting_on_stderr(main),
+            flags_parser=config_flags.flag_parser(PROGRAM, HELP_GROUPS, USAGE))
 
 
 if __name__ == "__main__":

@@ -46,6 +46,31 @@ def test_content_loss_is_half_sum_of_squares():
     np.testing.assert_allclose(losses.content_loss(F, F).numpy(), [0.0])
 
 
+def test_content_loss_mean_form_is_mean_of_squares():
+    # the authors' code: (1 + 4 + 9 + 16) / 4 entries
+    np.testing.assert_allclose(losses.content_loss(F, tf.zeros_like(F), mean=True).numpy(), [7.5])
+
+
+def test_style_layer_loss_mean_form_is_mse_of_grams_per_position():
+    gram = tf.constant([[[10.0, 14.0], [14.0, 20.0]]])
+    target = tf.constant([[[9.0, 14.0], [12.0, 20.0]]])
+    # mean over N^2 = 4 entries of ((G - A) / M)^2 with M = 2: (0.25 + 1) / 4
+    np.testing.assert_allclose(losses.style_layer_loss(gram, target, 2, mean=True).numpy(),
+                               [1.25 / 4.0])
+
+
+def test_mean_forms_do_not_grow_with_the_image():
+    # Tiling a map repeats its statistics: the mean forms keep their value, the sums grow.
+    tiled, zeros = tf.concat([F, F], axis=1), tf.zeros([1, 4, 1, 2])
+    for mean, factor in ((True, 1.0), (False, 2.0)):
+        assert float(losses.content_loss(tiled, zeros, mean)[0]) == pytest.approx(
+            factor * float(losses.content_loss(F, zeros[:, :2], mean)[0]))
+    target = tf.constant([[[0.5, 0.0], [0.0, 0.5]]])  # per-position Gram target
+    small = losses.blended_style_layer_loss(F, target[None], tf.ones([1]), mean=True)
+    large = losses.blended_style_layer_loss(tiled, target[None], tf.ones([1]), mean=True)
+    np.testing.assert_allclose(large.numpy(), small.numpy(), rtol=1e-6)
+
+
 def test_style_layer_loss_eq4():
     gram = tf.constant([[[10.0, 14.0], [14.0, 20.0]]])
     target = tf.constant([[[9.0, 14.0], [12.0, 20.0]]])
@@ -72,6 +97,12 @@ def test_total_variation_on_255_scale():
     image = tf.reshape(tf.constant([0.0, 1.0, 0.0, 0.0]), [1, 2, 2, 1])
     # x = [[0, 255], [0, 0]]: dx^2 = 255^2 (row 0), dy^2 = 255^2 (column 1)
     np.testing.assert_allclose(losses.total_variation_loss(image).numpy(), [2 * 255.0 ** 2])
+
+
+def test_total_variation_mean_form_divides_by_pixels():
+    image = tf.reshape(tf.constant([0.0, 1.0, 0.0, 0.0]), [1, 2, 2, 1])
+    np.testing.assert_allclose(losses.total_variation_loss(image, mean=True).numpy(),
+                               [2 * 255.0 ** 2 / 4])
 
 
 def test_total_loss_eq7():

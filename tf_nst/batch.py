@@ -323,7 +323,7 @@ class _Setup:
             check_large_enough(config, "style", *image.shape[1:3])
         distributed = is_distributed(strategy)
         extractor = extractor_for(config, strategy if distributed else None)
-        objective = Objective(extractor, config.content_layers, config.style_layers)
+        objective = Objective.from_config(extractor, config)
         optimizer = optimizers.from_config(config)
         weights = LossWeights.from_config(config, num_styles=len(self.styles))
         self.runner = (_DistributedRunner(strategy, objective, optimizer, weights, self.styles)

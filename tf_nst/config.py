@@ -17,6 +17,7 @@ POOLINGS = ("max", "avg")
 INIT_NAMED = ("content", "noise", "style")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 COLOR_TRANSFERS = ("none", "histogram", "luminance")
+FORMULATIONS = ("authors", "printed")
 
 # The paper's choice (Gatys et al. 2016, Fig. 2): content at conv4_2, style at conv1_1 ... conv5_1
 # with equal weights w_l = 1/5.
@@ -67,6 +68,14 @@ class Config:
         "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5.", group="network")
 
     # --- loss ----------------------------------------------------------------------------------
+    formulation: str = _field(
+        "authors", "The objective's form. 'authors': the normalised VGG19 (each filter's mean "
+        "activation over photos is 1, as the paper's Sec. 2 says), Gram matrices divided by M and "
+        "mean squared errors, as the authors' released code: the balance is the same at every "
+        "image size. 'printed': the paper's printed sums (Eqs. 1, 4) on the raw VGG19 weights; "
+        "its alpha/beta is the paper's Fig. 2 (1e-3) but one layer dominates the style and the "
+        "content weighs more at larger sizes. See docs/objective.md.",
+        group="loss", choices=FORMULATIONS)
     content_weight: float = _field(
         1.0, "alpha: weight of the content loss 1/2 sum (F - P)^2.", group="loss")
     style_weight: float = _field(
@@ -204,6 +213,8 @@ class Config:
                    self.style_blend_weights, "must not all be zero")
         _check(self.color_transfer in COLOR_TRANSFERS, "color_transfer", self.color_transfer,
                f"must be one of {COLOR_TRANSFERS}")
+        _check(self.formulation in FORMULATIONS, "formulation", self.formulation,
+               f"must be one of {FORMULATIONS}")
         _check(self.pooling in POOLINGS, "pooling", self.pooling, f"must be one of {POOLINGS}")
         _check(self.optimizer in OPTIMIZERS, "optimizer", self.optimizer,
                f"must be one of {OPTIMIZERS}")

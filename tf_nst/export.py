@@ -266,8 +266,7 @@ class ServingModule(tf.Module):
         # The kernels are prepared from the saved variables at each step (no second copy saved).
         # Preparing them once per request, before the loop, made concurrent requests of a loaded
         # model fail in one test run (AlreadyExistsError on a Grappler temporary variable).
-        objective = Objective(extractor.preparing_each_call(), config.content_layers,
-                              config.style_layers)
+        objective = Objective.from_config(extractor.preparing_each_call(), config)
         step = make_step(objective, optimizer)
 
         def optimise(content, style, num_steps, content_weight, style_weight, tv_weight,
@@ -473,7 +472,7 @@ class OnDeviceModule(tf.Module):
         self.vgg_variables = [tf.Variable(v.read_value(), trainable=False)
                               for v in extractor.variables]
         builtin = tflite_ops.BuiltinFeatureExtractor(extractor, self.vgg_variables)
-        objective = Objective(builtin, config.content_layers, config.style_layers)
+        objective = Objective.from_config(builtin, config)
         optimizer = optimizers.from_config(config, builtin_ops=True)
         step = make_step(objective, optimizer)
         weights = LossWeights.from_config(config)

@@ -3,6 +3,12 @@
 Feature maps are ``[batch, height, width, channels]``; every loss returns one value per image
 (shape ``[batch]``) so that images of a batch are optimised independently. Gram matrices and losses
 are computed in float32 whatever the network's precision (float16 Gram matrices overflow).
+
+Each loss comes in two forms. ``mean=False`` is the paper's printed sums (Eqs. 1 and 4).
+``mean=True`` is the authors' released code: mean squared errors of the features and of the Gram
+matrices divided by M, so neither term grows with the image's size and the balance alpha/beta
+means the same at every size. Per layer, mean-form content = 2 L_content / (N M) and mean-form
+style = 4 E_l.
 """
 
 from __future__ import annotations
@@ -12,10 +18,13 @@ from typing import Mapping, Sequence
 import tensorflow as tf
 
 
-def content_loss(features: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
-    """Content loss, Eq. 1: L_content = 1/2 * sum_ij (F_ij - P_ij)^2, per image."""
-    diff = tf.cast(features, tf.float32) - tf.cast(target, tf.float32)
-    return 0.5 * tf.reduce_sum(tf.square(diff), axis=[1, 2, 3])
+def content_loss(features: tf.Tensor, target: tf.Tensor, mean: bool = False) -> tf.Tensor:
+    """Content loss, Eq. 1: L_content = 1/2 * sum_ij (F_ij - P_ij)^2, per image; with ``mean``,
+    the mean of (F_ij - P_ij)^2 over the N M entries."""
+    square = tf.square(tf.cast(features, tf.float32) - tf.cast(target, tf.float32))
+    if mean:
+        return tf.reduce_mean(square, axis=[1, 2, 3])
+    return 0.5 * tf.reduce_sum(square, axis=[1, 2, 3])
 
 
 def gram_matrix(features: tf.Tensor) -> tf.Tensor:
@@ -49,8 +58,10 @@ def _symmetric_gram(flat: tf.Tensor):
     return tf.matmul(wide, wide, transpose_a=True), grad
 
 
-def style_layer_loss(gram: tf.Tensor, target_gram: tf.Tensor, num_positions: tf.Tensor) -> tf.Tensor:
-    """One layer's style loss, Eq. 4: E_l = sum_ij (G_ij - A_ij)^2 / (4 N^2 M^2), per image.
+def style_layer_loss(gram: tf.Tensor, target_gram: tf.Tensor, num_positions: tf.Tensor,
+                     mean: bool = False) -> tf.Tensor:
+    """One layer's style loss, Eq. 4: E_l = sum_ij (G_ij - A_ij)^2 / (4 N^2 M^2), per image; with
+    ``mean``, the mean of (G_ij / M - A_ij / M)^2 over the N^2 entries (= 4 E_l).
 
     ``num_positions`` is M = H*W of the *generated* image's feature map; ``target_gram`` must be
     normalised to that M (see :func:`rescale_gram`) when the style image has another size.
@@ -58,7 +69,11 @@ def style_layer_loss(gram: tf.Tensor, target_gram: tf.Tensor, num_positions: tf.
     n = tf.cast(tf.shape(gram)[-1], tf.float32)
     m = tf.cast(num_positions, tf.float32)
     sq = tf.reduce_sum(tf.square(gram - tf.cast(target_gram, tf.float32)), axis=[1, 2])
-    return sq / (4.0 * tf.square(n) * tf.square(m))
+    return sq / (_style_denominator(mean) * tf.square(n) * tf.square(m))
+
+
+def _style_denominator(mean: bool) -> float:
+    return 1.0 if mean else 4.0
 
 
 def rescale_gram(gram: tf.Tensor, from_positions, to_positions) -> tf.Tensor:
@@ -71,8 +86,8 @@ def rescale_gram(gram: tf.Tensor, from_positions, to_positions) -> tf.Tensor:
     return gram * ratio
 
 
-def blended_style_layer_loss(features: tf.Tensor, per_position: tf.Tensor, blend: tf.Tensor
-                             ) -> tf.Tensor:
+def blended_style_layer_loss(features: tf.Tensor, per_position: tf.Tensor, blend: tf.Tensor,
+                             mean: bool = False) -> tf.Tensor:
     """Style loss of one layer against a blend of styles, per image.
 
     ``per_position`` holds each style's Gram matrix divided by its number of positions,
@@ -85,11 +100,11 @@ def blended_style_layer_loss(features: tf.Tensor, per_position: tf.Tensor, blend
     positions = shape[1] * shape[2]
     target = tf.einsum("s,sbij->bij", tf.cast(blend, tf.float32), per_position)
     return style_layer_loss(gram_matrix(features), target * tf.cast(positions, tf.float32),
-                            positions)
+                            positions, mean)
 
 
 def guided_style_layer_loss(features: tf.Tensor, per_position: tf.Tensor, blend: tf.Tensor,
-                            masks: tf.Tensor) -> tf.Tensor:
+                            masks: tf.Tensor, mean: bool = False) -> tf.Tensor:
     """Spatially guided style loss of one layer (Gatys et al. 2017, Sec. 4), per image.
 
     ``masks`` ``[S, B, H, W, 1]`` are the guidance channels T_s at this layer's resolution: region
@@ -112,7 +127,7 @@ def guided_style_layer_loss(features: tf.Tensor, per_position: tf.Tensor, blend:
         target = per_position[s] * m_s[:, None, None]
         sq = tf.reduce_sum(tf.square(gram - target), axis=[1, 2])
         safe = tf.maximum(m_s, 1e-6)
-        region = sq / (4.0 * tf.square(n) * tf.square(safe)) * (m_s / m_total)
+        region = sq / (_style_denominator(mean) * tf.square(n) * tf.square(safe)) * (m_s / m_total)
         total += num_styles * tf.cast(blend[s], tf.float32) * region
     return total
 
@@ -127,10 +142,11 @@ def style_loss(grams: Sequence[tf.Tensor], target_grams: Sequence[tf.Tensor],
     return total
 
 
-def total_variation_loss(image: tf.Tensor) -> tf.Tensor:
+def total_variation_loss(image: tf.Tensor, mean: bool = False) -> tf.Tensor:
     """Squared total variation of 0-255 pixels, per image.
 
-    TV(x) = sum_ij (x_{i,j+1} - x_ij)^2 + (x_{i+1,j} - x_ij)^2 (Mahendran & Vedaldi 2015, beta = 2).
+    TV(x) = sum_ij (x_{i,j+1} - x_ij)^2 + (x_{i+1,j} - x_ij)^2 (Mahendran & Vedaldi 2015, beta = 2);
+    with ``mean``, divided by the number of pixels H W.
     """
     image = tf.cast(image, tf.float32) * 255.0
     # tf.slice rather than strided indexing: its gradient is a Pad, which TFLite has as a builtin
@@ -140,7 +156,8 @@ def total_variation_loss(image: tf.Tensor) -> tf.Tensor:
         image, [0, 0, 0, 0], tf.stack([-1, shape[1] - 1, -1, -1]))
     dx = tf.slice(image, [0, 0, 1, 0], [-1, -1, -1, -1]) - tf.slice(
         image, [0, 0, 0, 0], tf.stack([-1, -1, shape[2] - 1, -1]))
-    return tf.reduce_sum(tf.square(dy), axis=[1, 2, 3]) + tf.reduce_sum(tf.square(dx), axis=[1, 2, 3])
+    tv = tf.reduce_sum(tf.square(dy), axis=[1, 2, 3]) + tf.reduce_sum(tf.square(dx), axis=[1, 2, 3])
+    return tv / tf.cast(shape[1] * shape[2], tf.float32) if mean else tv
 
 
 def total_loss(terms: Mapping[str, tf.Tensor], content_weight, style_weight, tv_weight) -> tf.Tensor:

@@ -8,8 +8,8 @@ from typing import Callable, NamedTuple, Sequence
 
 import tensorflow as tf
 
-from tf_nst import layers, losses
-from tf_nst.config import Config
+from tf_nst import layers, losses, normalization
+from tf_nst.config import FORMULATIONS, Config
 from tf_nst.features import FeatureExtractor
 from tf_nst.optimizers import Optimizer
 
@@ -53,23 +53,49 @@ class LossWeights(NamedTuple):
 
 
 class Objective:
-    """Loss terms of Gatys et al. 2016 measured by a :class:`FeatureExtractor`."""
+    """Loss terms of Gatys et al. 2016 measured by a :class:`FeatureExtractor`.
 
-    def __init__(self, extractor: FeatureExtractor, content_layers, style_layers) -> None:
+    ``formulation='authors'`` measures with the normalised VGG19 (:mod:`tf_nst.normalization`)
+    and takes mean-form losses (:mod:`tf_nst.losses`), as the authors' released code does;
+    ``'printed'`` takes the paper's printed sums on the raw network's features.
+    """
+
+    def __init__(self, extractor: FeatureExtractor, content_layers, style_layers,
+                 formulation: str = "authors") -> None:
+        if formulation not in FORMULATIONS:
+            raise ValueError(f"formulation must be one of {FORMULATIONS}, not {formulation!r}")
         self.extractor = extractor
         self.content_layers = tuple(layers.keras_name(n) for n in content_layers)
         self.style_layers = tuple(layers.keras_name(n) for n in style_layers)
+        self.formulation = formulation
+        self.mean = formulation == "authors"
+        self._normalizers = {}
+        if self.mean:
+            self._normalizers = {n: normalization.inverse_factors(n)
+                                 for n in self.content_layers + self.style_layers}
+
+    @classmethod
+    def from_config(cls, extractor: FeatureExtractor, config: Config) -> "Objective":
+        """The objective a :class:`Config` describes, measured by ``extractor``."""
+        return cls(extractor, config.content_layers, config.style_layers, config.formulation)
+
+    def features(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
+        """The feature maps the losses compare: the extractor's, divided filter by filter by the
+        normalised network's factors in the authors' formulation."""
+        raw = self.extractor(images)
+        return {name: fmap * tf.constant(self._normalizers[name], fmap.dtype)
+                if name in self._normalizers else fmap for name, fmap in raw.items()}
 
     def content_targets(self, content: tf.Tensor) -> tuple[tf.Tensor, ...]:
         if not self.content_layers:
             return ()
-        features = self.extractor(content)
+        features = self.features(content)
         return tuple(tf.cast(features[n], tf.float32) for n in self.content_layers)
 
     def style_targets(self, style: tf.Tensor) -> tuple[tf.Tensor, ...]:
         if not self.style_layers:
             return ()
-        features = self.extractor(style)
+        features = self.features(style)
         out = []
         for name in self.style_layers:
             fmap = features[name]
@@ -104,12 +130,12 @@ class Objective:
         Keys: ``total``, ``content``, ``style``, ``tv`` and per layer ``content/conv4_2``,
         ``style/conv1_1`` ... (the unweighted layer losses of Eqs. 1 and 4).
         """
-        features = self.extractor(image)
+        features = self.features(image)
         batch = tf.shape(image)[0]
         terms: dict[str, tf.Tensor] = {}
         content = tf.zeros([batch])
         for name, target in zip(self.content_layers, targets.content):
-            value = losses.content_loss(features[name], target)
+            value = losses.content_loss(features[name], target, self.mean)
             terms[f"content/{layers.paper_name(name)}"] = value
             content += value
         style = tf.zeros([batch])
@@ -122,14 +148,15 @@ class Objective:
                     # One region (a content mask) for all styles: blend the targets first.
                     per_position = tf.einsum("s,sbij->bij", blend, per_position)[None]
                     blend = tf.ones([1])
-                value = losses.guided_style_layer_loss(fmap, per_position, blend, masks)
+                value = losses.guided_style_layer_loss(fmap, per_position, blend, masks, self.mean)
             else:
-                value = losses.blended_style_layer_loss(fmap, per_position, weights.style_blend)
+                value = losses.blended_style_layer_loss(fmap, per_position, weights.style_blend,
+                                                        self.mean)
             terms[f"style/{layers.paper_name(name)}"] = value
             style += weights.style_layers[i] * value
         terms["content"] = content
         terms["style"] = style
-        terms["tv"] = losses.total_variation_loss(image)
+        terms["tv"] = losses.total_variation_loss(image, self.mean)
         terms["total"] = losses.total_loss(terms, weights.content, weights.style, weights.tv)
         return terms
 

@@ -183,7 +183,7 @@ class StyleTransfer:
             check_large_enough(config, "style", *images.scaled_size(
                 *style.shape[:2], config.style_side(coarsest)))
         self.extractor = extractor_for(config)
-        self.objective = Objective(self.extractor, config.content_layers, config.style_layers)
+        self.objective = Objective.from_config(self.extractor, config)
         self.optimizer = optimizers.from_config(config)
         self.weights = LossWeights.from_config(config, num_styles=len(styles))
         # One trace per scale (the image shape is static inside each trace).

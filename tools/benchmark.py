@@ -329,7 +329,7 @@ def quality(args: argparse.Namespace) -> list[dict]:
     style = os.path.join(SHARED, "starry_night.jpg")
     paper = presets.load("gatys2016", image_size=args.size, num_steps=args.quality_steps)
     judge = StyleTransfer(content, style, paper, num_steps=0)  # float32 targets at full size
-    objective = Objective(extractor_for(paper), paper.content_layers, paper.style_layers)
+    objective = Objective.from_config(extractor_for(paper), paper)
     weights = LossWeights.from_config(paper)
     judged = tf.function(lambda image: {k: v[0] for k, v in objective.loss_terms(
         image, judge.targets, weights).items() if k in ("total", "content", "style")})

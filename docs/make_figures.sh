@@ -1,8 +1,9 @@
 #!/bin/sh
-# Rebuild the README figures: the result at the top (the paper's preset at 512 px, 500 L-BFGS
-# steps: 30-40 minutes on this 2-core VM) and those of "Creative controls" (about 15 minutes).
-# Inputs: examples/content.png (CC0), examples/style.jpg (NASA, public domain) and Van Gogh's
-# Starry Night (public domain) from the shared test images (STARRY=path/to/starry_night.jpg).
+# Rebuild the figures of the README and docs/: the result at the top of the README (512 px, 500
+# L-BFGS steps: minutes on a 2-core CPU, see the README) and those of docs/creative.md and
+# docs/visualize.md (about 15 minutes on a 2-core CPU at the default SIZE and STEPS).
+# Inputs: examples/content.png (CC0), examples/style.jpg (NASA, ESA; public domain) and Van Gogh's
+# The Starry Night (public domain; STARRY=path/to/starry_night.jpg).
 set -e
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}

@@ -1,71 +1,124 @@
-"""Print the README's flag tables, generated from tf_nst.config.Config and the CLI's own flags.
+"""Generate the flag reference in docs/flags.md from the code: every flag of ``tf-nst`` (its own
+run flags and the hyper-parameters of tf_nst.config.Config) and ``tf-nst-export``'s own flags,
+grouped as ``--help`` groups them, with their defaults and whole help texts.
 
-    python tools/flags_table.py            # print the markdown
-    python tools/flags_table.py --write    # replace the block between the markers in README.md
+    python tools/flags_table.py            # print the generated block
+    python tools/flags_table.py --write    # replace the block between the markers in docs/flags.md
 
-tests/test_readme.py checks that README.md holds exactly this output, so the README's flag tables
-cannot drift from the code.
+tests/test_readme.py checks that docs/flags.md holds exactly this output, so the reference cannot
+drift from the code. Each command's flags are read in a fresh process (both commands define
+--output and --overwrite in absl's one global flag registry).
 """
 
 from __future__ import annotations
 
+import json
 import pathlib
+import subprocess
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from tf_nst import config as config_lib  # noqa: E402
-
+TARGET = ROOT / "docs" / "flags.md"
 START, END = "<!-- flags:start -->", "<!-- flags:end -->"
-TITLES = {"images": "Images", "network": "Network", "loss": "Loss",
-          "optimization": "Optimisation", "schedule": "Coarse-to-fine schedule and tiling",
-          "performance": "Performance"}
+TITLES = {
+    "run": "Run: inputs and output", "progress": "Progress, checkpoints and memory",
+    "batch": "Many images, video and accelerators", "images": "Images", "network": "Network",
+    "loss": "Loss", "creative": "Creative", "optimization": "Optimisation",
+    "schedule": "Coarse-to-fine schedule and tiling", "performance": "Performance",
+    "export": "Export",
+}
+
+
+def command_flags(module: str, with_config: bool) -> list[dict]:
+    """``[{group, name, default, help, choices}]`` of a command module's ``HELP_GROUPS`` (and, if
+    ``with_config``, the hyper-parameters' groups), read in a fresh process."""
+    out = subprocess.run([sys.executable, str(pathlib.Path(__file__).resolve()), "--dump", module,
+                          "1" if with_config else "0"],
+                         capture_output=True, text=True, check=True, cwd=ROOT)
+    return json.loads(out.stdout)
+
+
+def _dump(module: str, with_config: bool) -> None:
+    sys.path.insert(0, str(ROOT))
+    import importlib
+
+    from absl import flags
+
+    from tf_nst import config as config_lib
+
+    command = importlib.import_module(module)  # defines the flags
+    groups = dict(command.HELP_GROUPS)
+    if with_config:
+        groups.update(config_lib.groups())
+    rows = []
+    for group, names in groups.items():
+        for name in names:
+            flag = flags.FLAGS[name]
+            choices = list(getattr(flag.parser, "enum_values", None) or [])
+            rows.append(dict(group=group, name=name, default=flag.default, help=flag.help,
+                             choices=choices))
+    json.dump(rows, sys.stdout)
 
 
 def _default(value) -> str:
-    if isinstance(value, tuple):
-        return ",".join(str(v) for v in value) if value else "(empty)"
+    if value is None:
+        return "(none)"
+    if value == "" or value == []:
+        return "(empty)"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    if isinstance(value, float):
+        return f"{value:g}"
     return str(value)
 
 
-def cli_run_flags() -> list[tuple[str, str, str]]:
-    """(name, default, help) of the run options defined in tf_nst/cli.py (not hyper-parameters)."""
-    from absl import flags
-    import tf_nst.cli  # noqa: F401  (defines the flags)
-    out = []
-    for flag in flags.FLAGS.get_key_flags_for_module(sys.modules["tf_nst.cli"]):
-        out.append((flag.name, _default(flag.default), flag.help))
-    return out
+def _help(row: dict) -> str:
+    text = " ".join(row["help"].split())
+    if row["choices"]:
+        prefix = f"<{'|'.join(row['choices'])}>: "
+        if text.startswith(prefix):
+            text = text[len(prefix):]
+        text += f" One of: {', '.join(row['choices'])}."
+    return text.replace("|", "\\|").replace("<", "&lt;")
+
+
+def _tables(rows: list[dict]) -> list[str]:
+    lines: list[str] = []
+    group = None
+    for row in rows:
+        if row["group"] != group:
+            group = row["group"]
+            lines += ["", f"### {TITLES.get(group, group.title())}", "",
+                      "| flag | default | meaning |", "| --- | --- | --- |"]
+        lines.append(f"| `--{row['name']}` | `{_default(row['default'])}` | {_help(row)} |")
+    return lines
 
 
 def markdown() -> str:
-    lines = [START, "", "#### Run options (`tf-nst` only)", "", "| flag | default | meaning |",
-             "| --- | --- | --- |"]
-    for name, default, help_text in cli_run_flags():
-        lines.append(f"| `--{name}` | `{default}` | {help_text} |")
-    by_name = {f.name: f for f in config_lib.fields()}
-    for group, names in config_lib.groups().items():
-        lines += ["", f"#### {TITLES.get(group, group.title())}", "",
-                  "| flag | default | meaning |", "| --- | --- | --- |"]
-        for name in names:
-            field = by_name[name]
-            help_text = field.metadata["help"]
-            choices = field.metadata.get("choices")
-            if choices:
-                help_text += f" One of: {', '.join(choices)}."
-            lines.append(f"| `--{name}` | `{_default(field.default)}` | {help_text} |")
+    lines = [START, "", "## `tf-nst`"]
+    lines += _tables(command_flags("tf_nst.cli", with_config=True))
+    lines += ["", "## `tf-nst-export`", "",
+              "Its own flags; every hyper-parameter flag above (Images to Performance) applies too, "
+              "as the defaults baked into the exported model."]
+    lines += _tables(command_flags("tf_nst.export_cli", with_config=False))
     lines += ["", END]
     return "\n".join(lines)
 
 
 def main() -> None:
+    if {"-h", "--help"} & set(sys.argv[1:]):
+        print(__doc__)
+        return
+    if sys.argv[1:2] == ["--dump"]:
+        _dump(sys.argv[2], sys.argv[3] == "1")
+        return
     text = markdown()
     if "--write" in sys.argv:
-        readme = ROOT / "README.md"
-        current = readme.read_text()
+        current = TARGET.read_text()
         start, end = current.index(START), current.index(END) + len(END)
-        readme.write_text(current[:start] + text + current[end:])
+        TARGET.write_text(current[:start] + text + current[end:])
     else:
         print(text)
 

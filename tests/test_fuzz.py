@@ -160,7 +160,7 @@ def test_odd_flag_values_give_a_config_or_one_line_error(assignments):
     argv = ["tf-nst"] + [f"--{name}={value}" for name, value in assignments]
     try:
         values(argv)
-    except flags.Error as err:  # the CLI prints this as one line (tf_nst.flags.flag_parser)
+    except flags.Error as err:  # the CLI prints this as one line (tf_nst.usage.flag_parser)
         assert " ".join(str(err).split())
         return
     try:

@@ -13,8 +13,9 @@ from absl import flags
 from tests.conftest import ROOT
 from tf_nst import presets
 from tf_nst.config import Config, ConfigError
-from tf_nst.flags import (config_from_flagfile, config_from_flags, define_config_flags,
-                          define_preset_flag, flag_parser)
+from tf_nst.flags import config_from_flagfile, config_from_flags, define_config_flags
+from tf_nst.presets import define_preset_flag
+from tf_nst.usage import flag_parser
 
 NAMES = sorted(p.stem for p in (ROOT / "configs").glob("*.cfg"))
 

@@ -18,10 +18,11 @@ import sys
 from absl import app, flags
 
 from tf_nst import flags as config_flags
+from tf_nst import presets, usage
 
 PROGRAM = "tf-nst"
 
-config_flags.define_preset_flag(module_name=__name__)
+presets.define_preset_flag(module_name=__name__)
 
 flags.DEFINE_string("content", None, "Content image (the photo to repaint). Several: comma-separated "
                     "paths and/or a quoted glob ('photos/*.jpg'), with --output=DIR/.")
@@ -89,7 +90,7 @@ HELP_GROUPS = {
 
 
 def _fail(message: str, status: int = 1) -> "NoReturn":  # noqa: F821
-    config_flags.fail(PROGRAM, message, status)
+    usage.fail(PROGRAM, message, status)
 
 
 def snapshot_path(output: str, step: int) -> str:
@@ -366,7 +367,7 @@ def run() -> None:
     """Console-script entry point."""
     from tf_nst import startup
     from tf_nst import aliases
-    app.run(startup.reporting_on_stderr(main), flags_parser=config_flags.flag_parser(
+    app.run(startup.reporting_on_stderr(main), flags_parser=usage.flag_parser(
         PROGRAM, HELP_GROUPS, USAGE, aliases.ALIASES))
 
 

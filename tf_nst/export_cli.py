@@ -15,10 +15,11 @@ import sys
 from absl import app, flags, logging
 
 from tf_nst import flags as config_flags
+from tf_nst import presets, usage
 
 PROGRAM = "tf-nst-export"
 
-config_flags.define_preset_flag(module_name=__name__)
+presets.define_preset_flag(module_name=__name__)
 
 flags.DEFINE_enum("format", "saved_model", ["saved_model", "tflite"], "What to write.")
 flags.DEFINE_string("export_dir", None, "saved_model: the model base directory; the SavedModel is "
@@ -47,7 +48,7 @@ HELP_GROUPS = {"export": ("preset", "format", "export_dir", "model_version", "ou
 
 
 def _fail(message: str, status: int = 1) -> "NoReturn":  # noqa: F821
-    config_flags.fail(PROGRAM, message, status)
+    usage.fail(PROGRAM, message, status)
 
 
 def main(argv: list[str]) -> int:
@@ -94,7 +95,7 @@ def run() -> None:
     """Console-script entry point."""
     from tf_nst import startup
     app.run(startup.reporting_on_stderr(main),
-            flags_parser=config_flags.flag_parser(PROGRAM, HELP_GROUPS, USAGE))
+            flags_parser=usage.flag_parser(PROGRAM, HELP_GROUPS, USAGE))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,10 @@ import importlib.metadata
 import pathlib
 from typing import Any
 
+from absl import flags
+
 from tf_nst import config as config_lib
+from tf_nst.flags import config_from_flagfile
 
 SUFFIX = ".cfg"
 _CHECKOUT = pathlib.Path(__file__).resolve().parent.parent  # holds setup.cfg and configs/ in a checkout
@@ -61,8 +64,19 @@ def path(name: str) -> pathlib.Path:
 def load(name: str, **changes: Any) -> config_lib.Config:
     """The :class:`~tf_nst.config.Config` of preset ``name``, with ``changes`` applied:
     ``presets.load("gatys2016_fast", image_size=256)``."""
-    from tf_nst import flags as config_flags  # (which imports this module)
-    return config_flags.config_from_flagfile(path(name), **changes)
+    return config_from_flagfile(path(name), **changes)
+
+
+def define_preset_flag(flag_values: flags.FlagValues = flags.FLAGS,
+                       module_name: str | None = None) -> None:
+    """Define ``--preset``, read by :func:`tf_nst.usage.flag_parser` as the preset's flagfile."""
+    if "preset" not in flag_values:
+        names = ", ".join(available()) or "none found"
+        flags.DEFINE_string(
+            "preset", None, f"Named preset ({names}; tf-nst-export too): its flags are the "
+            "defaults, and every other flag on the command line overrides them. Shipped with "
+            "tf-nst (configs/ in a checkout); --flagfile=PATH reads any other flagfile.",
+            flag_values=flag_values, module_name=module_name)
 
 
 def expand(argv: list[str]) -> tuple[list[str], str | None]:

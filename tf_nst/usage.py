@@ -1,5 +1,6 @@
-"""What a command says about its own flags: the short ``--help`` (one line per flag, by group,
-with its default) and the closest flag to a mistyped one.
+"""A command's front door: :func:`flag_parser` reads its command line (neural-style's flags,
+``--preset``), answers ``--help`` with one line per flag, by group, with its default, and a bad
+flag with one line naming the closest real one; :func:`fail` ends a command in one line.
 
 absl's ``--helpfull`` prints every flag's whole help, absl's own flags too (hundreds of lines);
 these answer the two questions a user has at the door: what can I set, and what did I mean.
@@ -7,10 +8,17 @@ these answer the two questions a user has at the door: what can I set, and what 
 
 from __future__ import annotations
 
+import os
 import shutil
-from typing import Iterable, Mapping, Sequence
+import sys
+import textwrap
+from typing import Callable, Iterable, Mapping, NoReturn, Sequence
 
 from absl import flags
+
+from tf_nst import aliases as aliases_lib
+from tf_nst import config as config_lib
+from tf_nst import presets
 
 HELP_ARGS = frozenset({"h", "help", "?", "helpshort"})
 
@@ -94,3 +102,80 @@ def closest(name: str, candidates: Iterable[str]) -> str | None:
         if distance < best_distance:
             best, best_distance = candidate, distance
     return best
+
+
+def fail(program: str, message: object, status: int = 1) -> NoReturn:
+    """End a command: ``PROGRAM: error: MESSAGE`` on one line of standard error, exit ``status``."""
+    sys.stderr.write(f"{program}: error: {' '.join(str(message).split())}\n")
+    sys.exit(status)
+
+
+_HELP_FLAGS = frozenset({"help", "helpfull", "helpshort", "helpxml", "h", "?"})
+_FULL_HELP = ("--helpfull: every flag's whole help, absl's own too; --flagfile=PATH reads flags from "
+              "a file.")
+
+
+def flag_parser(program: str, groups: Mapping[str, Sequence[str]] | None = None, usage: str = "",
+                aliases: Mapping[str, aliases_lib.Alias] | None = None,
+                ) -> Callable[[list[str]], list[str]]:
+    """An ``absl.app`` flags parser: ``-h``/``--help`` print the short help (``usage``, then the
+    command's flag ``groups`` and the hyper-parameters' groups); neural-style's flags are read
+    through ``aliases`` (:func:`tf_nst.aliases.translate`); ``--preset`` is read
+    (:func:`tf_nst.presets.expand`); a bad flag, alias or preset is one line, exit status 2, a mistyped
+    flag with the closest real one."""
+    groups = {**(groups or {}), **config_lib.groups()}
+
+    def bad_flag(message: str) -> NoReturn:
+        fail(program, message, 2)
+
+    def parse(argv: list[str]) -> list[str]:
+        if asks_for_help(argv):
+            sys.stdout.write(short_help(usage or f"usage: {program} [flags]", groups,
+                                                  flags.FLAGS, _help_foot(aliases)))
+            sys.exit(0)
+        translation = aliases_lib.Translation(list(argv), [], {})
+        try:
+            if aliases:
+                translation = aliases_lib.translate(argv, aliases)
+            argv, preset = presets.expand(translation.argv)
+            rest = flags.FLAGS(argv)
+        except SystemExit as exit_:  # absl exits with 1 after printing the help it was asked for
+            asked = any(arg.lstrip("-").split("=")[0] in _HELP_FLAGS for arg in argv[1:])
+            sys.exit(0 if asked and exit_.code == 1 else exit_.code)
+        except config_lib.ConfigError as err:  # a bad preset or neural-style flag
+            bad_flag(str(err))
+        except flags.UnrecognizedFlagError as err:
+            bad_flag(_unknown_flag(err.flagname, groups, aliases or {}))
+        except flags.Error as err:
+            bad_flag(f"{err} (see --helpfull)")
+        if "preset" in flags.FLAGS and flags.FLAGS.preset != preset:
+            bad_flag("--preset is read from the command line only; in a flagfile, use "
+                     "--flagfile=PATH of the preset instead")
+        os.environ.update(translation.environ)  # before TensorFlow loads (-gpu)
+        for note in translation.notes:
+            sys.stderr.write(f"{program}: note: {note}\n")
+        return rest
+
+    return parse
+
+
+def _help_foot(aliases: Mapping[str, aliases_lib.Alias] | None) -> str:
+    """The short help's last lines: where the rest is, and neural-style's flags if taken."""
+    if not aliases:
+        return _FULL_HELP
+    names = " ".join(f"-{name}" for name in aliases)
+    return "\n".join([_FULL_HELP, *textwrap.wrap(
+        f"neural-style's flags (one dash; as neural-style means them): {names}", 100)])
+
+
+def _unknown_flag(name: str, groups: Mapping[str, Sequence[str]],
+                  aliases: Mapping[str, aliases_lib.Alias]) -> str:
+    """``unknown flag --NAME; did you mean --FLAG?``, the closest of the command's own flags and
+    neural-style's (``-NAME``), if one is close."""
+    known = {flag: f"--{flag}" for names in groups.values() for flag in names}
+    known.setdefault("preset", "--preset")
+    for alias in aliases:
+        known.setdefault(alias, f"-{alias}")
+    best = closest(name, known)
+    guess = f"; did you mean {known[best]}?" if best else ""
+    return f"unknown flag --{name}{guess} (--help lists the flags)"

@@ -6,7 +6,7 @@ input-gradient convolution (Conv2DBackpropInput) per convolution, including conv
 matrix product per Gram matrix (our Gram gradient is F (dG + dG^T)). The filter gradients are never
 computed. A multiply-add counts as 2 FLOPs, as TensorFlow's profiler counts them. Element-wise work
 (bias, ReLU and its gradient, pooling, losses, the optimiser update) is left out: it is O(H W N)
-against O(9 H W N^2) for the convolutions, under 1% here, and bound by memory, not arithmetic.
+against O(9 H W N^2) for the convolutions, and bound by memory, not arithmetic.
 
 ``tests/test_flops.py`` checks this count against TensorFlow's per-op FLOP statistics of the
 traced step graph.

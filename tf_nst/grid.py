@@ -1,4 +1,4 @@
-"""Labelled image grids and a colour map for the visual tools in ``tools/`` (Pillow only).
+"""Labelled image grids and a colour map for the figures of :mod:`tf_nst.visualize` (Pillow only).
 
 Layout of :func:`make_grid`: ``columns`` cells per row, each cell ``cell_height x cell_width``
 pixels with its label in a ``label_height`` strip underneath, ``pad`` pixels around and between

@@ -46,7 +46,7 @@ def _push_slots(slots: tuple[tf.Tensor, ...], new: tf.Tensor, store: tf.Tensor
     The curvature pairs are the largest part of the L-BFGS state (2m images), so each is its own
     tensor: when every image of the batch stores (always for a single image), the push only
     passes references along and moves no pixel (one stacked ``[m, ...]`` tensor would be copied
-    whole at every push: 2 x 210 MB at 512x341 px with 100 pairs). Only a batch whose images
+    whole at every push). Only a batch whose images
     disagree pays for a per-image selection.
     """
     shifted = slots[1:] + (new,)

@@ -14,8 +14,8 @@ The estimate adds up what one optimisation step keeps alive at its peak (batch o
   the blend);
 * a fixed runtime (TensorFlow, Keras, the VGG19 weights), measured on CPU.
 
-The constants were calibrated against the peak resident memory of real runs on CPU
-(``tests/test_resources.py`` keeps them honest within a factor of 2). On a GPU the activations
+The constants were fitted to the peak resident memory of real runs on CPU (docs/performance.md,
+"Design figures"; ``tests/test_resources.py`` keeps them honest within a factor of 2). On a GPU the activations
 live in device memory instead; this check only looks at host memory.
 """
 
@@ -31,15 +31,12 @@ GB = 1e9
 # TensorFlow + Keras + Python + VGG19's weights in a process (CPU), measured.
 RUNTIME_BYTES = 800e6
 # Live activation bytes per element of all the network's layer outputs during forward + backward
-# (in units of the compute dtype's size). Fitted to peak RSS at 1024/2048 px in float32 on an
-# AVX-512 CPU (1.46/1.39; tools/benchmark.py --memory_sizes); it was 4 before the extractor ran
-# the layers itself (tf_nst.features).
+# (in units of the compute dtype's size).
 ACTIVATION_FACTOR = 1.45
 # Images alive per optimiser-state image during a step (old state + new state + temporaries).
 STATE_FACTOR = 2.0
 # Full-size images a tiled run keeps (see tf_nst.tiling): the canvas, its change in a sweep, the
-# content (read and resized), a copy and the blend; 8 fits the peak RSS of a 4096 px run tiled at
-# 1024 px with a 2048 px style (6.6 GB on an AVX-512 CPU).
+# content (read and resized), a copy and the blend.
 TILED_FULL_IMAGES = 8
 
 
@@ -104,7 +101,7 @@ def estimate(config, height: int, width: int, style_height: int | None = None,
         height, width = min(height, config.tile_size), min(width, config.tile_size)
     shapes = layer_outputs(names, height, width)
     # Forward + backward of the generated image; in mixed precision the layers used by the loss
-    # are also cast to float32 (measured at 512 px: 0.16 GB less than float32 in all).
+    # are also cast to float32.
     activations = ACTIVATION_FACTOR * _elements(shapes) * act_bytes
     used = {layers.keras_name(n) for n in names}
     used_elements = sum(h * w * c for name, h, w, c in shapes if name in used)
@@ -127,9 +124,8 @@ def estimate(config, height: int, width: int, style_height: int | None = None,
     targets = 4 * (content_maps + 3 * grams)
     if style_height and style_width:
         # The style image's forward pass, before the loop: the maps of the style layers are all
-        # alive for their Gram matrices, beside the largest layer being computed. Measured at
-        # 4096 px tiled with a 2048 px style (the run's peak): 3.3 GB in float32 and in mixed
-        # bfloat16 alike, so it is counted at 4 bytes per element in both.
+        # alive for their Gram matrices, beside the largest layer being computed; it peaks as
+        # high in mixed precision as in float32, so it is counted at 4 bytes per element.
         style_shapes = layer_outputs(names, style_height, style_width)
         style_names = {layers.keras_name(n) for n in config.style_layers}
         kept = sum(h * w * c for name, h, w, c in style_shapes if name in style_names)

@@ -1,4 +1,4 @@
-"""The optimisation loop and the Python API.
+"""The Python API: :func:`stylize` and :class:`StyleTransfer`, the optimisation a user steps.
 
 >>> from tf_nst import stylize, StyleTransfer, Config
 >>> image = stylize("photo.jpg", "painting.jpg", image_size=256, num_steps=100)   # float RGB [0, 1]
@@ -6,139 +6,24 @@
 >>> st.step(10)                          # losses after 10 steps, per layer too
 >>> st.image                              # the current image, H x W x 3 in [0, 1]
 
-The command line runs exactly this code (:mod:`tf_nst.cli`).
+The command line runs exactly this code (:mod:`tf_nst.cli`). Its inputs are prepared by
+:mod:`tf_nst.inputs` and its network, objective and optimiser built by :mod:`tf_nst.builder`, as
+in every other mode.
 """
 
 from __future__ import annotations
 
 import bisect
-import functools
-import os
-from typing import Callable, Sequence, Union
+from typing import Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
 
-from tf_nst import color, health, images, layers, optimizers, tiling
-from tf_nst.config import INIT_NAMED, Config, ConfigError
-from tf_nst.features import FeatureExtractor
-from tf_nst.objective import LossWeights, Objective, make_step
-
-ImageLike = Union[str, os.PathLike, np.ndarray, tf.Tensor]
-
-
-@functools.lru_cache(maxsize=4)
-def get_extractor(layer_names: tuple[str, ...], pooling: str = "max", weights: str = "imagenet",
-                  precision: str = "float32", strategy: tf.distribute.Strategy | None = None
-                  ) -> FeatureExtractor:
-    """A cached :class:`FeatureExtractor` (building VGG19 takes seconds).
-
-    With a ``strategy`` the network is built under ``strategy.scope()`` (its weights mirrored on
-    every replica); the cache is keyed by the strategy, so a strategy never gets a plain network.
-    """
-    if strategy is None:
-        return FeatureExtractor(layer_names, pooling=pooling, weights=weights, precision=precision)
-    with strategy.scope():
-        return FeatureExtractor(layer_names, pooling=pooling, weights=weights, precision=precision)
-
-
-def extractor_for(config: Config, strategy: tf.distribute.Strategy | None = None
-                  ) -> FeatureExtractor:
-    return get_extractor(tuple(config.content_layers) + tuple(config.style_layers),
-                         config.pooling, config.weights, config.compute_precision, strategy)
-
-
-def as_image(image: ImageLike, max_pixels: int) -> np.ndarray:
-    """An RGB float32 ``H x W x 3`` array in [0, 1] from a path or an array (uint8 or float)."""
-    if isinstance(image, (str, os.PathLike)):
-        return images.read_image(image, max_pixels=max_pixels)
-    array = np.asarray(image)
-    if array.ndim == 2:
-        array = np.stack([array] * 3, axis=-1)
-    if array.ndim != 3 or array.shape[-1] not in (3, 4) or 0 in array.shape:
-        raise images.ImageError(f"expected an H x W x 3 image array, got shape {array.shape}")
-    if array.shape[-1] == 4:  # flatten alpha over white
-        alpha = _unit_range(array[..., 3:])
-        array = _unit_range(array[..., :3]) * alpha + (1.0 - alpha)
-    return _unit_range(array).astype(np.float32)
-
-
-def _unit_range(array: np.ndarray) -> np.ndarray:
-    if array.dtype == np.uint8:
-        return array.astype(np.float32) / 255.0
-    if array.dtype == np.uint16:
-        return array.astype(np.float32) / 65535.0
-    return np.clip(array.astype(np.float32), 0.0, 1.0)
-
-
-def prepare(image: np.ndarray, longest_side: int) -> tf.Tensor:
-    """Resize an ``H x W x 3`` image so its longest side is ``longest_side``; ``[1, h, w, 3]``."""
-    size = images.scaled_size(image.shape[0], image.shape[1], longest_side)
-    return images.resize_image(tf.convert_to_tensor(image)[None], size)
-
-
-def initial_noise(shape, seed) -> tf.Tensor:
-    """The uniform noise of :func:`initial_image` (stateless: the same for the same seed)."""
-    return tf.random.stateless_uniform(shape, seed=[seed, 0x5EED])
-
-
-def initial_image(init: str, content: tf.Tensor, style: tf.Tensor, noise_ratio: float, seed: int,
-                  max_pixels: int = images.DEFAULT_MAX_PIXELS,
-                  noise: tf.Tensor | None = None) -> tf.Tensor:
-    """The starting point: the content, noise, the style (resized) or an image file, with
-    ``noise_ratio`` of uniform noise blended in.
-
-    ``noise`` replaces :func:`initial_noise` (the TFLite export bakes it in: TFLite has no
-    stateless random operators); no noise is drawn when none is used.
-    """
-    size = tf.shape(content)[1:3]
-    if noise is None and (init == "noise" or noise_ratio > 0):
-        noise = initial_noise(tf.shape(content), seed)
-    if init == "content":
-        start = content
-    elif init == "noise":
-        return noise
-    elif init == "style":
-        start = images.resize_image(style, size)
-    else:
-        start = images.resize_image(as_image(init, max_pixels)[None], size)
-    if noise_ratio == 0:
-        return start
-    return (1.0 - noise_ratio) * start + noise_ratio * noise
-
-
-def check_large_enough(config: Config, what: str, height: int, width: int) -> None:
-    """``ConfigError`` unless both sides of an image (the content or a style image, ``what``) as
-    resized for the run, ``height`` x ``width``, reach the deepest layer used: VGG19 halves the
-    image at each pooling, and a layer with no positions has no Gram matrix."""
-    deepest = layers.deepest(config.content_layers + config.style_layers)
-    needed = layers.smallest_side(deepest)
-    if min(height, width) < needed:
-        hint = "raise --image_size" + (" or --style_scale" if what == "style" else "")
-        if config.scales > 1:
-            hint += " or use fewer --scales"
-        raise ConfigError(
-            f"the {what} image resized to {width}x{height} px is too small for "
-            f"{layers.paper_name(deepest)}, which needs at least {needed} px on each side; "
-            f"{hint}")
-
-
-def _mask_array(mask: ImageLike, max_pixels: int) -> np.ndarray:
-    """A mask (path or array; white = 1, black = 0) as an ``H x W x 1`` float32 array."""
-    array = np.asarray(mask)
-    if not isinstance(mask, (str, os.PathLike)) and array.ndim == 2:
-        return _unit_range(array)[..., None]
-    return color.luminance(as_image(mask, max_pixels)).numpy()
-
-
-def _resize_mask(mask: np.ndarray, size: Sequence[int]) -> tf.Tensor:
-    """An ``H x W x 1`` mask resized to ``size``, as ``[1, h, w, 1]``."""
-    return images.resize_image(np.repeat(mask, 3, axis=-1)[None], size)[..., :1]
-
-
-def style_list(style) -> list:
-    """One style or a list of styles (blended), as a list."""
-    return list(style) if isinstance(style, (list, tuple)) else [style]
+from tf_nst import builder, color, health, images, tiling
+from tf_nst.config import Config, ConfigError
+from tf_nst.inputs import (ImageLike, as_image, check_large_enough, mask_array, prepare,
+                           resize_mask, start_image, style_list)
+from tf_nst.objective import make_step
 
 
 class StyleTransfer:
@@ -173,22 +58,21 @@ class StyleTransfer:
         self._content_image = as_image(content, config.max_pixels)
         self._style_images = [as_image(s, config.max_pixels) for s in styles]
         self._style_masks = (None if style_masks is None
-                             else [_mask_array(m, config.max_pixels) for m in style_masks])
+                             else [mask_array(m, config.max_pixels) for m in style_masks])
         self._content_mask = (None if content_mask is None
-                              else _mask_array(content_mask, config.max_pixels))
+                              else mask_array(content_mask, config.max_pixels))
         coarsest = min(config.scale_sizes)  # the smallest images any scale sees
         check_large_enough(config, "content", *images.scaled_size(
             *self._content_image.shape[:2], coarsest))
         for style in self._style_images:
             check_large_enough(config, "style", *images.scaled_size(
                 *style.shape[:2], config.style_side(coarsest)))
-        self.extractor = extractor_for(config)
-        self.objective = Objective.from_config(self.extractor, config)
-        self.optimizer = optimizers.from_config(config)
-        self.weights = LossWeights.from_config(config, num_styles=len(styles))
+        self.extractor, self.objective, self.optimizer, self.weights = builder.build(
+            config, num_styles=len(styles))
         # One trace per scale (the image shape is static inside each trace).
-        self._step = tf.function(_checked(make_step(self.objective, self.optimizer),
-                                          self.optimizer), jit_compile=config.jit_compile)
+        self._step = tf.function(health.with_finite_flag(make_step(self.objective, self.optimizer),
+                                                         self.optimizer),
+                                 jit_compile=config.jit_compile)
         self.sizes = config.scale_sizes
         self._scale_ends = tuple(np.cumsum(config.scale_steps).tolist())
         self.scale = 0
@@ -199,9 +83,7 @@ class StyleTransfer:
         self._inputs_by_side: dict[int, tuple] = {}  # _inputs_at is asked for a size again
         self.content, self.styles, self.content_mask, _ = self._inputs_at(config.image_size)
         self.style = self.styles[0]
-        init = config.init if config.init in INIT_NAMED else os.fspath(config.init)
-        self._initial_image = lambda content, styles: initial_image(
-            init, content, styles[0], config.noise_ratio, config.seed, config.max_pixels)
+        self._initial_image = lambda content, styles: start_image(config, content, styles[0])
         self._start_scale(self._initial_image)
         self._advance_finished_scales()
 
@@ -218,9 +100,9 @@ class StyleTransfer:
         styles = [color.match_color(prepare(s, config.style_side(side)), content,
                                     config.color_transfer) for s in self._style_images]
         content_mask = (None if self._content_mask is None
-                        else _resize_mask(self._content_mask, size))
+                        else resize_mask(self._content_mask, size))
         masks = (None if self._style_masks is None
-                 else tf.stack([_resize_mask(m, size) for m in self._style_masks]))
+                 else tf.stack([resize_mask(m, size) for m in self._style_masks]))
         if content_mask is not None:  # no style where the content is kept
             keep = 1.0 - content_mask
             masks = keep[None] if masks is None else masks * keep[None]
@@ -313,10 +195,7 @@ class StyleTransfer:
         """One step of the step function from ``state`` -> ``(state, terms)``, with the health
         check: :class:`NumericalError` if it stops being finite (nothing is kept of it)."""
         state, terms, finite = self._step(state, targets, weights)
-        if not bool(finite):  # keep the last good state; see tf_nst.health
-            losses = {k: float(v[0]) for k, v in terms.items()}
-            raise health.NumericalError(
-                health.describe(self.config, self.steps_done + 1, losses), self.steps_done + 1)
+        health.check(finite, terms, self.config, self.steps_done + 1)  # keeps the last good state
         return state, terms
 
     def run(self, num_steps: int | None = None,
@@ -346,15 +225,6 @@ class StyleTransfer:
         if mask is not None:
             image = mask * self.current_content + (1.0 - mask) * image
         return image[0].numpy()
-
-def _checked(step, optimizer):
-    """``step`` that also returns whether the new image and the loss are all finite."""
-
-    def checked_step(state, targets, weights):
-        state, terms = step(state, targets, weights)
-        return state, terms, health.all_finite(optimizer.image(state), terms["total"])
-
-    return checked_step
 
 
 def stylize(content: ImageLike, style: ImageLike | Sequence[ImageLike],

@@ -1,0 +1,59 @@
+"""The pieces of a run built from a :class:`Config`: feature extractor -> objective (Gatys et al.
+2016, Eq. 7) -> optimiser -> loss weights.
+
+Every mode builds them here, so a Config means the same network, objective and optimiser wherever
+it runs. Building VGG19 takes seconds, hence the extractor cache.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import tensorflow as tf
+
+from tf_nst import optimizers
+from tf_nst.config import Config
+from tf_nst.features import FeatureExtractor
+from tf_nst.objective import LossWeights, Objective
+
+
+@functools.lru_cache(maxsize=4)
+def get_extractor(layer_names: tuple[str, ...], pooling: str = "max", weights: str = "imagenet",
+                  precision: str = "float32", strategy: tf.distribute.Strategy | None = None
+                  ) -> FeatureExtractor:
+    """A cached :class:`FeatureExtractor`.
+
+    With a ``strategy`` the network is built under ``strategy.scope()`` (its weights mirrored on
+    every replica); the cache is keyed by the strategy, so a strategy never gets a plain network.
+    """
+    if strategy is None:
+        return FeatureExtractor(layer_names, pooling=pooling, weights=weights, precision=precision)
+    with strategy.scope():
+        return FeatureExtractor(layer_names, pooling=pooling, weights=weights, precision=precision)
+
+
+def extractor_for(config: Config, strategy: tf.distribute.Strategy | None = None
+                  ) -> FeatureExtractor:
+    """The cached extractor of ``config``'s layers, pooling, weights and precision."""
+    return get_extractor(tuple(config.content_layers) + tuple(config.style_layers),
+                         config.pooling, config.weights, config.compute_precision, strategy)
+
+
+class RunParts(NamedTuple):
+    """What the step function (:func:`tf_nst.objective.make_step`) is made of."""
+
+    extractor: FeatureExtractor
+    objective: Objective
+    optimizer: optimizers.Optimizer
+    weights: LossWeights
+
+
+def build(config: Config, num_styles: int = 1,
+          strategy: tf.distribute.Strategy | None = None) -> RunParts:
+    """The extractor, objective, optimiser and loss weights of ``config`` for ``num_styles``
+    blended styles (the network under ``strategy`` if given)."""
+    extractor = extractor_for(config, strategy)
+    return RunParts(extractor, Objective.from_config(extractor, config),
+                    optimizers.from_config(config),
+                    LossWeights.from_config(config, num_styles=num_styles))

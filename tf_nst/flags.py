@@ -18,26 +18,20 @@ from absl import flags
 from tf_nst import config as config_lib
 
 
+_DEFINE_BY_TYPE = {int: flags.DEFINE_integer, float: flags.DEFINE_float, str: flags.DEFINE_string,
+                   bool: flags.DEFINE_boolean}
+
+
 def _define(field: dataclasses.Field, flag_values: flags.FlagValues, module_name: str) -> None:
     kind = typing.get_type_hints(config_lib.Config)[field.name]
-    default = field.default
-    help_text = field.metadata["help"]
+    name, default, help_text = field.name, field.default, field.metadata["help"]
     kwargs: dict[str, Any] = dict(flag_values=flag_values, module_name=module_name)
-    choices = field.metadata.get("choices")
-    if choices:
-        flags.DEFINE_enum(field.name, default, list(choices), help_text, **kwargs)
-    elif kind is int:
-        flags.DEFINE_integer(field.name, default, help_text, **kwargs)
-    elif kind is float:
-        flags.DEFINE_float(field.name, default, help_text, **kwargs)
-    elif kind is str:
-        flags.DEFINE_string(field.name, default, help_text, **kwargs)
-    elif kind is bool:
-        flags.DEFINE_boolean(field.name, default, help_text, **kwargs)
+    if field.metadata.get("choices"):
+        flags.DEFINE_enum(name, default, list(field.metadata["choices"]), help_text, **kwargs)
     elif typing.get_origin(kind) is tuple:
-        flags.DEFINE_list(field.name, [str(v) for v in default], help_text, **kwargs)
-    else:  # pragma: no cover - a new field type needs a flag type here
-        raise TypeError(f"no flag type for {field.name}: {kind}")
+        flags.DEFINE_list(name, [str(v) for v in default], help_text, **kwargs)
+    else:  # a new field type needs a flag type in _DEFINE_BY_TYPE
+        _DEFINE_BY_TYPE[kind](name, default, help_text, **kwargs)
 
 
 def define_config_flags(flag_values: flags.FlagValues = flags.FLAGS,

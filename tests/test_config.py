@@ -7,9 +7,20 @@ def test_defaults_are_the_papers_layers_and_lbfgs():
     config = Config()
     assert config.content_layers == ("conv4_2",)
     assert config.style_layers == ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
-    assert config.resolved_style_layer_weights == pytest.approx((0.2,) * 5)
     assert config.optimizer == "lbfgs"
-    assert config.content_weight / config.style_weight == pytest.approx(1e-3)
+
+
+def test_default_objective_is_the_authors_form_with_their_layer_weights():
+    config = Config()
+    assert config.formulation == "authors"
+    # 1/N_l^2 for N_l = 64, 128, 256, 512, 512, normalised: (64, 16, 4, 1, 1) / 86
+    assert config.resolved_style_layer_weights == pytest.approx(
+        tuple(w / 86 for w in (64, 16, 4, 1, 1)))
+    assert config.content_weight / config.style_weight == pytest.approx(0.05)
+    printed = config.replace(formulation="printed")
+    assert printed.resolved_style_layer_weights == pytest.approx((0.2,) * 5)
+    assert config.replace(style_layer_weights=(1, 2, 3, 4, 5)).resolved_style_layer_weights == (
+        1, 2, 3, 4, 5)
 
 
 def test_comma_strings_and_lists_are_accepted():

@@ -28,7 +28,9 @@ def test_every_flagfile_in_configs_is_a_preset():
 def test_load_reads_the_flagfile_and_applies_changes():
     paper = presets.load("gatys2016")
     assert paper.lbfgs_history == 10 and paper.precision == "float32" and paper.num_steps == 500
-    assert paper.content_weight / paper.style_weight == pytest.approx(1e-3)
+    assert paper.content_weight / paper.style_weight == pytest.approx(
+        Config().content_weight / Config().style_weight)
+    assert paper.formulation == "authors" and presets.load("gatys2016_printed").formulation == "printed"
     small = presets.load("gatys2016", image_size=64)
     assert small.image_size == 64 and small.replace(image_size=paper.image_size) == paper
     assert presets.load("preview") != Config()

@@ -58,8 +58,9 @@ class Config:
     style_layers: tuple[str, ...] = _field(
         PAPER_STYLE_LAYERS, "VGG19 layers whose Gram matrices define the style.", group="network")
     style_layer_weights: tuple[float, ...] = _field(
-        (), "Weight w_l of each style layer (empty = equal weights 1/L, the paper's choice).",
-        group="network")
+        (), "Weight w_l of each style layer. Empty = proportional to 1/N_l^2 (N_l = the layer's "
+        "channels) and summing to 1, as the authors' code weighs them; equal weights 1/L with "
+        "--formulation=printed, as the paper's text.", group="network")
     pooling: str = _field(
         "max", "Pooling in VGG19: 'max' (as trained) or 'avg' (the paper's advice for smoother "
         "results; same weights).", group="network", choices=POOLINGS)
@@ -77,10 +78,14 @@ class Config:
         "content weighs more at larger sizes. See docs/objective.md.",
         group="loss", choices=FORMULATIONS)
     content_weight: float = _field(
-        1.0, "alpha: weight of the content loss 1/2 sum (F - P)^2.", group="loss")
+        1.0, "alpha: weight of the content loss at conv4_2 (mean squared error of the features; "
+        "1/2 sum (F - P)^2 with --formulation=printed).", group="loss")
     style_weight: float = _field(
-        1e3, "beta: weight of the style loss sum_l w_l E_l. alpha/beta from 1e-4 (mostly style) to "
-        "1e-1 (mostly content) is the main dial.", group="loss")
+        20.0, "beta: weight of the style loss sum_l w_l E_l, the main dial: a smaller alpha/beta "
+        "gives more of the painting's strokes and colours, a larger one more of the photo. The "
+        "default alpha/beta = 0.05 is the balance of the paper's Fig. 2 in the authors' "
+        "formulation; with --formulation=printed the paper's 1e-3 needs --style_weight=1000, as "
+        "--preset=gatys2016_printed sets).", group="loss")
     tv_weight: float = _field(
         0.0, "Weight of the total-variation (smoothness) loss on 0-255 pixels.", group="loss")
 
@@ -269,11 +274,15 @@ class Config:
     # --- derived values -------------------------------------------------------------------------
     @property
     def resolved_style_layer_weights(self) -> tuple[float, ...]:
-        """Per-layer style weights w_l; equal weights 1/L when none were given (the paper)."""
+        """Per-layer style weights w_l when none were given: proportional to 1/N_l^2 and summing
+        to 1 in the authors' formulation (their released code's weights), equal weights 1/L in
+        the printed one (the paper's text)."""
         if self.style_layer_weights:
             return self.style_layer_weights
-        n = len(self.style_layers)
-        return tuple(1.0 / n for _ in range(n))
+        if self.formulation == "printed":
+            return tuple(1.0 / len(self.style_layers) for _ in self.style_layers)
+        inverse = [1.0 / layers.channels(name) ** 2 for name in self.style_layers]
+        return tuple(w / sum(inverse) for w in inverse)
 
     def style_side(self, side: int | None = None) -> int:
         """Longest side of the style image for an output whose longest side is ``side`` (default

@@ -8,11 +8,12 @@ one step function (:func:`tf_nst.objective.make_step`) and the same :class:`Obje
   image; the style targets are the per-position Gram matrices ``A / M`` of the *whole* style image,
   computed once per scale. The style loss (Eq. 4, normalised by ``4 N^2 M^2`` with ``M`` the
   generated map's positions) compares ``G / M`` with ``A / M_style``, so it does not depend on the
-  size of what is compared: a tile is held to the statistics of the whole style. The content loss
-  (Eq. 1) and the total variation are *sums* over positions, so they shrink with the tile while
-  the style loss does not; their weights are multiplied by ``image area / tile area`` in every tile,
-  which gives each pixel the same content/style balance as an untiled run at this size (and makes
-  a tile's loss an estimate of the whole image's).
+  size of what is compared: a tile is held to the statistics of the whole style. In the authors'
+  formulation every loss is a mean, so a tile keeps the whole image's balance as it is. In the
+  printed one the content loss (Eq. 1) and the total variation are *sums* over positions, which
+  shrink with the tile while the style loss does not; their weights are then multiplied by
+  ``image area / tile area`` in every tile, which gives each pixel the same content/style balance
+  as an untiled run at this size (and makes a tile's loss an estimate of the whole image's).
 * **schedule**: every tile gets the scale's steps in all, split evenly over ``tile_sweeps`` passes
   over the tiles, so each tile is revisited after its neighbours have moved. One step of the scale
   is one step of every tile, so ``num_steps`` keeps its meaning and a tiled step costs about
@@ -127,7 +128,8 @@ class TiledScale:
         self.boxes = tile_boxes(height, width, tile, overlap)
         self.blend = blend_weights(height, width, tile, overlap)
         self.visits = visit_schedule(len(self.boxes), steps, sweeps)
-        self.area_ratio = height * width / (self.boxes[0].height * self.boxes[0].width)
+        self.area_ratio = 1.0 if objective.mean else (
+            height * width / (self.boxes[0].height * self.boxes[0].width))
         self._objective, self._optimizer, self._grams = objective, optimizer, style_grams
         self._visit = -1
         self._left = 0
@@ -141,7 +143,8 @@ class TiledScale:
         return self.visits[max(self._visit, 0)][0]
 
     def tile_weights(self, weights: LossWeights) -> LossWeights:
-        """``weights`` with the content and TV weights scaled by image area / tile area."""
+        """``weights`` with the content and TV weights scaled by image area / tile area (for
+        sum-form losses; 1 for mean-form ones)."""
         return weights._replace(content=weights.content * self.area_ratio,
                                 tv=weights.tv * self.area_ratio)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Sequence
 
-from tf_nst import layers
+from tf_nst import hardware, layers
 
 OPTIMIZERS = ("lbfgs", "adam")
 POOLINGS = ("max", "avg")
@@ -116,14 +116,13 @@ class Config:
         10, "L-BFGS: number of curvature pairs (s, y) kept.", group="optimization")
     lbfgs_multiscale: int = _field(
         0, "L-BFGS: levels of a multi-resolution initial inverse Hessian, which takes larger "
-        "steps along the image's low frequencies (0 = the identity, as the paper's L-BFGS). "
-        "Measured to save steps at 128-256 px, none at 512 px.", group="optimization")
+        "steps along the image's low frequencies (0 = the identity, as the paper's L-BFGS); "
+        "it helps small images most.", group="optimization")
     lbfgs_frequency_gain: float = _field(
         0.0, "L-BFGS: an initial inverse Hessian that scales each spatial frequency of the step "
         "by min(G, max(1, 0.5/f)), f its magnitude in cycles per pixel: longer steps along the "
-        "image's low frequencies, whose curvature is small, up to G times (64 in "
-        "gatys2016_fast.cfg and preview.cfg). 0 = off (the identity, as the paper's L-BFGS). Not with "
-        "--lbfgs_multiscale.", group="optimization")
+        "image's low frequencies, whose curvature is small, up to G times. 0 = off (the "
+        "identity, as the paper's L-BFGS). Not with --lbfgs_multiscale.", group="optimization")
     style_ramp_steps: int = _field(
         0, "Style-weight continuation: over the first N steps of each optimiser start (each "
         "scale, each tile visit) the style weight rises linearly from --style_ramp_start x beta "
@@ -144,10 +143,10 @@ class Config:
     precision: str = _field(
         "auto", "Arithmetic of the network: 'float32', or mixed precision with the first "
         "convolution, Gram matrices and losses kept in float32; 'auto' = mixed_bfloat16 where "
-        "bfloat16 is native (CPUs with AVX-512 BF16/AMX, Ampere+ GPUs, TPUs: ~2x faster, total "
-        "loss within 0.1% of float32's after 500 steps), else float32. Images and optimiser "
-        "state always stay float32; mixed_float16 scales the loss automatically each step so "
-        "gradients neither overflow nor underflow.",
+        "bfloat16 is native (CPUs with AVX-512 BF16/AMX, Ampere+ GPUs, TPUs: faster, ending "
+        "close to float32's loss), else float32. Images and optimiser state always "
+        "stay float32; mixed_float16 scales the loss automatically each step so gradients "
+        "neither overflow nor underflow.",
         group="optimization", choices=PRECISIONS)
 
     # --- coarse-to-fine schedule ----------------------------------------------------------------
@@ -190,6 +189,12 @@ class Config:
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` (one line naming the flag) on any invalid value."""
+        self._validate_images()
+        self._validate_loss()
+        self._validate_optimization()
+        self._validate_schedule()
+
+    def _validate_images(self) -> None:
         _check(self.image_size > 0, "image_size", self.image_size, "must be a positive integer")
         _check(self.image_size <= 16384, "image_size", self.image_size, "must be at most 16384")
         _check(0 < self.style_scale < float("inf"), "style_scale", self.style_scale,
@@ -203,6 +208,8 @@ class Config:
                     layers.keras_name(layer)
                 except ValueError as err:
                     raise ConfigError(f"--{name}: {err}") from None
+
+    def _validate_loss(self) -> None:
         if self.style_layer_weights:
             _check(len(self.style_layer_weights) == len(self.style_layers), "style_layer_weights",
                    ",".join(map(str, self.style_layer_weights)),
@@ -216,19 +223,15 @@ class Config:
                    "must be finite and non-negative")
             _check(sum(self.style_blend_weights) > 0, "style_blend_weights",
                    self.style_blend_weights, "must not all be zero")
-        _check(self.color_transfer in COLOR_TRANSFERS, "color_transfer", self.color_transfer,
-               f"must be one of {COLOR_TRANSFERS}")
-        _check(self.formulation in FORMULATIONS, "formulation", self.formulation,
-               f"must be one of {FORMULATIONS}")
-        _check(self.pooling in POOLINGS, "pooling", self.pooling, f"must be one of {POOLINGS}")
-        _check(self.optimizer in OPTIMIZERS, "optimizer", self.optimizer,
-               f"must be one of {OPTIMIZERS}")
-        _check(self.precision in PRECISIONS, "precision", self.precision,
-               f"must be one of {PRECISIONS}")
+        for field in fields():
+            value, choices = getattr(self, field.name), field.metadata.get("choices")
+            _check(not choices or value in choices, field.name, value, f"must be one of {choices}")
         for name in ("content_weight", "style_weight", "tv_weight"):
             value = getattr(self, name)
             _check(value >= 0 and value < float("inf"), name, value,
                    "must be a finite non-negative number")
+
+    def _validate_optimization(self) -> None:
         _check(0 < self.learning_rate < float("inf"), "learning_rate", self.learning_rate,
                "must be positive")
         _check(self.num_steps >= 0, "num_steps", self.num_steps, "must be >= 0")
@@ -248,6 +251,8 @@ class Config:
         _check(0.0 <= self.noise_ratio <= 1.0, "noise_ratio", self.noise_ratio,
                "must be between 0 and 1")
         _check(bool(self.init), "init", self.init, "must be content, noise, style or a path")
+
+    def _validate_schedule(self) -> None:
         _check(1 <= self.scales <= 8, "scales", self.scales, "must be between 1 and 8")
         _check(1.0 < self.scale_factor <= 8.0, "scale_factor", self.scale_factor,
                "must be in (1, 8]")
@@ -263,7 +268,6 @@ class Config:
             _check(sum(self.steps_per_scale) == self.num_steps, "steps_per_scale",
                    self.steps_per_scale,
                    f"sums to {sum(self.steps_per_scale)}, not --num_steps={self.num_steps}")
-
         _check(self.tile_size == 0 or 64 <= self.tile_size <= 16384, "tile_size", self.tile_size,
                "must be 0 (no tiling) or between 64 and 16384 px")
         _check(self.tile_overlap >= 0, "tile_overlap", self.tile_overlap, "must be >= 0")
@@ -293,9 +297,10 @@ class Config:
     def compute_precision(self) -> str:
         """The network's precision: ``precision`` with ``'auto'`` resolved for this machine
         (:func:`tf_nst.hardware.resolve_precision`)."""
-        from tf_nst import hardware
-
-        return hardware.resolve_precision(self.precision)
+        try:
+            return hardware.resolve_precision(self.precision)
+        except ValueError as err:  # a bad $TF_NST_AUTO_PRECISION
+            raise ConfigError(str(err)) from None
 
     @property
     def scale_sizes(self) -> tuple[int, ...]:
@@ -360,12 +365,6 @@ def _check(ok: bool, name: str, value: Any, what: str) -> None:
         if isinstance(value, (tuple, list)):
             value = ",".join(map(str, value))
         raise ConfigError(f"--{name}={value}: {what}")
-
-
-def config_from_mapping(values: dict[str, Any], base: Config | None = None) -> Config:
-    """A :class:`Config` from ``base`` (default: the defaults) updated with known keys of ``values``."""
-    names = {f.name for f in fields()}
-    return dataclasses.replace(base or Config(), **{k: v for k, v in values.items() if k in names})
 
 
 def groups() -> dict[str, Sequence[str]]:

@@ -1,9 +1,7 @@
 """What the machine computes fast: the precision ``--precision=auto`` resolves to.
 
-Mixed bfloat16 halves the time of a step where bfloat16 arithmetic is native (measured on an
-AVX-512 BF16 CPU: 0.52 of float32's time per 512 px step, ``tools/benchmark.py``) and costs time
-where it is emulated (0-20% slower on an AVX2-only CPU), so ``auto`` picks it only where it is
-native:
+Mixed bfloat16 about halves the time of a step where bfloat16 arithmetic is native and costs time
+where it is emulated (docs/performance.md), so ``auto`` picks it only where it is native:
 
 * an NVIDIA GPU of compute capability 8.0 or newer (Ampere on), or a TPU;
 * with no GPU: a CPU whose flags include ``avx512_bf16`` or ``amx_bf16`` (Cooper Lake, Sapphire
@@ -49,16 +47,16 @@ ENV_OVERRIDE = "TF_NST_AUTO_PRECISION"
 EXPLICIT = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
-def auto_precision() -> str:
-    """What ``auto`` means here: ``$TF_NST_AUTO_PRECISION`` if set, else :func:`detect`."""
+def resolve_precision(precision: str) -> str:
+    """``precision`` itself, or for ``'auto'`` the one this machine runs fastest:
+    ``$TF_NST_AUTO_PRECISION`` if set (``ValueError`` if it names no precision), else
+    :func:`detect`."""
     override = os.environ.get(ENV_OVERRIDE)
-    if override:
-        if override not in EXPLICIT:
-            from tf_nst.config import ConfigError
-
-            raise ConfigError(f"{ENV_OVERRIDE}={override}: must be one of {', '.join(EXPLICIT)}")
-        return override
-    return detect()
+    if precision != "auto":
+        return precision
+    if override and override not in EXPLICIT:
+        raise ValueError(f"{ENV_OVERRIDE}={override}: must be one of {', '.join(EXPLICIT)}")
+    return override or detect()
 
 
 @functools.lru_cache(maxsize=None)
@@ -88,8 +86,3 @@ def detect() -> str:
 
     has_tpu = bool(tf.config.list_logical_devices("TPU"))
     return choose_precision(list(_gpu_capabilities()), has_tpu, _cpu_flags_cached())
-
-
-def resolve_precision(precision: str) -> str:
-    """``precision`` itself, or for ``'auto'`` the one this machine runs fastest."""
-    return auto_precision() if precision == "auto" else precision

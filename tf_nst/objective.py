@@ -197,19 +197,19 @@ def ramped_weights(weights: LossWeights, steps_taken: tf.Tensor) -> LossWeights:
 StepFn = Callable[[object, Targets, LossWeights], tuple[object, dict[str, tf.Tensor]]]
 
 
-# Loss scaling for float16 networks. Measured on VGG19 with the paper's losses: the largest
-# gradient of any activation is ~0.1 L / P (L = loss, P = pixels) and the smallest non-negligible
-# ones are ~1e-6 times that, so scaling the loss to 2^13 P / L keeps the largest near 2^10 (far
-# from float16's 65504) and the small ones above float16's normal range (6e-5).
+# Loss scaling for float16 networks: the loss is scaled to 2^13 P / L (L = loss, P = pixels), which
+# keeps VGG19's largest activation gradients far below float16's largest number and the smallest
+# that matter above its normal range (docs/performance.md, "Design figures").
 FLOAT16_LOSS_TARGET = 2.0 ** 13
 
 
 def loss_scale(total: tf.Tensor, image: tf.Tensor) -> tf.Tensor:
     """Per-image power-of-two factor ``s`` for float16 backprop: ``grad = d(s L)/dx / s``.
 
-    Dynamic in the sense that it follows the loss each step (losses fall from ~1e13 to ~1e9, so a
-    fixed scale would be wrong at one end), yet stateless: it is computed from this step's forward
-    pass, which precedes the backward pass. Powers of two make the unscaling exact.
+    Dynamic in the sense that it follows the loss each step (the loss falls by orders of
+    magnitude over a run, so a fixed scale would be wrong at one end), yet stateless: it is
+    computed from this step's forward pass, which precedes the backward pass. Powers of two make
+    the unscaling exact.
     """
     pixels = tf.cast(tf.shape(image)[1] * tf.shape(image)[2], tf.float32)
     ratio = FLOAT16_LOSS_TARGET * pixels / tf.maximum(tf.stop_gradient(total), 1e-30)

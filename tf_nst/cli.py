@@ -150,22 +150,6 @@ class _Signals:
         self.pending = None
 
 
-def _content_sizes(config, content: str, style: str) -> tuple[int, int, int | None, int | None]:
-    """Output and style sizes from the image headers (no decoding); square if unreadable."""
-    from tf_nst import images
-    out = []
-    for path, side in ((content, config.image_size),
-                       (style, config.style_side())):
-        try:
-            from PIL import Image
-            with Image.open(path) as im:
-                width, height = im.size
-            out.extend(images.scaled_size(height, width, side))
-        except Exception:  # the real read reports bad files; assume the worst case here
-            out.extend((side, side))
-    return tuple(out)
-
-
 def main(argv: list[str]) -> int:
     if len(argv) > 1:
         _fail(f"unexpected arguments: {' '.join(argv[1:])}", 2)
@@ -321,11 +305,20 @@ class _SingleRun:
 
 
 def _check_memory(config) -> None:
-    """:class:`~tf_nst.resources.ResourceError` if the run clearly cannot fit in memory."""
-    from tf_nst import resources
-    height, width, style_height, style_width = _content_sizes(config, FLAGS.content, FLAGS.style)
+    """:class:`~tf_nst.resources.ResourceError` if the run clearly cannot fit in memory. The output
+    size comes from the content's header (no decoding); the styles count as square, the worst
+    case, as does an unreadable content (the real read reports it)."""
+    from PIL import Image
+
+    from tf_nst import images, resources
+    side, style_side = config.image_size, config.style_side()
+    try:
+        with Image.open(FLAGS.content) as im:
+            height, width = images.scaled_size(im.height, im.width, side)
+    except Exception:
+        height = width = side
     resources.check(config, height, width, FLAGS.memory_limit_gb * resources.GB or None,
-                    style_height, style_width, checkpointing=bool(FLAGS.checkpoint_dir))
+                    style_side, style_side, checkpointing=bool(FLAGS.checkpoint_dir))
 
 
 def _first_line(config, height: int, width: int) -> str:
@@ -340,7 +333,7 @@ def _first_line(config, height: int, width: int) -> str:
     precision = config.compute_precision + (" (auto)" if config.precision == "auto" else "")
     return (f"{PROGRAM}: {width}x{height} px, {config.optimizer}, {precision}, "
             f"{config.num_steps} steps{schedule}, content_weight={config.content_weight:g} "
-            f"style_weight={config.style_weight:g}"
+            f"style_weight={config.style_weight:g} ({config.formulation})"
             + (f", preset {FLAGS.preset}" if FLAGS.preset else ""))
 
 

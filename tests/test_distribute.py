@@ -1,4 +1,6 @@
-"""tf.distribute: two logical CPUs equal one device; two worker processes equal one process.
+"""tf.distribute: two logical CPUs equal one device; two worker processes equal one process; in
+float32 and in mixed bfloat16 (where MultiWorkerMirroredStrategy's start-up broadcast of the
+variables must carry no bfloat16: CPU collectives refuse it).
 
 Both need a fresh process: logical devices and collective ops must be set up before TensorFlow
 initialises its devices.
@@ -20,7 +22,7 @@ from tf_nst import Config
 from tf_nst.batch import stylize_batch
 from tf_nst.images import to_uint8
 from tests.conftest import ROOT
-from tests.test_batch import TOLERANCE
+from tests.test_batch import PRECISIONS, TOLERANCE
 
 TIMEOUT = 300
 
@@ -60,46 +62,73 @@ MIRRORED = textwrap.dedent("""
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     from tf_nst import Config
-    from tf_nst.batch import stylize_batch
+    from tf_nst.batch import _Setup, stylize_batch
     from tf_nst.distribute import make_strategy
     folder, style, out = sys.argv[1:4]
     strategy = make_strategy("mirrored")
     assert strategy.num_replicas_in_sync == 2, strategy.extended.worker_devices
-    # The kernels the steps compute with (prepared once) are mirrored like the network's own.
-    from tf_nst.transfer import extractor_for
-    prepared = extractor_for(Config(image_size=32), strategy)._weights.values()
-    assert all(isinstance(w, tf.distribute.DistributedValues)
-               for conv in prepared for w in conv if w is not None)
     contents = [f"{folder}/{n}.png" for n in "abc"]
     results = {}
-    for optimizer in ("adam", "lbfgs"):
-        config = Config(image_size=32, num_steps=3, optimizer=optimizer, noise_ratio=0.2)
-        results[optimizer + "/two"] = np.stack(stylize_batch(contents, style, config, strategy=strategy))
-        results[optimizer + "/one"] = np.stack(stylize_batch(contents, style, config))
+    for precision in PRECISIONS:
+        # Each replica computes with kernels it prepared on its own device, in the layer's dtype.
+        setup = _Setup(style, Config(image_size=32, precision=precision), strategy)
+        kernels = strategy.experimental_local_results(
+            setup.runner.kernels["block2_conv1"].gradient_kernel)
+        assert [k.device for k in kernels] == [tf.DeviceSpec.from_string(d).to_string()
+                                               for d in strategy.extended.worker_devices]
+        assert {k.dtype.name for k in kernels} == {precision.replace("mixed_", "")}
+        for optimizer in ("adam", "lbfgs"):
+            config = Config(image_size=32, num_steps=3, optimizer=optimizer, noise_ratio=0.2,
+                            precision=precision)
+            results[f"{precision}/{optimizer}/two"] = np.stack(
+                stylize_batch(contents, style, config, strategy=strategy))
+            results[f"{precision}/{optimizer}/one"] = np.stack(stylize_batch(contents, style, config))
     # A blend of two styles (the second: a content frame) on two replicas too.
     styles = [style, contents[1]]
-    config = Config(image_size=32, num_steps=3, optimizer="adam", style_blend_weights=(0.6, 0.4))
-    results["blend/two"] = np.stack(stylize_batch(contents, styles, config, strategy=strategy))
-    results["blend/one"] = np.stack(stylize_batch(contents, styles, config))
-    results["blend/single-style"] = np.stack(stylize_batch(
+    config = Config(image_size=32, num_steps=3, optimizer="adam", style_blend_weights=(0.6, 0.4),
+                    precision="float32")
+    results["float32/blend/two"] = np.stack(stylize_batch(contents, styles, config, strategy=strategy))
+    results["float32/blend/one"] = np.stack(stylize_batch(contents, styles, config))
+    results["float32/blend/single-style"] = np.stack(stylize_batch(
         contents, style, config.replace(style_blend_weights=())))
+    # Every replica's share passes the health check (content loss overflowing from step 2).
+    from tf_nst.health import NumericalError
+    try:
+        stylize_batch(contents, style, Config(image_size=32, num_steps=3, optimizer="adam",
+                                              content_weight=1e38, formulation="printed",
+                                              precision="float32"), strategy=strategy)
+        raise AssertionError("the overflow went unnoticed")
+    except NumericalError as err:
+        assert err.step == 2, err
     np.savez(out, **results)
 """)
 
 
-def test_two_logical_devices_equal_one_device(frames, tmp_path, vgg_weights):
+@pytest.fixture(scope="module")
+def mirrored(frames, tmp_path_factory, vgg_weights):
+    """Every precision's results on two logical CPUs and on one device, from one process."""
     folder, style = frames
-    out = tmp_path / "results.npz"
-    run_all([[sys.executable, "-c", MIRRORED, str(folder), str(style), str(out)]],
+    out = tmp_path_factory.mktemp("mirrored") / "results.npz"
+    script = f"PRECISIONS = {PRECISIONS!r}\n{MIRRORED}"
+    run_all([[sys.executable, "-c", script, str(folder), str(style), str(out)]],
             [dict(os.environ, PYTHONPATH=str(ROOT))])
-    results = np.load(out)
-    for case, optimizer in (("adam", "adam"), ("lbfgs", "lbfgs"), ("blend", "adam")):
-        two, one = results[case + "/two"], results[case + "/one"]
+    return dict(np.load(out))
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_two_logical_devices_equal_one_device(mirrored, precision):
+    cases = [("adam", "adam"), ("lbfgs", "lbfgs")]
+    if precision == "float32":
+        cases.append(("blend", "adam"))
+    for case, optimizer in cases:
+        two, one = mirrored[f"{precision}/{case}/two"], mirrored[f"{precision}/{case}/one"]
         assert two.shape == one.shape == (3, 24, 32, 3)
         difference = np.abs(two - one)
-        assert difference.max() < TOLERANCE[optimizer][0], case
-        assert difference.mean() < TOLERANCE[optimizer][1], case
-    assert np.abs(results["blend/one"] - results["blend/single-style"]).mean() > 1e-3
+        assert difference.max() < TOLERANCE[precision][optimizer][0], case
+        assert difference.mean() < TOLERANCE[precision][optimizer][1], case
+    if precision == "float32":
+        blend = mirrored["float32/blend/one"]
+        assert np.abs(blend - mirrored["float32/blend/single-style"]).mean() > 1e-3
 
 
 def free_ports(count):
@@ -112,21 +141,23 @@ def free_ports(count):
     return ports
 
 
-def test_two_worker_processes_on_localhost_equal_one_process(frames, tmp_path, vgg_weights):
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_two_worker_processes_on_localhost_equal_one_process(frames, tmp_path, vgg_weights,
+                                                             precision):
     folder, style = frames
     out = tmp_path / "out"
     out.mkdir()
     workers = [f"127.0.0.1:{p}" for p in free_ports(2)]
     args = [sys.executable, "-m", "tf_nst", "--strategy=multi_worker", f"--content={folder}/*.png",
             f"--style={style}", f"--output={out}/", "--image_size=32", "--num_steps=3",
-            "--optimizer=lbfgs"]
+            "--optimizer=lbfgs", f"--precision={precision}"]
     envs = [dict(os.environ, TF_CONFIG=json.dumps(
         {"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}})) for i in (0, 1)]
     outputs = run_all([args, args], envs)
     # Worker 0 optimised a and b, worker 1 c (and a padding copy it does not write).
     assert "wrote 2 images" in outputs[0][1] and "wrote 1 images" in outputs[1][1]
     assert sorted(os.listdir(out)) == ["a.png", "b.png", "c.png"]
-    config = Config(image_size=32, num_steps=3, optimizer="lbfgs")
+    config = Config(image_size=32, num_steps=3, optimizer="lbfgs", precision=precision)
     alone = stylize_batch([str(folder / f"{n}.png") for n in "abc"], str(style), config)
     for name, expected in zip("abc", alone):
         written = np.asarray(Image.open(out / f"{name}.png"), np.int16)

@@ -1,5 +1,7 @@
 """The VGG19 extractor with the real ImageNet weights."""
 
+import contextlib
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -166,17 +168,42 @@ def test_kernels_are_prepared_once_with_the_same_maps_and_gradient(vgg_weights, 
     them at each call instead (as exported models do) gives the same bits."""
     ex = FeatureExtractor(["conv1_1", "conv2_1"], weights=vgg_weights, precision=precision)
     each_call = ex.preparing_each_call()
+    # What a replica of a distribution strategy computes with: copies made once, passed in.
+    prepared = each_call.prepare_weights(only_changed=True)
     assert _kernel_ops(ex) == []
+    with each_call.computing_with(prepared):
+        assert _kernel_ops(each_call) == []
     expected = {"Transpose", "ReverseV2"} | ({"Cast"} if precision != "float32" else set())
     assert set(_kernel_ops(each_call)) == expected
     image = tf.random.stateless_uniform([1, 20, 18, 3], seed=[5, 6])
     results = []
-    for extractor in (ex, each_call):
-        with tf.GradientTape() as tape:
+    for extractor, given in ((ex, None), (each_call, None), (each_call, prepared)):
+        context = each_call.computing_with(given) if given else contextlib.nullcontext()
+        with context, tf.GradientTape() as tape:
             tape.watch(image)
             maps = extractor(image)
             loss = tf.reduce_sum(tf.cast(maps["block2_conv1"], tf.float32) ** 2)
         results.append((maps["block2_conv1"].numpy(), tape.gradient(loss, image).numpy()))
-    np.testing.assert_array_equal(results[0][0], results[1][0])
-    np.testing.assert_array_equal(results[0][1], results[1][1])
+    for other in results[1:]:
+        np.testing.assert_array_equal(results[0][0], other[0])
+        np.testing.assert_array_equal(results[0][1], other[1])
     assert np.abs(results[0][1]).max() > 0
+
+
+def test_no_bfloat16_variable_is_made_under_a_strategy(vgg_weights):
+    """MultiWorkerMirroredStrategy broadcasts every variable made under it, and CPU collectives
+    carry no bfloat16: under a strategy the network keeps only its float32 weights."""
+    made = []
+
+    def record(next_creator, **kwargs):
+        made.append(next_creator(**kwargs))
+        return made[-1]
+
+    with tf.distribute.OneDeviceStrategy("/cpu:0").scope(), tf.variable_creator_scope(record):
+        FeatureExtractor(["conv1_1", "conv2_1"], weights=vgg_weights, precision="mixed_bfloat16")
+    assert made and {v.dtype for v in made} == {tf.float32}
+    # Without one, the bfloat16 kernels are kept prepared (test above): the recorder sees them.
+    made.clear()
+    with tf.variable_creator_scope(record):
+        FeatureExtractor(["conv1_1", "conv2_1"], weights=vgg_weights, precision="mixed_bfloat16")
+    assert tf.bfloat16 in {v.dtype for v in made}

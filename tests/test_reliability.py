@@ -12,7 +12,9 @@ import tensorflow as tf
 from PIL import Image
 
 from tests.conftest import ROOT
+from tests.test_batch import PRECISIONS
 from tf_nst import checkpoint, health, images, optimizers
+from tf_nst.batch import stylize_frames
 from tf_nst.config import Config
 from tf_nst.transfer import StyleTransfer
 
@@ -112,14 +114,19 @@ def test_signal_writes_a_partial_image_and_never_the_output(signum, inputs, tmp_
         assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt", "out.png"]
 
 
+# init=content makes the content loss 0 at step 1 (in float32: targets and steps round alike);
+# from step 2 on alpha * loss overflows (the printed sums: the mean-form loss stays far below
+# float32's largest value).
+DIVERGING = ["--image_size=32", "--optimizer=adam", "--content_weight=1e38",
+             "--formulation=printed", "--precision=float32"]
+
+
 def test_diverging_run_stops_with_the_cause_and_keeps_the_last_good_image(inputs, tmp_path,
                                                                            vgg_weights):
     out = tmp_path / "out.png"
-    # init=content makes the content loss 0 at step 1; from step 2 on alpha * loss overflows.
     result = subprocess.run(
         [sys.executable, "-m", "tf_nst", f"--content={inputs / 'content.png'}",
-         f"--style={inputs / 'style.png'}", f"--output={out}", "--image_size=32", "--num_steps=20",
-         "--optimizer=adam", "--content_weight=1e38"],
+         f"--style={inputs / 'style.png'}", f"--output={out}", "--num_steps=20", *DIVERGING],
         cwd=ROOT, text=True, capture_output=True, timeout=300)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     error = tool_lines(result.stderr)[-1]
@@ -128,6 +135,28 @@ def test_diverging_run_stops_with_the_cause_and_keeps_the_last_good_image(inputs
     assert "PARTIAL image of step 1" in error
     assert not out.exists()
     assert Image.open(tmp_path / "out.partial.png").size == (32, 24)
+
+
+def test_a_diverging_batch_stops_with_one_line_naming_the_cause(inputs, tmp_path, vgg_weights):
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, "-m", "tf_nst", f"--content={inputs / 'content.png'},{inputs / 'style.png'}",
+         f"--style={inputs / 'style.png'}", f"--output={out}/", "--num_steps=3", *DIVERGING],
+        cwd=ROOT, text=True, capture_output=True, timeout=300)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    errors = [line for line in tool_lines(result.stderr) if line.startswith("tf-nst: error")]
+    assert len(errors) == 1, result.stderr
+    assert errors[0].startswith("tf-nst: error: the total loss became NaN or Inf at step 2 (adam")
+    assert "--content_weight" in errors[0] and errors[0].endswith("(0 of 2 images written)")
+    assert not list(out.glob("*"))
+
+
+def test_video_frames_are_checked_like_every_run(small_pair, vgg_weights):
+    content, style = small_pair
+    config = Config(image_size=32, optimizer="adam", num_steps=3, content_weight=1e38,
+                    formulation="printed", precision="float32")
+    with pytest.raises(health.NumericalError, match="^the total loss became NaN or Inf at step 2"):
+        stylize_frames([content, content], style, config)
 
 
 def test_step_keeps_the_last_good_state_when_the_loss_turns_nan(small_pair, vgg_weights):
@@ -239,23 +268,25 @@ def test_coarse_to_fine_fingerprint_fixes_the_coarse_steps_only():
     assert checkpoint.fingerprint(even.replace(num_steps=12)) != checkpoint.fingerprint(even)
 
 
-def test_coarse_to_fine_run_resumes_at_the_scale_it_stopped_in(small_pair, tmp_path, vgg_weights):
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_coarse_to_fine_run_resumes_at_the_scale_it_stopped_in(small_pair, tmp_path, vgg_weights,
+                                                                precision):
     content, style = small_pair
-    config = Config(image_size=64, scales=2, num_steps=8, steps_per_scale=(4, 4),
-                    optimizer="lbfgs")
+    config = Config(image_size=64, scales=2, num_steps=4, steps_per_scale=(2, 2),
+                    optimizer="lbfgs", precision=precision)
     reference = StyleTransfer(content, style, config)
     start = reference.raw_image
     want = reference.run()
 
     first = StyleTransfer(content, style, config)
     second = StyleTransfer(content, style, config)
-    for stop in (3, 4, 6):  # in the coarse scale, at its end, in the fine one
+    for stop in (1, 2, 3):  # in the coarse scale, at its end, in the fine one
         first.run(stop - first.steps_done)
         saver = checkpoint.Checkpointer(tmp_path / str(stop), "this run")
         saver.save(first.state, first.steps_done)
         restored = saver.restore(second.seek)
         assert restored.steps_done == stop == second.steps_done
-        assert second.scale == (0 if stop < 4 else 1)
+        assert second.scale == (0 if stop < 2 else 1)
         assert restored.state.x.shape == first.state.x.shape
         second.state = restored.state
         np.testing.assert_array_equal(second.run(), want)

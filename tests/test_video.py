@@ -11,7 +11,7 @@ from PIL import Image
 from tf_nst import Config, stylize
 from tf_nst.batch import stylize_batch, stylize_frames
 from tests.conftest import ROOT
-from tests.test_batch import TOLERANCE
+from tests.test_batch import PRECISIONS, TOLERANCE
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def flicker(outputs):
 
 def test_previous_frame_init_flickers_less_than_independent_frames(sequence, vgg_weights):
     frames, style = sequence
-    config = Config(image_size=32, num_steps=20, optimizer="lbfgs")
+    config = Config(image_size=32, num_steps=20, optimizer="lbfgs", precision="float32")
     independent = stylize_batch(frames, style, config, batch_size=1)
     seen = []
     chained = stylize_frames(frames, style, config, on_progress=seen.append)
@@ -42,17 +42,18 @@ def test_previous_frame_init_flickers_less_than_independent_frames(sequence, vgg
     assert flicker(chained) < 0.75 * flicker(independent)
     # The first frame is a plain run; progress counts frames.
     alone = stylize(frames[0], style, config)
-    assert np.abs(chained[0] - alone).max() < TOLERANCE["lbfgs"][0]
+    assert np.abs(chained[0] - alone).max() < TOLERANCE["float32"]["lbfgs"][0]
     assert seen[-1].finished and seen[-1].images_done == 5 and "frames 5/5" in seen[-1].line()
 
 
-def test_content_blend_one_is_each_frame_alone(sequence, vgg_weights):
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_content_blend_one_is_each_frame_alone(sequence, vgg_weights, precision):
     frames, style = sequence
-    config = Config(image_size=32, num_steps=3, optimizer="adam")
+    config = Config(image_size=32, num_steps=2, optimizer="adam", precision=precision)
     chained = stylize_frames(frames[:3], style, config, content_blend=1.0)
     independent = stylize_batch(frames[:3], style, config, batch_size=1)
     for a, b in zip(chained, independent):
-        assert np.abs(a - b).max() < TOLERANCE["adam"][0]
+        assert np.abs(a - b).max() < TOLERANCE[precision]["adam"][0]
     with pytest.raises(ValueError, match="content_blend"):
         stylize_frames(frames, style, config, content_blend=1.5)
 

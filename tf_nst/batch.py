@@ -7,14 +7,14 @@ on one device or many; and the frames of a video, one after another.
 ...                         Config(image_size=256, style_blend_weights=(0.7, 0.3)))
 >>> frames = stylize_frames(["f001.png", "f002.png"], "painting.jpg", Config(image_size=256))
 
-Each content image is resized exactly as a single run resizes it (:func:`tf_nst.transfer.prepare`),
+Each content image is resized exactly as a single run resizes it (:func:`tf_nst.inputs.prepare`),
 images of the same size are stacked into one ``[B, H, W, 3]`` tensor, and the batch is optimised by
 the library's one step function (:func:`tf_nst.objective.make_step`) with the same optimisers,
 whose every scalar is per image: so each result equals stylising that image alone (up to the
 float rounding of batched convolutions). The style's Gram matrices are computed once per style
 (``[S, 1, N, N]`` for S blended styles, broadcast over the batch); the content targets once per
 image. Each image starts
-from exactly the starting point a single run would give it (:func:`tf_nst.transfer.initial_image`).
+from exactly the starting point a single run would give it (:func:`tf_nst.inputs.initial_image`).
 
 With a ``tf.distribute`` strategy (:mod:`tf_nst.distribute`) each replica optimises its share of the
 batch: the step runs under ``strategy.run`` and the network is built under ``strategy.scope()``.
@@ -35,12 +35,13 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import tensorflow as tf
 
-from tf_nst import images, optimizers
+from tf_nst import health, images, optimizers
 from tf_nst.config import INIT_NAMED, Config, ConfigError
-from tf_nst.distribute import is_distributed
+from tf_nst.distribute import is_distributed, on_each_device
 from tf_nst.objective import LossWeights, Objective, Targets, make_step
-from tf_nst.transfer import (ImageLike, as_image, check_large_enough, extractor_for,
-                             initial_image, prepare, style_list)
+from tf_nst.builder import extractor_for
+from tf_nst.inputs import (ImageLike, as_image, check_large_enough, initial_image, prepare,
+                           style_list)
 
 OUTPUT_FORMATS = ("png", "jpg", "jpeg")
 
@@ -215,19 +216,22 @@ class BatchStatus:
 class _Runner:
     """Optimises one batch of equal-size images on the current device."""
 
-    def __init__(self, objective: Objective, optimizer, weights: LossWeights,
+    def __init__(self, config: Config, objective: Objective, optimizer, weights: LossWeights,
                  styles: Sequence[tf.Tensor]) -> None:
-        self.objective, self.optimizer, self.weights = objective, optimizer, weights
+        self.config, self.objective, self.optimizer, self.weights = (config, objective,
+                                                                     optimizer, weights)
         # Once per style, [S, 1, N, N] per layer (broadcast over the batch, blended in the loss).
         self.style_targets = objective.style_grams(styles)
-        self._step = tf.function(make_step(objective, optimizer), reduce_retracing=True)
+        self._step = tf.function(health.with_finite_flag(make_step(objective, optimizer),
+                                                         optimizer), reduce_retracing=True)
 
     def run(self, content: tf.Tensor, start: tf.Tensor, num_steps: int,
             on_step: Callable[[int, Mapping[str, tf.Tensor]], None]) -> dict[int, np.ndarray]:
         targets = Targets(self.objective.content_targets(content), self.style_targets)
         state = self.optimizer.init(start)
         for k in range(num_steps):
-            state, terms = self._step(state, targets, self.weights)
+            state, terms, finite = self._step(state, targets, self.weights)
+            health.check(finite, terms, self.config, k + 1)
             on_step(k + 1, terms)
         result = self.optimizer.image(state).numpy()
         return {i: result[i] for i in range(result.shape[0])}
@@ -237,28 +241,38 @@ class _DistributedRunner:
     """Optimises one batch with each replica of ``strategy`` taking an equal share.
 
     The batch is padded (with copies of its last image, dropped afterwards) to a multiple of the
-    number of replicas, so every replica has the same shapes (TPUs need that).
+    number of replicas, so every replica has the same shapes (TPUs need that). Each replica
+    prepares its own copy of the network's kernels once, from its own copy of the weights, and
+    every call it runs computes with it (:meth:`FeatureExtractor.computing_with`).
     """
 
-    def __init__(self, strategy: tf.distribute.Strategy, objective: Objective, optimizer,
-                 weights: LossWeights, styles: Sequence[tf.Tensor]) -> None:
-        self.strategy, self.objective, self.optimizer, self.weights = (strategy, objective,
-                                                                       optimizer, weights)
-        step = make_step(objective, optimizer)
+    def __init__(self, strategy: tf.distribute.Strategy, config: Config, objective: Objective,
+                 optimizer, weights: LossWeights, styles: Sequence[tf.Tensor]) -> None:
+        self.strategy, self.config, self.weights = strategy, config, weights
+        extractor = objective.extractor
+        step = health.with_finite_flag(make_step(objective, optimizer), optimizer)
 
-        @tf.function
-        def style_targets(styles):
-            return strategy.run(objective.style_grams, args=(styles,))
+        def on_replicas(fn, *args):
+            """``fn(*args)`` on every replica, with that replica's kernels (the first argument)."""
+            def with_kernels(kernels, *args):
+                with extractor.computing_with(kernels):
+                    return fn(*args)
 
-        @tf.function
-        def begin(content, start):
-            return strategy.run(lambda c, s: (objective.content_targets(c), optimizer.init(s)),
-                                args=(content, start))
+            return strategy.run(with_kernels, args=args)
+
+        # The targets are computed eagerly, op by op, as on one device: in a graph, a convolution,
+        # its bias and ReLU fuse into one op that rounds to bfloat16 once instead of twice.
+        def style_targets(kernels, styles):
+            return on_replicas(objective.style_grams, kernels, styles)
+
+        def begin(kernels, content, start):
+            return on_replicas(lambda c, s: (objective.content_targets(c), optimizer.init(s)),
+                               kernels, content, start)
 
         @tf.function(reduce_retracing=True)
-        def distributed_step(state, content_targets, style_targets, weights):
-            return strategy.run(lambda st, c, s, w: step(st, Targets(c, s), w),
-                                args=(state, content_targets, style_targets, weights))
+        def distributed_step(kernels, state, content_targets, style_targets, weights):
+            return on_replicas(lambda st, c, s, w: step(st, Targets(c, s), w),
+                               kernels, state, content_targets, style_targets, weights)
 
         @tf.function
         def finish(state):
@@ -269,8 +283,10 @@ class _DistributedRunner:
             return strategy.run(
                 lambda: tf.constant(1) * tf.distribute.get_replica_context().replica_id_in_sync_group)
 
+        self.kernels = on_each_device(strategy,
+                                      lambda: extractor.prepare_weights(only_changed=True))
         self._begin, self._step, self._finish = begin, distributed_step, finish
-        self.style_targets = style_targets(list(styles))
+        self.style_targets = style_targets(self.kernels, list(styles))
         self.local_ids = [int(v) for v in strategy.experimental_local_results(replica_ids())]
 
     def run(self, content: tf.Tensor, start: tf.Tensor, num_steps: int,
@@ -287,10 +303,14 @@ class _DistributedRunner:
                 lambda ctx: padded[ctx.replica_id_in_sync_group * share:
                                    (ctx.replica_id_in_sync_group + 1) * share])
 
-        content_targets, state = self._begin(distribute(content), distribute(start))
+        content_targets, state = self._begin(self.kernels, distribute(content), distribute(start))
         for k in range(num_steps):
-            state, terms = self._step(state, content_targets, self.style_targets, self.weights)
-            on_step(k + 1, _local_terms(strategy, terms))
+            state, terms, finite = self._step(self.kernels, state, content_targets,
+                                              self.style_targets, self.weights)
+            terms = _local_terms(strategy, terms)
+            health.check(all(strategy.experimental_local_results(finite)), terms, self.config,
+                         k + 1)
+            on_step(k + 1, terms)
         out: dict[int, np.ndarray] = {}
         for rid, result in zip(self.local_ids,
                                strategy.experimental_local_results(self._finish(state))):
@@ -326,8 +346,9 @@ class _Setup:
         objective = Objective.from_config(extractor, config)
         optimizer = optimizers.from_config(config)
         weights = LossWeights.from_config(config, num_styles=len(self.styles))
-        self.runner = (_DistributedRunner(strategy, objective, optimizer, weights, self.styles)
-                       if distributed else _Runner(objective, optimizer, weights, self.styles))
+        self.runner = (
+            _DistributedRunner(strategy, config, objective, optimizer, weights, self.styles)
+            if distributed else _Runner(config, objective, optimizer, weights, self.styles))
         self._init = config.init if config.init in INIT_NAMED else os.fspath(config.init)
 
     def content(self, image: ImageLike) -> tf.Tensor:

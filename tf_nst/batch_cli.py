@@ -85,7 +85,7 @@ def _plan(FLAGS: flags.FlagValues, config: Config) -> _Plan:
     from tf_nst import batch, images
     from tf_nst.config import INIT_NAMED, ConfigError
     from tf_nst.distribute import make_strategy
-    from tf_nst.transfer import check_large_enough
+    from tf_nst.inputs import check_large_enough
 
     unsupported = [name for name, used in (
         ("--save_every", FLAGS.save_every), ("--style_masks", FLAGS.style_masks),
@@ -155,6 +155,7 @@ def _run(FLAGS: flags.FlagValues, config: Config, plan: _Plan, program: str,
     from tf_nst import batch, images
     from tf_nst.distribute import worker_index
     from tf_nst.features import WeightsError
+    from tf_nst.health import NumericalError
     from tf_nst.progress import format_losses
 
     stream = sys.stderr
@@ -194,7 +195,7 @@ def _run(FLAGS: flags.FlagValues, config: Config, plan: _Plan, program: str,
                                 on_progress=on_progress, on_result=on_result, sizes=plan.sizes)
     except KeyboardInterrupt:
         fail(f"interrupted; {len(written)} of {len(plan.contents)} {unit} written", 130)
-    except (images.ImageError, WeightsError) as err:
+    except (images.ImageError, WeightsError, NumericalError) as err:
         fail(f"{err} ({len(written)} of {len(plan.contents)} {unit} written)")
     into = f" into {FLAGS.output}" if batch.is_directory_output(FLAGS.output) else ""
     log(f"{tag}: wrote {len(written)} {unit}{into}")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Callable
 
 import tensorflow as tf
 
@@ -79,3 +80,20 @@ def worker_index(strategy: tf.distribute.Strategy | None) -> int:
     """This process's worker number (0 unless multi-worker)."""
     resolver = getattr(strategy, "cluster_resolver", None)
     return int(getattr(resolver, "task_id", 0) or 0) if resolver is not None else 0
+
+
+def on_each_device(strategy: tf.distribute.Strategy, make: Callable[[], object]):
+    """``make()`` run on each device of this worker's replicas, as one distributed value: passed
+    to ``strategy.run``, each replica gets the one made on its own device.
+
+    For what is derived from the strategy's variables and needs no synchronising: each device
+    makes its own from its own copy, and nothing is broadcast.
+    """
+    devices = strategy.extended.worker_devices
+    made = []
+    for device in devices:
+        with tf.device(device):
+            made.append(make())
+    # Local replicas are numbered in the order of their devices, after other workers' replicas.
+    return strategy.experimental_distribute_values_from_function(
+        lambda context: made[context.replica_id_in_sync_group % len(devices)])

@@ -10,8 +10,10 @@ one, so that the gradient with respect to the image is computed the fastest way
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
+import threading
 from typing import Iterable, NamedTuple, Sequence
 
 import keras
@@ -195,8 +197,16 @@ class FeatureExtractor:
         self.compute_dtype = tf.bfloat16 if precision == "mixed_bfloat16" else (
             tf.float16 if precision == "mixed_float16" else tf.float32)
         self._plan = layer_plan(self.model)
-        with tf.init_scope():  # eager, under the caller's distribution strategy if any
-            self._weights = self._prepared_variables()
+        self._bound = threading.local()  # see computing_with
+        # Under a distribution strategy the only variables are the network's float32 weights:
+        # MultiWorkerMirroredStrategy broadcasts every variable as it is made, and CPU collectives
+        # carry no bfloat16. There each replica device prepares its own copies from its own copy
+        # of the weights (tf_nst.distribute.on_each_device), and computes with them
+        # (computing_with).
+        self._weights = None
+        if not tf.distribute.has_strategy():
+            with tf.init_scope():  # eager, also when built inside a tf.function
+                self._weights = self._prepared_variables()
 
     @property
     def variables(self) -> list[tf.Variable]:
@@ -208,36 +218,36 @@ class FeatureExtractor:
         """
         return [w.value for w in self.model.weights]
 
-    def prepare_weights(self) -> dict[str, ConvWeights]:
+    def prepare_weights(self, only_changed: bool = False) -> dict[str, ConvWeights]:
         """Each convolution's :class:`ConvWeights`, computed from :attr:`variables` (in a traced
-        function: ops reading them). The first convolution stays float32 (class docstring)."""
+        function: ops reading them). The first convolution stays float32 (class docstring).
+
+        ``only_changed``: ``None`` for a kernel or bias already in its layer's dtype, which calls
+        then read from its variable (no copy of it is made).
+        """
         prepared, first = {}, True
         for name, kind, kernel, bias in self._plan:
             if kind != "conv":
                 continue
             dtype = tf.float32 if first else self.compute_dtype
             k = tf.cast(tf.convert_to_tensor(kernel), dtype)
-            prepared[name] = ConvWeights(k, tf.cast(tf.convert_to_tensor(bias), dtype),
+            parts = [k, tf.cast(tf.convert_to_tensor(bias), dtype)]
+            if only_changed:
+                parts = [None if v.dtype == dtype else p for p, v in zip(parts, (kernel, bias))]
+            prepared[name] = ConvWeights(*parts,
                                          None if k.shape[2] < 16 else input_gradient_kernel(k))
             first = False
         return prepared
 
     def _prepared_variables(self) -> dict[str, ConvWeights]:
         """:meth:`prepare_weights` made once and kept in non-trainable variables, so that no step
-        casts, flips or transposes a kernel (~2-3% of a step at 512 px; docs/performance.md). A
-        kernel or bias already in its layer's dtype stays the source variable."""
-        sources = {name: (kernel, bias) for name, kind, kernel, bias in self._plan
-                   if kind == "conv"}
+        casts, flips or transposes a kernel (docs/performance.md)."""
         kept = {}
-        for name, prepared in self.prepare_weights().items():
-            kernel, bias = sources[name]
-            parts = []
-            for value, source, part in zip(prepared, (kernel, bias, None), ConvWeights._fields):
-                if value is None or (source is not None and value.dtype == source.dtype):
-                    parts.append(None if value is None else source)  # nothing to prepare
-                else:
-                    parts.append(tf.Variable(value, trainable=False, name=f"{name}_{part}"))
-            kept[name] = ConvWeights(*parts)
+        for name, prepared in self.prepare_weights(only_changed=True).items():
+            kept[name] = ConvWeights(*(
+                None if value is None
+                else tf.Variable(value, trainable=False, name=f"{name}_{part}")
+                for value, part in zip(prepared, ConvWeights._fields)))
         return kept
 
     def preparing_each_call(self) -> "FeatureExtractor":
@@ -246,7 +256,21 @@ class FeatureExtractor:
         one copy of the weights it tracks."""
         each_call = copy.copy(self)
         each_call._weights = None
+        each_call._bound = threading.local()
         return each_call
+
+    @contextlib.contextmanager
+    def computing_with(self, weights: dict[str, ConvWeights]):
+        """Calls made inside compute with ``weights`` (:meth:`prepare_weights` of this network,
+        ``only_changed`` or not): how a replica of a distribution strategy computes with the
+        copies made on its device, passed to it through ``strategy.run`` (for this thread only:
+        mirrored replicas are traced in threads of their own)."""
+        previous = getattr(self._bound, "weights", None)
+        self._bound.weights = weights
+        try:
+            yield self
+        finally:
+            self._bound.weights = previous
 
     def __call__(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
         """The requested feature maps of ``images`` (``[B, H, W, 3]``, RGB in [0, 1]).
@@ -255,13 +279,17 @@ class FeatureExtractor:
         so that each convolution's input gradient runs as a forward convolution
         (:func:`conv3x3_relu`): the step's most expensive half, about 1.5x faster on oneDNN CPUs.
         """
-        weights = self.prepare_weights() if self._weights is None else self._weights
+        weights = getattr(self._bound, "weights", None) or self._weights or self.prepare_weights()
         x = caffe_preprocess(images)
         out = {}
-        for name, kind, _, _ in self._plan:
+        for name, kind, kernel_variable, bias_variable in self._plan:
             if kind == "conv":
-                kernel, bias, gradient_kernel = (tf.convert_to_tensor(w) if w is not None else None
-                                                 for w in weights[name])
+                prepared = weights[name]
+                kernel, bias, gradient_kernel = (
+                    None if w is None else tf.convert_to_tensor(w) for w in (
+                        kernel_variable if prepared.kernel is None else prepared.kernel,
+                        bias_variable if prepared.bias is None else prepared.bias,
+                        prepared.gradient_kernel))
                 x = conv3x3_relu(tf.cast(x, kernel.dtype), kernel, bias, gradient_kernel)
             elif kind == "max":
                 x = tf.nn.max_pool2d(x, 2, 2, "VALID")

@@ -3,12 +3,15 @@
 The optimisation is a deterministic function of its inputs, so a non-finite value never heals by
 itself (Adam propagates a NaN gradient into every later image; L-BFGS's step length becomes NaN).
 Stopping at the first one keeps the last good image instead of hundreds of steps of garbage.
+Every mode checks each step the same way: its step made by :func:`with_finite_flag`, its result
+passed to :func:`check`.
 """
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Callable, Mapping
 
+import numpy as np
 import tensorflow as tf
 
 from tf_nst.config import Config
@@ -33,6 +36,32 @@ def all_finite(image: tf.Tensor, loss: tf.Tensor) -> tf.Tensor:
     """
     return tf.logical_and(tf.reduce_all(tf.math.is_finite(image)),
                           tf.reduce_all(tf.math.is_finite(tf.cast(loss, tf.float32))))
+
+
+def with_finite_flag(step: Callable, optimizer) -> Callable:
+    """``step(state, targets, weights) -> (state, terms)`` that also returns whether the new
+    image and the loss are all finite (one bool for the whole batch)."""
+
+    def checked_step(state, targets, weights):
+        state, terms = step(state, targets, weights)
+        return state, terms, all_finite(optimizer.image(state), terms["total"])
+
+    return checked_step
+
+
+def check(finite, terms: Mapping[str, tf.Tensor], config: Config, step: int) -> None:
+    """:class:`NumericalError` at ``step`` unless ``finite`` (the flag of a
+    :func:`with_finite_flag` step, whose loss ``terms`` are per image) is true."""
+    if bool(finite):
+        return
+    raise NumericalError(describe(config, step, {k: _worst(v) for k, v in terms.items()}), step)
+
+
+def _worst(values: tf.Tensor) -> float:
+    """The first value of a batch that is not finite, else its first value."""
+    array = np.atleast_1d(np.asarray(values, np.float64))
+    bad = array[~np.isfinite(array)]
+    return float(bad[0] if bad.size else array[0])
 
 
 def likely_cause(config: Config) -> str:

@@ -15,12 +15,6 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
-# The suite compares results with float32 references (exports against the library, TFLite against
-# TF, a batch against single images), so --precision=auto means float32 here, in subprocesses too,
-# whatever this machine would choose; the mixed precisions are tested by name (test_schedule.py)
-# and auto's detection by test_hardware.py.
-os.environ.setdefault("TF_NST_AUTO_PRECISION", "float32")
-
 
 def load_tool(name: str):
     """The script ``tools/<name>.py`` imported as a module (tools/ is not a package)."""

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tf_nst import hardware
 from tf_nst.config import Config, fields
 from tests.conftest import ROOT
 
@@ -50,9 +51,9 @@ def test_stylises_with_a_preset_and_writes_snapshots(inputs, tmp_path, vgg_weigh
     # TensorFlow's native start-up log is held to TF_CPP_MIN_LOG_LEVEL (tf_nst.startup).
     assert "absl::InitializeLog" not in result.stderr and "cuda drivers" not in result.stderr
     assert result.stdout == ""  # everything goes to standard error
-    # What --precision=auto chose is said (the suite pins auto to float32, see conftest.py).
-    assert "tf-nst: 40x30 px, lbfgs, float32 (auto), 4 steps" in result.stderr
-    assert "style_weight=1000, preset preview\n" in result.stderr
+    # What --precision=auto chose is said: what this machine computes fastest.
+    assert f"tf-nst: 40x30 px, lbfgs, {hardware.detect()} (auto), 4 steps" in result.stderr
+    assert "style_weight=20 (authors), preset preview\n" in result.stderr
     # A run shorter than its style-weight ramp says how far the weight got.
     assert ("tf-nst: warning: 4 steps end before the style-weight ramp (--style_ramp_steps=10): "
             "the style weight reaches only 0.46 x --style_weight") in result.stderr

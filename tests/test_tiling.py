@@ -8,6 +8,7 @@ from tf_nst import Config, StyleTransfer, resources, tiling
 from tf_nst.config import ConfigError
 from tf_nst.export import Limits, check_exportable
 from tf_nst.objective import LossWeights
+from tests.test_batch import PRECISIONS
 from tests.test_cli import error_lines, inputs  # noqa: F401  (inputs is a fixture)
 from tests.test_cli import tf_nst as run_cli
 
@@ -70,6 +71,8 @@ class _Paint:
 
 
 class _NoContent:
+    mean = True
+
     def content_targets(self, content):
         return ()
 
@@ -124,10 +127,12 @@ def test_a_flat_image_stays_flat_across_tile_borders(vgg_weights):
     assert np.abs(np.diff(out, axis=1)).max() < 1.0 / 255
 
 
-def test_a_tiled_run_lowers_the_whole_images_loss_without_seams(vgg_weights, small_pair):
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_a_tiled_run_lowers_the_whole_images_loss_without_seams(vgg_weights, small_pair,
+                                                                precision):
     content, style = small_pair
     content = tf.image.resize(content, (72, 96)).numpy()
-    st = _tiled_run(content, style, num_steps=4, tile_sweeps=1)
+    st = _tiled_run(content, style, num_steps=4, tile_sweeps=1, precision=precision)
     judge = StyleTransfer(content, style, st.config.replace(tile_size=0, num_steps=0))
 
     def loss(image):
@@ -191,3 +196,16 @@ def test_the_cli_runs_tiled_and_refuses_checkpoints(inputs, tmp_path, vgg_weight
     refused = run_cli(*common, f"--output={tmp_path / 'b.png'}", f"--checkpoint_dir={tmp_path}")
     assert refused.returncode == 2 and len(error_lines(refused)) == 1
     assert "--checkpoint_dir" in error_lines(refused)[0]
+
+
+@pytest.mark.parametrize("mean, factor", [(True, 1.0), (False, 150 * 110 / 64 ** 2)])
+def test_tile_weights_keep_the_images_balance_in_either_loss_form(mean, factor):
+    # Mean-form losses hold per position already; sums shrink with the tile and are scaled back.
+    objective = _NoContent()
+    objective.mean = mean
+    start = tf.zeros([1, 150, 110, 3])
+    scale = tiling.TiledScale(start, start, (), objective, _Paint(None), 2, 64, 16, 1)
+    weights = scale.tile_weights(LossWeights(*(tf.constant(2.0),) * 5))
+    assert float(weights.content) == pytest.approx(2.0 * factor)
+    assert float(weights.tv) == pytest.approx(2.0 * factor)
+    assert float(weights.style) == 2.0

@@ -3,7 +3,9 @@ its limits. Exported once per module at 40 px with a few steps; compared with St
 
 from __future__ import annotations
 
+import contextlib
 import io
+import json
 import os
 import re
 import stat
@@ -23,10 +25,14 @@ from tf_nst import export
 from tests.conftest import ROOT
 
 PYTHON = sys.executable
-# With a style-weight continuation over half the steps, so the served graph's ramp (the step
-# count it takes from the optimiser's state inside the while loop) is held to the library's too.
+# What the command runs with --scales=2 --original_colors --color_transfer=histogram (scales of
+# 32 and 40 px, two steps each), and a style-weight continuation over each scale's steps, so the
+# served graph's schedule, colour controls and ramp are held to the library's.
 CONFIG = Config(image_size=40, num_steps=4, tv_weight=1e-3, max_pixels=64 * 64 + 1,
-                style_ramp_steps=2, style_ramp_start=0.25, lbfgs_frequency_gain=64)
+                style_ramp_steps=2, style_ramp_start=0.25, lbfgs_frequency_gain=64,
+                precision="float32", scales=2, scale_factor=1.25, original_colors=True,
+                color_transfer="histogram")
+PRECISIONS = ("float32", "mixed_bfloat16")
 LIMITS = export.Limits(max_steps=20, max_pixels=48 * 48)
 
 
@@ -38,7 +44,7 @@ def png_bytes(array: np.ndarray) -> bytes:
 
 @pytest.fixture(scope="module")
 def pairs(small_pair):
-    """Two (content, style) uint8 pairs: the paper's photo with Starry Night, and swapped."""
+    """Two (content, style) uint8 pairs: the cat with the deep field, and swapped."""
     content, style = (images.to_uint8(a) for a in small_pair)
     return [(content, style), (style, content)]
 
@@ -96,6 +102,24 @@ def test_graph_scaled_size_and_style_side_equal_the_library():
         assert int(export.style_side(size, scale)) == Config(style_scale=scale).style_side(size)
 
 
+def test_graph_schedule_equals_the_configs():
+    """The scales' sides and steps a request gets are Config.scale_sizes and scale_steps."""
+    for scales, factor, steps_per_scale in [(1, 2.0, ()), (2, 1.25, ()), (3, 1.5, ()),
+                                            (3, 2.0, (1, 0, 4)), (4, 1.3, ())]:
+        config = Config(image_size=512, num_steps=5, scales=scales, scale_factor=factor,
+                        steps_per_scale=steps_per_scale)
+        for size in (32, 40, 41, 63, 97, 255, 512, 1000):
+            for num_steps in ((5,) if steps_per_scale else (0, 1, 5, 7, 100)):
+                try:
+                    want = config.replace(image_size=size, num_steps=num_steps)
+                except ConfigError:  # a coarsest scale under 32 px: no command runs it
+                    continue
+                sides = export.scale_sides(config, tf.constant(size))
+                assert [int(s) for s in sides] == list(want.scale_sizes), (size, factor)
+                steps = export.scale_steps(config, tf.constant(num_steps))
+                assert [int(n) for n in steps] == list(want.scale_steps), (num_steps, scales)
+
+
 @pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "LA", "P"])
 def test_graph_decoding_equals_the_library_reader(mode):
     rng = np.random.default_rng(1)
@@ -146,17 +170,30 @@ def test_decoding_refuses_too_many_pixels_before_decoding():
         export.decode(tf.constant(data), 50 * 60 - 1, "content")
 
 
-def test_unexportable_configs_are_refused_in_one_line():
-    with pytest.raises(ConfigError, match="--init=.*image file"):
-        export.check_exportable(Config(init="start.png"), export.Limits())
-    with pytest.raises(ConfigError, match="--num_steps=500.*--max_steps=10"):
-        export.check_exportable(Config(), export.Limits(max_steps=10))
-    with pytest.raises(ConfigError, match="--image_size=512.*--max_output_pixels"):
-        export.check_exportable(Config(), export.Limits(max_pixels=1000))
-    with pytest.raises(ConfigError, match="style image resized to 12x12 px is too small for conv5_1"):
-        export.check_exportable(Config(image_size=24, style_scale=0.5), export.Limits())
+@pytest.mark.parametrize("config, limits, message", [
+    (Config(init="start.png"), export.Limits(), "^--init=start.png: a file path is not a request "
+                                                "input"),
+    (Config(tile_size=256), export.Limits(), "^--tile_size=256: tiling visits the tiles of a "
+                                             "canvas from the host"),
+    (Config(), export.Limits(max_steps=10), "^--num_steps=500.*--max_steps=10"),
+    (Config(), export.Limits(max_pixels=1000), "^--image_size=512.*--max_output_pixels"),
+    (Config(image_size=24, style_scale=0.5), export.Limits(),
+     "style image resized to 12x12 px is too small for conv5_1"),
+    # The coarse scale (32 px, style 14 px) is what is too small, as in StyleTransfer.
+    (Config(image_size=40, scales=2, scale_factor=1.25, style_scale=0.45), export.Limits(),
+     "style image resized to 14x14 px is too small for conv5_1.* or use fewer --scales"),
+])
+def test_unexportable_configs_are_refused_in_one_line(config, limits, message):
+    with pytest.raises(ConfigError, match=message) as err:
+        export.check_exportable(config, limits)
+    assert "\n" not in str(err.value)
+
+
+def test_what_the_command_runs_is_exportable():
     export.check_exportable(Config(image_size=24, style_scale=0.5, style_layers=("conv1_1",),
                                    content_layers=("conv4_2",)), export.Limits())
+    export.check_exportable(CONFIG.replace(style_blend_weights=(3, 1), init="style",
+                                           steps_per_scale=(1, 3)), LIMITS)
 
 
 # --- the SavedModel -------------------------------------------------------------------------------
@@ -186,9 +223,7 @@ def test_signatures_dtypes_shapes_and_defaults(model_dir):
             assert len(sig.inputs[key].tensor_shape.dim) == 0
         # The optional inputs carry the export's Config as defaults (TF Serving honours them).
         defaults = {k: tf.make_ndarray(v).item() for k, v in sig.defaults.items()}
-        assert defaults == pytest.approx({"num_steps": 4, "content_weight": 1.0,
-                                          "style_weight": 1e3, "tv_weight": 1e-3,
-                                          "image_size": 40, "seed": 0})
+        assert defaults == pytest.approx({k: getattr(CONFIG, k) for k in scalars})
         losses = {f"{k}_loss" for k in export.LOSS_OUTPUTS}
         assert losses | {"height", "width"} <= set(sig.outputs)
     assert sigs["serving_default"].outputs["png_bytes"].dtype == tf.string.as_datatype_enum
@@ -199,7 +234,7 @@ def test_signatures_dtypes_shapes_and_defaults(model_dir):
 
 
 def test_weights_saved_once_and_no_filter_gradient(model_dir):
-    from tf_nst.transfer import extractor_for
+    from tf_nst.builder import extractor_for
     weight_bytes = sum(v.numpy().nbytes for v in extractor_for(CONFIG).variables)
     variables = os.path.join(model_dir, "variables")
     saved = sum(os.path.getsize(os.path.join(variables, f)) for f in os.listdir(variables))
@@ -228,14 +263,14 @@ def test_weights_saved_once_and_no_filter_gradient(model_dir):
 
 
 TF2_SCRIPT = r"""
-import io, sys, numpy as np, tensorflow as tf
-model_dir, content, style, out = sys.argv[1:]
+import io, json, sys, numpy as np, tensorflow as tf
+model_dir, content, style, out, defaults = sys.argv[1:]
 m = tf.saved_model.load(model_dir)
 c, s = open(content, "rb").read(), open(style, "rb").read()
 # The restored function knows the defaults; the signature needs every input in TF2.
 a = m.stylize(content=tf.constant(c), style=tf.constant(s))
-full = dict(num_steps=tf.constant(4), content_weight=tf.constant(1.0), style_weight=tf.constant(1e3),
-            tv_weight=tf.constant(1e-3), image_size=tf.constant(40), seed=tf.constant(0, tf.int64))
+dtypes = dict(num_steps=tf.int32, image_size=tf.int32, seed=tf.int64)
+full = {k: tf.constant(v, dtypes.get(k, tf.float32)) for k, v in json.loads(defaults).items()}
 b = m.signatures["serving_default"](content=tf.constant(c), style=tf.constant(s), **full)
 decode = lambda p: tf.io.decode_png(p).numpy()
 ft = lambda p: tf.image.convert_image_dtype(tf.io.decode_png(tf.constant(open(p, "rb").read())), tf.float32)
@@ -251,13 +286,15 @@ def test_tf2_loader_in_a_fresh_process_matches_the_library(model_dir, pairs, exp
     (tmp_path / "c.png").write_bytes(png_bytes(content))
     (tmp_path / "s.png").write_bytes(png_bytes(style))
     _run_script(TF2_SCRIPT, model_dir, str(tmp_path / "c.png"), str(tmp_path / "s.png"),
-                str(tmp_path / "out.npz"))
+                str(tmp_path / "out.npz"),
+                json.dumps({k: getattr(CONFIG, k) for k in export.REQUEST_SCALARS}))
     got = np.load(tmp_path / "out.npz")
     assert_matches(got["image"], {k: float(got[f"{k}_loss"]) for k in export.LOSS_OUTPUTS}, want)
     want_png = images.to_uint8(want[0])
     assert np.abs(got["png_a"].astype(int) - want_png).max() <= 1
     np.testing.assert_array_equal(got["png_a"], got["png_b"])
-    np.testing.assert_array_equal(got["uint8"], got["png_a"])
+    # Two graphs of the same computation: a pixel may round to the other side of a half.
+    assert np.abs(got["uint8"].astype(int) - got["png_a"]).max() <= 1
     assert got["png_a"].shape == (30, 40, 3)
 
 
@@ -306,7 +343,7 @@ def test_concurrent_requests_equal_each_alone(loaded, pairs):
     inputs = [dict(content=tf.constant(c / 255.0, tf.float32),
                    style=tf.constant(s / 255.0, tf.float32)) for c, s in pairs]
     alone = [fn(**x, **full)["image"].numpy() for x in inputs]
-    assert alone[0].shape != alone[1].shape  # landscape photo vs portrait-ish painting
+    assert alone[0].shape != alone[1].shape  # a 4:3 photo vs the 8:7 deep field
     results = [None, None]
 
     def request(i):
@@ -379,28 +416,86 @@ def test_decoded_pixel_limit_refuses_large_inputs(loaded, pairs):
         loaded.stylize(content=tf.constant(png_bytes(pairs[0][0])), style=tf.constant(big))
 
 
-def test_a_mixed_bfloat16_export_serves_close_to_the_library(tmp_path, pairs, vgg_weights):
-    # What --precision=auto exports on a CPU with native bfloat16, through the TF1 loader that
-    # TF Serving uses; the library's own bfloat16 run is the reference.
-    config = CONFIG.replace(precision="mixed_bfloat16")
-    path = export.export_saved_model(config, str(tmp_path / "bf16" / "1"), LIMITS)
-    (content, style), want = pairs[0], library_result(*pairs[0], config)
+@pytest.fixture(scope="module")
+def bfloat16_dir(tmp_path_factory, vgg_weights):
+    path = str(tmp_path_factory.mktemp("export") / "bf16" / "1")
+    return export.export_saved_model(CONFIG.replace(precision="mixed_bfloat16"), path, LIMITS)
+
+
+@contextlib.contextmanager
+def tf1_session(model_dir: str):
+    """Requests through the TF1 loader TF Serving uses: ``(request, graph)`` with
+    ``request(signature, feed) -> outputs``."""
     with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
-        sig = tf.compat.v1.saved_model.loader.load(sess, ["serve"], path).signature_def[
-            "serving_default"]
-        out = sess.run({k: v.name for k, v in sig.outputs.items()},
-                       {sig.inputs["content"].name: png_bytes(content),
-                        sig.inputs["style"].name: png_bytes(style)})
-        graph = sess.graph.as_graph_def()
-    # The served graph's convolutions run in bfloat16 (not a float32 graph passing by chance).
-    conv_dtypes = {node.attr["T"].type for function in graph.library.function
-                   for node in function.node_def if node.op == "Conv2D"}
-    assert tf.bfloat16.as_datatype_enum in conv_dtypes
+        meta = tf.compat.v1.saved_model.loader.load(sess, ["serve"], model_dir)
+
+        def request(signature: str, feed: dict) -> dict:
+            sig = meta.signature_def[signature]
+            return sess.run({k: v.name for k, v in sig.outputs.items()},
+                            {sig.inputs[k].name: v for k, v in feed.items()})
+
+        yield request, sess.graph
+
+
+def chroma(image: np.ndarray) -> np.ndarray:
+    """YIQ's I and Q: what --original_colors takes from the content."""
+    return tf.image.rgb_to_yiq(image).numpy()[..., 1:]
+
+
+def content_at_output(content: np.ndarray) -> np.ndarray:
+    return images.resize_image(content[None] / 255.0, (30, 40))[0].numpy()
+
+
+# bfloat16 keeps 8 significant bits: the served graph's kernels and the library's round the
+# network's features differently, by up to 2^-8 of each; the images agree within that spacing,
+# and the losses, squared differences of such features, within a few of it.
+TOLERANCE = {"float32": 2e-5, "mixed_bfloat16": 2.0 ** -8}
+LOSS_TOLERANCE = {"float32": 1e-4, "mixed_bfloat16": 2.0 ** -6}
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_tf1_loader_serves_the_commands_image(request, precision, pairs, expected):
+    """An export with --scales=2 --original_colors --color_transfer=histogram serves the image
+    StyleTransfer makes with the same Config (the command runs StyleTransfer), in the content's
+    colours; compared like with like at each precision."""
+    config = CONFIG.replace(precision=precision)
+    model_dir = request.getfixturevalue("model_dir" if precision == "float32" else "bfloat16_dir")
+    content, style = pairs[0]
+    want = expected[0] if precision == "float32" else library_result(content, style, config)
+    with tf1_session(model_dir) as (request, graph):
+        out = request("stylize_tensors", {"content": content / 255.0, "style": style / 255.0})
+    assert out["image"].shape == (30, 40, 3)
+    np.testing.assert_allclose(out["image"], want[0], atol=TOLERANCE[precision])
     for k in export.LOSS_OUTPUTS:
-        assert np.isfinite(out[f"{k}_loss"]) and out[f"{k}_loss"] == pytest.approx(
-            want[1][k], rel=0.05), k
-    got = np.asarray(Image.open(io.BytesIO(out["png_bytes"])))
-    assert got.shape == images.to_uint8(want[0]).shape
+        assert out[f"{k}_loss"] == pytest.approx(want[1][k], rel=LOSS_TOLERANCE[precision]), k
+    # --original_colors: the content's chroma (YIQ's I and Q) at the output's size.
+    assert np.abs(chroma(out["image"]) - chroma(content_at_output(content))).mean() < 2e-4
+    # The served graph's convolutions run in the exported precision.
+    conv_dtypes = {node.attr["T"].type for function in graph.as_graph_def().library.function
+                   for node in function.node_def if node.op == "Conv2D"}
+    assert {"float32": tf.float32, "mixed_bfloat16": tf.bfloat16}[
+        precision].as_datatype_enum in conv_dtypes
+
+
+def test_blended_styles_without_original_colors_serve_the_commands_image(tmp_path, pairs,
+                                                                         vgg_weights):
+    """--style_blend_weights: one input per style, blended as the library blends them; without
+    --original_colors (nor a colour transfer) the result's chroma is not the content's."""
+    config = CONFIG.replace(original_colors=False, color_transfer="none",
+                            style_blend_weights=(3.0, 1.0))
+    path = export.export_saved_model(config, str(tmp_path / "blend" / "1"), LIMITS)
+    content, style = pairs[0]
+    second = 255 - style  # the style's negative: other colours, the same size
+    st = StyleTransfer(content, [style, second], config)
+    st.step(config.num_steps)
+    feed = {"content": content / 255.0, "style": style / 255.0, "style_2": second / 255.0}
+    with tf1_session(path) as (request, _):
+        out = request("stylize_tensors", feed)
+        with pytest.raises(tf.errors.InvalidArgumentError, match="style_2 image is too large"):
+            request("stylize_tensors", dict(feed, style_2=np.zeros((65, 64, 3))))
+    np.testing.assert_allclose(out["image"], st.image, atol=TOLERANCE["float32"])
+    # A hundred times what --original_colors leaves (tests above).
+    assert np.abs(chroma(out["image"]) - chroma(content_at_output(content))).mean() > 1e-3
 
 
 def test_exported_files_get_the_permissions_of_a_new_file(model_dir):

@@ -138,6 +138,51 @@ def test_lbfgs_exports_and_matches_tensorflow(square_pair, vgg_weights, precondi
     np.testing.assert_allclose(out["image"][0], st.image, atol=1e-5)
 
 
+def test_resize_as_matrix_products_equals_the_library():
+    from tf_nst import images, tflite_ops
+
+    rng = np.random.default_rng(0)
+    for source, target in [((40, 40), (32, 32)), ((32, 32), (40, 40)), ((30, 41), (17, 64))]:
+        x = rng.random((2, *source, 3)).astype(np.float32)
+        np.testing.assert_allclose(tflite_ops.resize(tf.constant(x), target),
+                                   images.resize_image(x, target), atol=1e-6)
+
+
+def test_histogram_colour_transfer_is_refused_in_one_line():
+    with pytest.raises(ConfigError, match="^--color_transfer=histogram: its matrix square roots "
+                                          "need an eigendecomposition") as err:
+        export.lite_config(CONFIG.replace(color_transfer="histogram"))
+    assert "\n" not in str(err.value)
+
+
+def test_scales_colours_and_blended_styles_match_tensorflow(square_pair, vgg_weights):
+    """--scales=2 --original_colors --color_transfer=luminance with two blended styles: calls
+    that stop inside a scale and cross into the next keep the library's schedule, its losses at
+    every call and its image at the end."""
+    from tf_nst.export import convert_tflite
+    from tf_nst.inputs import prepare
+
+    config = CONFIG.replace(image_size=40, scales=2, scale_factor=1.25, num_steps=4,
+                            original_colors=True, color_transfer="luminance",
+                            style_blend_weights=(3.0, 1.0))
+    content, style = (prepare(a, 40)[0].numpy() for a in square_pair)
+    second = 1.0 - style  # the style's negative: other colours, the same size
+    st = StyleTransfer(content, [style, second], config)
+    interpreter = _interpreter(convert_tflite(config))
+    interpreter.get_signature_runner("set_images")(content=content[None], style=style[None],
+                                                   style_2=second[None])
+    run = interpreter.get_signature_runner("run")
+    for steps in (1, 2, 1):  # scale 0, then across the boundary, then scale 1
+        out = run(num_steps=np.array(steps, np.int32))
+        st.step(steps)
+        terms = st.objective.loss_terms(tf.constant(st.image[None]), st.targets, st.weights)
+        _assert_losses_match(out, terms, rel=1e-4)
+    assert st.scale == 1
+    # The resize between scales is the library's filter as matrix products (equal within 1e-6,
+    # above), which the second scale's steps carry on.
+    np.testing.assert_allclose(out["image"][0], st.image, atol=5e-5)
+
+
 def test_float16_weights_halve_the_weights_and_keep_the_losses(tflite_path, square_pair,
                                                                vgg_weights):
     """Only the network's weights are stored in float16; the losses after K steps stay within

@@ -22,14 +22,17 @@ def luminance(image: tf.Tensor) -> tf.Tensor:
 
 def original_colors(stylised: tf.Tensor, content: tf.Tensor) -> tf.Tensor:
     """Keep the content's colours (Sec. 5.1, post-hoc variant): the luminance Y of ``stylised``
-    with the chroma I, Q of ``content`` (resized to ``stylised``'s size), clipped to [0, 1]."""
+    with the chroma I, Q of ``content`` (resized to ``stylised``'s size unless both sizes are
+    known and equal), clipped to [0, 1]."""
     stylised = tf.convert_to_tensor(stylised, tf.float32)
     content = tf.convert_to_tensor(content, tf.float32)
     if content.shape.rank == 3:
         content = content[None]
     batched = stylised.shape.rank == 4
     target = stylised if batched else stylised[None]
-    content = images.resize_image(content, tf.shape(target)[1:3])
+    size = target.shape[1:3]
+    if not (size.is_fully_defined() and size == content.shape[1:3]):
+        content = images.resize_image(content, tf.shape(target)[1:3])
     yiq_s = tf.image.rgb_to_yiq(target)
     yiq_c = tf.image.rgb_to_yiq(content)
     combined = tf.concat([yiq_s[..., :1], yiq_c[..., 1:]], axis=-1)

@@ -1,46 +1,57 @@
 """Export the whole optimisation: a SavedModel for TF Serving and a TFLite model for devices.
 
-The exported graphs run the library's own step function (:func:`tf_nst.objective.make_step`) with
-the library's optimisers, objective and resizing, so an exported model computes what
-``tf-nst``/:class:`~tf_nst.transfer.StyleTransfer` computes with the same :class:`Config`.
+The exported graphs run what ``tf-nst``/:class:`~tf_nst.transfer.StyleTransfer` runs for the same
+:class:`Config`: the library's step function (:func:`tf_nst.objective.make_step`), optimisers,
+objective and resizing, over the same coarse-to-fine schedule (``--scales``: each scale optimised
+at its size from the upsampled previous result, with its own targets), with the colour controls
+of :mod:`tf_nst.color` (``--color_transfer`` on the styles before the targets,
+``--original_colors`` on the result), blended styles and the style-weight ramp. What no graph can
+compute is refused at export time (:func:`check_exportable`).
 
 SavedModel (:class:`ServingModule`, :func:`export_saved_model`):
 
-* ``serving_default``: ``content``, ``style`` (encoded image bytes: JPEG, PNG, GIF, BMP) and the
-  optional scalars ``num_steps``, ``content_weight``, ``style_weight``, ``tv_weight``,
-  ``image_size``, ``seed`` whose defaults are the export's :class:`Config` (recorded in the
-  SignatureDef's ``defaults``, so TF Serving and TF1 sessions accept requests that omit them).
+* ``serving_default``: ``content``, ``style`` (and ``style_2`` ... with ``--style_blend_weights``:
+  one input per blended style) as encoded image bytes (JPEG, PNG, GIF, BMP), and the optional
+  scalars ``num_steps``, ``content_weight``, ``style_weight``, ``tv_weight``, ``image_size``,
+  ``seed`` whose defaults are the export's :class:`Config` (recorded in the SignatureDef's
+  ``defaults``, so TF Serving and TF1 sessions accept requests that omit them).
   Outputs: ``png_bytes`` (TF Serving's REST API base64-encodes outputs named ``*_bytes``), the
   final ``total_loss``, ``content_loss``, ``style_loss``, ``tv_loss``, and ``height``/``width``.
 * ``stylize_tensors``: the same with float32 ``[H, W, 3]`` RGB images in [0, 1]; outputs ``image``
   (float32) and ``image_uint8`` plus the losses.
 
-The optimisation is one ``tf.while_loop`` whose loop variables are the optimiser's state, so a
-request keeps nothing between calls and concurrent requests are independent. Only the image is
+Each scale is one ``tf.while_loop`` whose loop variables are the optimiser's state, so a request
+keeps nothing between calls and concurrent requests are independent. Only the image is
 differentiated: the graph computes no gradient with respect to the network's weights. The weights
 are the extractor's underlying ``tf.Variable`` s, tracked directly and saved once. Request limits
 (steps, pixels, weights) are checked in the graph and fail with ``InvalidArgument``.
 
 TFLite (:class:`OnDeviceModule`, :func:`export_tflite`): a fixed-size model with the signatures
 ``set_images``, ``run`` and ``get_image``; its state lives in resource variables of the
-interpreter. Gradients use :mod:`tf_nst.tflite_ops` so that only builtin operators are needed.
+interpreter. Gradients and resizing use :mod:`tf_nst.tflite_ops` so that only builtin operators
+are needed.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
+import itertools
 import os
 import shutil
 import tempfile
-from typing import Any
+from typing import Any, NamedTuple
 
+import numpy as np
 import tensorflow as tf
 
-from tf_nst import images, layers, optimizers
+from tf_nst import color, images, layers, optimizers
+from tf_nst.builder import extractor_for
 from tf_nst.config import INIT_NAMED, Config, ConfigError
 from tf_nst.features import FeatureExtractor
 from tf_nst.objective import LossWeights, Objective, make_step
-from tf_nst.transfer import check_large_enough, extractor_for, initial_image, initial_noise
+from tf_nst.inputs import check_large_enough, initial_image, initial_noise
 
 SERVING_SIGNATURE = "serving_default"
 TENSOR_SIGNATURE = "stylize_tensors"
@@ -70,21 +81,24 @@ class Limits:
 
 
 def check_exportable(config: Config, limits: Limits) -> None:
-    """:class:`ConfigError` if ``config`` cannot be baked into a model with these ``limits``."""
+    """:class:`ConfigError` (one line) if ``config`` cannot be baked into a model with these
+    ``limits``: what no exported graph can compute, then the limits and the network's depth."""
     if config.init not in INIT_NAMED:
-        raise ConfigError(f"--init={config.init}: an exported model starts from content, noise or "
-                          "style, not from an image file")
+        raise ConfigError(f"--init={config.init}: a file path is not a request input; an exported "
+                          "model starts from content, noise or style")
     if config.tiling:
-        raise ConfigError(f"--tile_size={config.tile_size}: an exported model optimises the whole "
-                          "image; tiling is not exported (use --tile_size=0)")
+        raise ConfigError(f"--tile_size={config.tile_size}: tiling visits the tiles of a canvas "
+                          "from the host, outside any graph; an exported model optimises the "
+                          "whole image (use --tile_size=0)")
     if config.num_steps > limits.max_steps:
         raise ConfigError(f"--num_steps={config.num_steps}: the default cannot exceed "
                           f"--max_steps={limits.max_steps}")
     if config.image_size * config.image_size > limits.max_pixels:
         raise ConfigError(f"--image_size={config.image_size}: a square image of that size exceeds "
                           f"--max_output_pixels={limits.max_pixels}")
-    for what, side in (("content", config.image_size), ("style", config.style_side())):
-        check_large_enough(config, what, side, side)  # the longer side; requests check both
+    coarsest = min(config.scale_sizes)  # the run's smallest images; requests check both sides
+    for what, side in (("content", coarsest), ("style", config.style_side(coarsest))):
+        check_large_enough(config, what, side, side)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -248,8 +262,240 @@ def _relaxed(structure: Any) -> Any:
 
 
 # --------------------------------------------------------------------------------------------------
+# The schedule of StyleTransfer in graph ops
+# --------------------------------------------------------------------------------------------------
+def scale_sides(config: Config, image_size: tf.Tensor) -> list[tf.Tensor]:
+    """:attr:`Config.scale_sizes` for a requested ``image_size``: scale k of n has the longest side
+    ``max(1, round(image_size / scale_factor^(n-1-k)))`` (half to even), the last ``image_size``."""
+    n = config.scales
+
+    def side(k):
+        divided = tf.cast(image_size, tf.float64) / config.scale_factor ** (n - 1 - k)
+        return tf.cast(tf.maximum(tf.round(divided), 1.0), tf.int32)
+
+    return [side(k) for k in range(n - 1)] + [tf.cast(image_size, tf.int32)]
+
+
+def scale_steps(config: Config, num_steps: tf.Tensor) -> list[tf.Tensor]:
+    """:attr:`Config.scale_steps` for a requested ``num_steps``: split evenly, the remainder to the
+    finest scale, or the exported ``--steps_per_scale``."""
+    if config.steps_per_scale:
+        return [tf.constant(n, tf.int32) for n in config.steps_per_scale]
+    even = num_steps // config.scales
+    return [even] * (config.scales - 1) + [num_steps - even * (config.scales - 1)]
+
+
+def run_steps(step, state, targets, weights, num_steps: tf.Tensor,
+              maximum_iterations: int | None = None):
+    """``num_steps`` steps of ``step`` from ``state`` in one ``tf.while_loop`` (shapes relaxed to
+    their ranks unless all are static, as in the fixed-size TFLite model)."""
+    def body(i, state):
+        state, _ = step(state, targets, weights)
+        return i + 1, state
+
+    static = all(t.shape.is_fully_defined() for t in tf.nest.flatten(state))
+    _, state = tf.while_loop(
+        lambda i, state: i < num_steps, body, (tf.constant(0), state),
+        shape_invariants=None if static else (tf.TensorShape([]), _relaxed(state)),
+        maximum_iterations=maximum_iterations)
+    return state
+
+
+class Plan(NamedTuple):
+    """Where a run's scales are: each scale's output size, its styles' sizes (one per style), and
+    the step count at which it ends."""
+
+    sizes: list
+    style_sizes: list
+    ends: list
+
+
+class GraphSchedule:
+    """The schedule of :class:`~tf_nst.transfer.StyleTransfer` in graph ops, which both exports
+    run: each scale's inputs and targets, its share of the steps, and its start from the
+    upsampled result of the scale before; ``--original_colors`` on the result."""
+
+    def __init__(self, config: Config, objective: Objective, optimizer, weights: LossWeights,
+                 resize=images.resize_image, max_steps: int | None = None) -> None:
+        self.config, self.objective, self.optimizer = config, objective, optimizer
+        self.weights, self.resize, self.max_steps = weights, resize, max_steps
+        self.step = make_step(objective, optimizer)
+
+    def start(self, plan: Plan, content, styles: list, seed, noise=None) -> list:
+        """``(state, targets)`` of each scale: the first at its starting point, the others at
+        zeros until :meth:`advance` starts them."""
+        config, scales = self.config, []
+        for k, (size, style_sizes) in enumerate(zip(plan.sizes, plan.style_sizes)):
+            # As StyleTransfer prepares each scale: resized from the inputs, each style then
+            # given the content's colours (--color_transfer) before the targets are taken.
+            scaled = self.resize(content, size)
+            scaled_styles = [color.match_color(self.resize(s, ss), scaled, config.color_transfer)
+                             for s, ss in zip(styles, style_sizes)]
+            start = tf.zeros_like(scaled)
+            if k == 0:
+                init, first = config.init, scaled
+                if init == "style":  # resized here, with the schedule's resize
+                    init, first = "content", self.resize(scaled_styles[0], size)
+                start = initial_image(init, first, None, config.noise_ratio, seed, noise=noise)
+            scales.append((self.optimizer.init(start),
+                           self.objective.targets(scaled, scaled_styles)))
+        return scales
+
+    def advance(self, plan: Plan, scales: list, before, after, steps: bool = True) -> list:
+        """Steps ``before`` to ``after`` of the schedule: each scale's share of them, and the start
+        of each scale whose first step falls in that span. ``before=-1`` is the run's start, where
+        scales of no steps are passed at once."""
+        scales, starts = list(scales), [0] + plan.ends[:-1]
+        for k, (state, targets) in enumerate(scales):
+            if steps:
+                end = plan.ends[k] if k + 1 < len(scales) else after  # the last scale goes on
+                count = tf.maximum(tf.minimum(after, end) - tf.maximum(before, starts[k]), 0)
+                state = run_steps(self.step, state, targets, self.weights, count, self.max_steps)
+                scales[k] = (state, targets)
+            if k + 1 < len(scales):
+                reached = (before < plan.ends[k]) & (plan.ends[k] <= after)
+                start = self.optimizer.init(self.resize(self.optimizer.image(state),
+                                                        plan.sizes[k + 1]))
+                following = tf.nest.map_structure(lambda a, b: tf.where(reached, a, b), start,
+                                                  scales[k + 1][0])
+                scales[k + 1] = (following, scales[k + 1][1])
+        return scales
+
+    def result(self, plan: Plan, scales: list, k: int, content) -> tuple[tf.Tensor, dict]:
+        """``StyleTransfer.image`` at scale ``k`` (with the content's chroma under
+        ``--original_colors``) and its loss terms."""
+        state, targets = scales[k]
+        image = self.optimizer.image(state)
+        if self.config.original_colors:
+            image = color.original_colors(image, self.resize(content, plan.sizes[k]))
+        return image, self.objective.loss_terms(image, targets, self.weights)
+
+
+def style_names(config: Config) -> list[str]:
+    """The style inputs: ``style``, then ``style_2``, ``style_3`` ... one per blended style."""
+    return ["style"] + [f"style_{i}" for i in range(2, len(config.style_blend_weights) + 1)]
+
+
+REQUEST_SCALARS = {"num_steps": tf.int32, "content_weight": tf.float32, "style_weight": tf.float32,
+                   "tv_weight": tf.float32, "image_size": tf.int32, "seed": tf.int64}
+
+
+def named_function(body, specs: dict[str, tf.TensorSpec], defaults: dict | None = None):
+    """``body(**inputs)`` as a ``tf.function`` with one named input per spec, in their order.
+
+    Inputs with a default are optional: tensor defaults of the Python signature are recorded in
+    the SignatureDef's ``defaults`` (placeholder_with_default in TF1 graphs), so TF Serving and
+    TF1 sessions may omit them.
+    """
+    defaults, param = defaults or {}, inspect.Parameter
+    signature = inspect.Signature([param(n, param.POSITIONAL_OR_KEYWORD,
+                                         default=defaults.get(n, param.empty)) for n in specs])
+
+    def function(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        return body(**bound.arguments)
+
+    function.__signature__ = signature
+    return tf.function(function, input_signature=[tf.TensorSpec(s.shape, s.dtype, name=n)
+                                                  for n, s in specs.items()])
+
+
+def request_function(config: Config, body, image_spec: tf.TensorSpec):
+    """``body(content, styles, scalars)`` as a signature function: the image inputs (``content``
+    and :func:`style_names`) and the optional :data:`REQUEST_SCALARS`, whose defaults are the
+    config's."""
+    names = style_names(config)
+    specs = {n: image_spec for n in ["content", *names]}
+    specs.update({n: tf.TensorSpec([], dtype) for n, dtype in REQUEST_SCALARS.items()})
+    defaults = {n: tf.constant(getattr(config, n), dtype) for n, dtype in REQUEST_SCALARS.items()}
+    return named_function(lambda content, **rest: body(
+        content, [rest[n] for n in names], {n: rest[n] for n in REQUEST_SCALARS}), specs, defaults)
+
+
+# --------------------------------------------------------------------------------------------------
 # SavedModel
 # --------------------------------------------------------------------------------------------------
+class ServedOptimisation:
+    """What one request computes: its checks, then the :class:`GraphSchedule` of the request's
+    sizes, steps and weights."""
+
+    def __init__(self, config: Config, limits: Limits, extractor: FeatureExtractor) -> None:
+        self.config, self.limits = config, limits
+        # The kernels are prepared from the saved variables at each step (no second copy saved);
+        # preparing them once per request made concurrent requests of a loaded model fail
+        # (AlreadyExistsError on a Grappler temporary variable).
+        self.objective = Objective.from_config(extractor.preparing_each_call(), config)
+        self.optimizer = optimizers.from_config(config)
+
+    def __call__(self, content, styles, scalars) -> tuple[tf.Tensor, dict]:
+        """``[H, W, 3]`` result of one request, and its outputs: the losses of the returned image
+        (with the request's weights) and its size."""
+        plan = self.plan(content, styles, scalars)
+        weights = LossWeights.from_config(self.config)._replace(
+            content=scalars["content_weight"], style=scalars["style_weight"],
+            tv=scalars["tv_weight"])
+        schedule = GraphSchedule(self.config, self.objective, self.optimizer, weights,
+                                 max_steps=self.limits.max_steps)
+        scales = schedule.start(plan, content, styles, scalars["seed"])
+        scales = schedule.advance(plan, scales, -1, plan.ends[-1])
+        image, terms = schedule.result(plan, scales, -1, content)
+        finite = tf.debugging.assert_all_finite(
+            image, message="the optimisation diverged (NaN pixels); lower the weights")
+        with tf.control_dependencies([finite]):
+            image = tf.ensure_shape(tf.identity(image[0]), [None, None, 3])
+        out = {f"{k}_loss": terms[k][0] for k in LOSS_OUTPUTS}
+        out["height"], out["width"] = tf.shape(image)[0], tf.shape(image)[1]
+        return image, out
+
+    def plan(self, content, styles, scalars) -> Plan:
+        """The request's :class:`Plan`, after its checks (``InvalidArgument`` with a message)."""
+        config, limits = self.config, self.limits
+        num_steps, image_size = scalars["num_steps"], scalars["image_size"]
+        checks = [
+            tf.debugging.assert_non_negative(num_steps, message="num_steps must be >= 0"),
+            tf.debugging.assert_less_equal(
+                num_steps, limits.max_steps,
+                message=f"num_steps is above the limit of this server: {limits.max_steps}"),
+            tf.debugging.assert_positive(image_size, message="image_size must be positive")]
+        if config.steps_per_scale:
+            checks.append(tf.debugging.assert_equal(num_steps, config.num_steps, message=(
+                f"num_steps must be {config.num_steps}: the export's --steps_per_scale fix the "
+                "steps of each scale")))
+        for name in ("content_weight", "style_weight", "tv_weight"):
+            message = f"{name} must be a finite non-negative number"
+            checks += [tf.debugging.assert_non_negative(scalars[name], message=message),
+                       tf.debugging.assert_all_finite(scalars[name], message=message)]
+        with tf.control_dependencies(checks):
+            sides = scale_sides(config, tf.identity(image_size))
+        sizes = [[scaled_size(tf.shape(x)[1], tf.shape(x)[2], side if i == 0 else style_side(
+            side, config.style_scale)) for i, x in enumerate([content, *styles])] for side in sides]
+        with tf.control_dependencies(self._size_checks(sizes[0], sizes[-1])):
+            sizes = tf.nest.map_structure(tf.identity, sizes)
+        ends = list(itertools.accumulate(scale_steps(config, num_steps)))
+        return Plan([s[0] for s in sizes], [s[1:] for s in sizes], ends)
+
+    def _size_checks(self, coarsest: list, finest: list) -> list:
+        """Pixel limits at the finest scale; at the coarsest, the deepest layer's least size (as
+        :func:`tf_nst.inputs.check_large_enough` checks the run's smallest images)."""
+        limit, config = self.limits.max_pixels, self.config
+        deepest = layers.deepest(config.content_layers + config.style_layers)
+        needed = layers.smallest_side(deepest)
+        checks = []
+        for what, small, large in zip(["output", *style_names(config)], coarsest, finest):
+            checks += [
+                tf.debugging.assert_less_equal(
+                    tf.reduce_prod(tf.cast(large, tf.int64)), tf.constant(limit, tf.int64),
+                    message=f"{what} image at this image_size has more pixels than the limit of "
+                            f"this server: {limit:,} (--max_output_pixels); lower image_size"),
+                tf.debugging.assert_greater_equal(
+                    tf.reduce_min(small), needed,
+                    message=f"{what} image at this image_size is too small for "
+                            f"{layers.paper_name(deepest)}, which needs at least {needed} px on "
+                            "each side; raise image_size")]
+        return checks
+
+
 class ServingModule(tf.Module):
     """The whole optimisation as a stateless SavedModel (see the module docstring)."""
 
@@ -261,142 +507,41 @@ class ServingModule(tf.Module):
         extractor = extractor or extractor_for(config)
         # The underlying tf.Variables, tracked directly: saved once, found by TF1 loaders.
         self.vgg_variables = list(extractor.variables)
-        optimizer = optimizers.from_config(config)
+        optimise = ServedOptimisation(config, limits, extractor)
+        names = style_names(config)
 
-        # The kernels are prepared from the saved variables at each step (no second copy saved).
-        # Preparing them once per request, before the loop, made concurrent requests of a loaded
-        # model fail in one test run (AlreadyExistsError on a Grappler temporary variable).
-        objective = Objective.from_config(extractor.preparing_each_call(), config)
-        step = make_step(objective, optimizer)
-
-        def optimise(content, style, num_steps, content_weight, style_weight, tv_weight,
-                     image_size, seed):
-            checks = [
-                tf.debugging.assert_non_negative(num_steps, message="num_steps must be >= 0"),
-                tf.debugging.assert_less_equal(
-                    num_steps, limits.max_steps,
-                    message=f"num_steps is above the limit of this server: {limits.max_steps}"),
-                tf.debugging.assert_positive(image_size, message="image_size must be positive"),
-            ]
-            for name, value in (("content_weight", content_weight),
-                                ("style_weight", style_weight), ("tv_weight", tv_weight)):
-                checks.append(tf.debugging.assert_non_negative(
-                    value, message=f"{name} must be a finite non-negative number"))
-                checks.append(tf.debugging.assert_all_finite(
-                    value, message=f"{name} must be a finite non-negative number"))
-            with tf.control_dependencies(checks):
-                image_size = tf.identity(image_size)
-            content_size = scaled_size(tf.shape(content)[1], tf.shape(content)[2], image_size)
-            style_size = scaled_size(tf.shape(style)[1], tf.shape(style)[2],
-                                     style_side(image_size, config.style_scale))
-            limit = tf.constant(limits.max_pixels, tf.int64)
-            pixel_checks = [
-                tf.debugging.assert_less_equal(
-                    tf.reduce_prod(tf.cast(size, tf.int64)), limit,
-                    message=f"{what} image at this image_size has more pixels than the limit of "
-                            f"this server: {limits.max_pixels:,} (--max_output_pixels); lower "
-                            "image_size")
-                for what, size in (("output", content_size), ("style", style_size))]
-            deepest = layers.deepest(config.content_layers + config.style_layers)
-            needed = layers.smallest_side(deepest)
-            pixel_checks += [
-                tf.debugging.assert_greater_equal(
-                    tf.reduce_min(size), needed,
-                    message=f"{what} image at this image_size is too small for "
-                            f"{layers.paper_name(deepest)}, which needs at least {needed} px on "
-                            "each side; raise image_size")
-                for what, size in (("output", content_size), ("style", style_size))]
-            with tf.control_dependencies(pixel_checks):
-                content_size = tf.identity(content_size)
-                style_size = tf.identity(style_size)
-            content = images.resize_image(content, content_size)
-            style = images.resize_image(style, style_size)
-            targets = objective.targets(content, style)
-            # The config's weights for the one style image a request has, with the request's
-            # alpha, beta and TV weight.
-            weights = LossWeights.from_config(config.replace(style_blend_weights=()),
-                                              num_styles=1)._replace(
-                content=content_weight, style=style_weight, tv=tv_weight)
-            start = initial_image(config.init, content, style, config.noise_ratio, seed)
-            state = optimizer.init(start)
-
-            def body(i, state):
-                state, _ = step(state, targets, weights)
-                return i + 1, state
-
-            _, state = tf.while_loop(
-                lambda i, state: i < num_steps, body, (tf.constant(0, tf.int32), state),
-                shape_invariants=(tf.TensorShape([]), _relaxed(state)),
-                maximum_iterations=limits.max_steps)
-            image = optimizer.image(state)
-            # Losses of the returned image (not of the last trial point of a line search).
-            terms = objective.loss_terms(image, targets, weights)
-            finite = tf.debugging.assert_all_finite(
-                image, message="the optimisation diverged (NaN pixels); lower the weights")
-            with tf.control_dependencies([finite]):
-                image = tf.ensure_shape(tf.identity(image[0]), [None, None, 3])
-            out = {f"{k}_loss": terms[k][0] for k in LOSS_OUTPUTS}
-            out["height"] = tf.shape(image)[0]
-            out["width"] = tf.shape(image)[1]
-            return image, out
-
-        d = config
-        specs = dict(
-            num_steps=tf.TensorSpec([], tf.int32, name="num_steps"),
-            content_weight=tf.TensorSpec([], tf.float32, name="content_weight"),
-            style_weight=tf.TensorSpec([], tf.float32, name="style_weight"),
-            tv_weight=tf.TensorSpec([], tf.float32, name="tv_weight"),
-            image_size=tf.TensorSpec([], tf.int32, name="image_size"),
-            seed=tf.TensorSpec([], tf.int64, name="seed"))
-
-        def with_request_defaults(body):
-            """``body(content, style, *scalars)`` as a signature function whose scalar inputs
-            default to the config's values. Tensor defaults in the Python signature are recorded
-            in the SignatureDef's `defaults` (placeholder_with_default in the TF1 graph): TF
-            Serving and sessions may omit them."""
-            def signature(content, style,
-                          num_steps=tf.constant(d.num_steps, tf.int32),
-                          content_weight=tf.constant(d.content_weight, tf.float32),
-                          style_weight=tf.constant(d.style_weight, tf.float32),
-                          tv_weight=tf.constant(d.tv_weight, tf.float32),
-                          image_size=tf.constant(d.image_size, tf.int32),
-                          seed=tf.constant(d.seed, tf.int64)):
-                return body(content, style, num_steps, content_weight, style_weight, tv_weight,
-                            image_size, seed)
-            return signature
-
-        def stylize(content, style, *scalars):
-            image, out = optimise(decode(content, d.max_pixels, "content"),
-                                  decode(style, d.max_pixels, "style"), *scalars)
+        def stylize(content, styles, scalars):
+            image, out = optimise(
+                decode(content, config.max_pixels, "content"),
+                [decode(s, config.max_pixels, n) for s, n in zip(styles, names)], scalars)
             out["png_bytes"] = tf.io.encode_png(to_uint8(image))
             return out
 
-        def stylize_tensors(content, style, *scalars):
-            def as_batch(x, name):
-                x = tf.clip_by_value(x, 0.0, 1.0)[None]
-                pixels = tf.cast(tf.shape(x)[1], tf.int64) * tf.cast(tf.shape(x)[2], tf.int64)
-                check = tf.debugging.assert_less_equal(
-                    pixels, tf.constant(d.max_pixels, tf.int64),
-                    message=f"{name} image is too large (the limit is {d.max_pixels:,} pixels)")
-                with tf.control_dependencies([check]):
-                    return tf.identity(x)
-
-            image, out = optimise(as_batch(content, "content"), as_batch(style, "style"), *scalars)
-            out["image"] = image
-            out["image_uint8"] = to_uint8(image)
+        def stylize_tensors(content, styles, scalars):
+            image, out = optimise(as_batch(content, "content", config.max_pixels),
+                                  [as_batch(s, n, config.max_pixels)
+                                   for s, n in zip(styles, names)], scalars)
+            out["image"], out["image_uint8"] = image, to_uint8(image)
             return out
 
-        def image_pair(dtype, shape):
-            return [tf.TensorSpec(shape, dtype, name="content"),
-                    tf.TensorSpec(shape, dtype, name="style")]
-
-        self.stylize = tf.function(with_request_defaults(stylize), input_signature=[
-            *image_pair(tf.string, []), *specs.values()])
-        self.stylize_tensors = tf.function(with_request_defaults(stylize_tensors), input_signature=[
-            *image_pair(tf.float32, [None, None, 3]), *specs.values()])
+        self.stylize = request_function(config, stylize, tf.TensorSpec([], tf.string))
+        self.stylize_tensors = request_function(config, stylize_tensors,
+                                                tf.TensorSpec([None, None, 3], tf.float32))
 
     def signatures(self) -> dict[str, Any]:
         return {SERVING_SIGNATURE: self.stylize, TENSOR_SIGNATURE: self.stylize_tensors}
+
+
+def as_batch(image: tf.Tensor, name: str, max_pixels: int) -> tf.Tensor:
+    """A float ``[H, W, 3]`` request image -> ``[1, H, W, 3]`` in [0, 1], at most ``max_pixels``."""
+    image = tf.clip_by_value(image, 0.0, 1.0)[None]
+    pixels = tf.cast(tf.shape(image)[1], tf.int64) * tf.cast(tf.shape(image)[2], tf.int64)
+    check = tf.debugging.assert_less_equal(
+        pixels, tf.constant(max_pixels, tf.int64),
+        message=f"{name} image is too large (the limit is {max_pixels:,} pixels)")
+    with tf.control_dependencies([check]):
+        return tf.identity(image)
+
 
 
 def _fresh_target(path: str, overwrite: bool) -> None:
@@ -444,15 +589,108 @@ def export_saved_model(config: Config, path: str, limits: Limits = Limits(),
 # --------------------------------------------------------------------------------------------------
 # TFLite
 # --------------------------------------------------------------------------------------------------
+def lite_config(config: Config) -> Config:
+    """``config`` as the TFLite model computes it (float32), or :class:`ConfigError` (one line) for
+    what TFLite's builtin operators cannot compute."""
+    check_exportable(config, Limits(max_steps=max(config.num_steps, 1)))
+    if config.precision == "auto":  # TFLite's builtins compute in float32
+        config = config.replace(precision="float32")
+    if config.precision != "float32":
+        raise ConfigError(f"--precision={config.precision}: the TFLite export is float32")
+    if config.color_transfer == "histogram":
+        raise ConfigError("--color_transfer=histogram: its matrix square roots need an "
+                          "eigendecomposition, which TFLite has no builtin operator for; use "
+                          "--color_transfer=luminance or --format=saved_model")
+    return config
+
+
+def _select(index: tf.Tensor, branches: list, k: int = 0):
+    """``branches[index]()`` as nested ``tf.cond`` (TFLite's IF)."""
+    if k == len(branches) - 1:
+        return branches[k]()
+    return tf.cond(tf.equal(index, k), branches[k], lambda: _select(index, branches, k + 1))
+
+
+class DeviceSchedule:
+    """The :class:`GraphSchedule` of a fixed-size model whose state persists between calls in
+    TFLite's resource variables: each scale's optimiser state and targets, and the steps done.
+    Calls move through the scales as ``StyleTransfer.step`` does."""
+
+    def __init__(self, config: Config, objective: Objective, optimizer) -> None:
+        from tf_nst import tflite_ops
+
+        self.config = config
+        self.schedule = GraphSchedule(config, objective, optimizer,
+                                      LossWeights.from_config(config), tflite_ops.resize)
+        styles = len(style_names(config))
+        self.plan = Plan([(s, s) for s in config.scale_sizes],
+                         [[(t, t)] * styles for t in map(config.style_side, config.scale_sizes)],
+                         list(itertools.accumulate(config.scale_steps)))
+        self.content_shape = [1, *self.plan.sizes[-1], 3]
+        self.style_shape = [1, *self.plan.style_sizes[-1][0], 3]
+        # Baked in when used: TFLite has no stateless random operators.
+        self.noise = (tf.constant(initial_noise([1, *self.plan.sizes[0], 3], config.seed))
+                      if config.init == "noise" or config.noise_ratio > 0 else None)
+        self.blanks = self.schedule.start(self.plan, tf.zeros(self.content_shape),
+                                          [tf.zeros(self.style_shape)] * styles, config.seed,
+                                          self.noise)
+        self.variables = [[tf.Variable(t, trainable=False) for t in tf.nest.flatten(blank)]
+                          for blank in self.blanks]
+        self.content = tf.Variable(tf.zeros(self.content_shape), trainable=False)
+        self.steps_done = tf.Variable(0, trainable=False)
+
+    def _read(self) -> list:
+        return [tf.nest.pack_sequence_as(blank, [v.read_value() for v in variables])
+                for blank, variables in zip(self.blanks, self.variables)]
+
+    def _write(self, scales: list, steps_done) -> None:
+        for variables, scale in zip(self.variables, scales):
+            for var, value in zip(variables, tf.nest.flatten(scale)):
+                var.assign(value)
+        self.steps_done.assign(steps_done)
+
+    def set_images(self, content: tf.Tensor, styles: list) -> dict:
+        """Targets of every scale and the first scale's starting point; its image and losses."""
+        scales = self.schedule.start(self.plan, content, styles, self.config.seed, self.noise)
+        scales = self.schedule.advance(self.plan, scales, -1, 0, steps=False)
+        self.content.assign(content)
+        self._write(scales, 0)
+        return self._report(scales, 0, content)
+
+    def run(self, num_steps: tf.Tensor) -> dict:
+        """``num_steps`` more steps of the schedule; the image and its losses."""
+        done = self.steps_done.read_value()
+        scales = self.schedule.advance(self.plan, self._read(), done, done + num_steps)
+        self._write(scales, done + num_steps)
+        return self._report(scales, done + num_steps, self.content.read_value())
+
+    def get_image(self) -> dict:
+        return self._report(self._read(), self.steps_done.read_value(), self.content.read_value())
+
+    def _report(self, scales: list, steps_done, content) -> dict:
+        """The image of the current scale (upsampled to the output's size before the last scale)
+        and its losses."""
+        def report(k):
+            image, terms = self.schedule.result(self.plan, scales, k, content)
+            out = {f"{key}_loss": terms[key][0] for key in LOSS_OUTPUTS}
+            out["image"] = self.schedule.resize(image, self.plan.sizes[-1])
+            return out
+
+        current = sum(tf.cast(steps_done >= end, tf.int32) for end in self.plan.ends[:-1])
+        return _select(current, [functools.partial(report, k) for k in range(len(scales))])
+
+
 class OnDeviceModule(tf.Module):
     """A fixed-size on-device optimisation with its state in resource variables.
 
     Signatures (all inputs required, as TFLite has no defaults):
 
-    * ``set_images(content [1, S, S, 3], style [1, T, T, 3])`` float32 RGB in [0, 1], with
-      ``S = image_size`` and ``T = round(image_size * style_scale)``: computes the targets and
-      resets the image to the starting point; returns its losses.
-    * ``run(num_steps)``: runs ``num_steps`` optimisation steps; returns the image and its losses.
+    * ``set_images(content [1, S, S, 3], style [1, T, T, 3])`` (and ``style_2`` ... with
+      ``--style_blend_weights``) float32 RGB in [0, 1], with ``S = image_size`` and
+      ``T = round(image_size * style_scale)``: computes the targets and resets the image to the
+      starting point; returns its losses.
+    * ``run(num_steps)``: runs ``num_steps`` more steps of the schedule; returns the image and its
+      losses.
     * ``get_image()``: the current image and its losses.
     """
 
@@ -460,11 +698,7 @@ class OnDeviceModule(tf.Module):
         super().__init__(name="tf_nst_lite")
         from tf_nst import tflite_ops
 
-        check_exportable(config, Limits(max_steps=max(config.num_steps, 1)))
-        if config.precision == "auto":  # TFLite's builtins compute in float32
-            config = config.replace(precision="float32")
-        if config.precision != "float32":
-            raise ConfigError(f"--precision={config.precision}: the TFLite export is float32")
+        config = lite_config(config)
         extractor = extractor or extractor_for(config)
         # Copies of the weights that set_images rewrites (with their own values): the converter
         # then keeps them as resource variables stored once, instead of freezing them into
@@ -472,80 +706,22 @@ class OnDeviceModule(tf.Module):
         self.vgg_variables = [tf.Variable(v.read_value(), trainable=False)
                               for v in extractor.variables]
         builtin = tflite_ops.BuiltinFeatureExtractor(extractor, self.vgg_variables)
-        objective = Objective.from_config(builtin, config)
-        optimizer = optimizers.from_config(config, builtin_ops=True)
-        step = make_step(objective, optimizer)
-        weights = LossWeights.from_config(config)
-        side = config.image_size
-        sside = config.style_side()
-        self.content_shape, self.style_shape = [1, side, side, 3], [1, sside, sside, 3]
+        device = DeviceSchedule(config, Objective.from_config(builtin, config),
+                                optimizers.from_config(config, builtin_ops=True))
+        self.state_variables = [device.variables, device.content, device.steps_done]
+        self.content_shape, self.style_shape = device.content_shape, device.style_shape
+        names = style_names(config)
 
-        zeros = tf.zeros(self.content_shape)
-        # Baked in when used: TFLite has no stateless random operators.
-        noise = (tf.constant(initial_noise(self.content_shape, config.seed))
-                 if config.init == "noise" or config.noise_ratio > 0 else None)
-        state0 = optimizer.init(zeros)
-        targets0 = objective.targets(zeros, tf.zeros(self.style_shape))
-        self._targets_type = type(targets0)
-        # One variable per tensor of the state (L-BFGS keeps each curvature pair as its own).
-        self.state_variables = [tf.Variable(t, trainable=False) for t in tf.nest.flatten(state0)]
-
-        def as_state(tensors):
-            return tf.nest.pack_sequence_as(state0, list(tensors))
-
-        self.content_targets = [tf.Variable(t, trainable=False) for t in targets0.content]
-        self.style_targets = [tf.Variable(t, trainable=False)
-                              for t in targets0.style_gram_per_position]
-
-        def read_state():
-            return as_state(v.read_value() for v in self.state_variables)
-
-        def read_targets():
-            return self._targets_type(tuple(v.read_value() for v in self.content_targets),
-                                      tuple(v.read_value() for v in self.style_targets), ())
-
-        def report(image, targets):
-            terms = objective.loss_terms(image, targets, weights)
-            out = {f"{k}_loss": terms[k][0] for k in LOSS_OUTPUTS}
-            out["image"] = image
-            return out
-
-        def set_images(content, style):
+        def set_images(content, **styles):
             for var in self.vgg_variables:
                 var.assign(var.read_value())
-            targets = objective.targets(content, style)
-            for var, value in zip(self.content_targets + self.style_targets,
-                                  targets.content + targets.style_gram_per_position):
-                var.assign(value)
-            start = initial_image(config.init, content, style, config.noise_ratio, config.seed,
-                                  noise=noise)
-            state = optimizer.init(start)
-            for var, value in zip(self.state_variables, tf.nest.flatten(state)):
-                var.assign(value)
-            return report(optimizer.image(state), targets)
+            return device.set_images(content, [styles[n] for n in names])
 
-        def run(num_steps):
-            targets = read_targets()
-
-            def body(i, *tensors):
-                state, _ = step(as_state(tensors), targets, weights)
-                return (i + 1, *tf.nest.flatten(state))
-
-            out = tf.while_loop(lambda i, *tensors: i < num_steps, body,
-                                (tf.constant(0, tf.int32), *tf.nest.flatten(read_state())))
-            state = as_state(out[1:])
-            for var, value in zip(self.state_variables, tf.nest.flatten(state)):
-                var.assign(value)
-            return report(optimizer.image(state), targets)
-
-        def get_image():
-            return report(optimizer.image(read_state()), read_targets())
-
-        self.set_images = tf.function(set_images, input_signature=[
-            tf.TensorSpec(self.content_shape, tf.float32, name="content"),
-            tf.TensorSpec(self.style_shape, tf.float32, name="style")])
-        self.run = tf.function(run, input_signature=[tf.TensorSpec([], tf.int32, name="num_steps")])
-        self.get_image = tf.function(get_image, input_signature=[])
+        self.set_images = named_function(set_images, {
+            "content": tf.TensorSpec(self.content_shape, tf.float32),
+            **{n: tf.TensorSpec(self.style_shape, tf.float32) for n in names}})
+        self.run = named_function(device.run, {"num_steps": tf.TensorSpec([], tf.int32)})
+        self.get_image = tf.function(device.get_image, input_signature=[])
 
     def signatures(self) -> dict[str, Any]:
         return {"set_images": self.set_images, "run": self.run, "get_image": self.get_image}
@@ -582,7 +758,6 @@ def weights_to_float16(model: bytes, weights: list) -> bytes:
     hold: 1 / (4 N^2 M^2) of the style loss (~1e-11) becomes 0, which zeroes the style loss, and
     Adam's beta_2 = 0.999 becomes 0.99902. Here only the network's weights are rounded.
     """
-    import numpy as np
     from tensorflow.lite.python import schema_py_generated as schema
     from tensorflow.lite.tools import flatbuffer_utils
 

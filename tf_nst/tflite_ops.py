@@ -11,10 +11,13 @@ stored once), but
   whose gradients are equality masks and broadcasts.
 
 It is used only for the TFLite export; the default path (:func:`tf_nst.features.conv3x3_relu`)
-uses TensorFlow's ReluGrad and MaxPoolGrad kernels.
+uses TensorFlow's ReluGrad and MaxPoolGrad kernels. :func:`resize` is the library's resizing as
+matrix products, for the same reason (TFLite has no ``ScaleAndTranslate``).
 """
 
 from __future__ import annotations
+
+from typing import Sequence
 
 import tensorflow as tf
 
@@ -91,3 +94,23 @@ class BuiltinFeatureExtractor:
             if name in self.layer_names:
                 out[name] = x
         return out
+
+
+def resize_matrix(source: int, target: int) -> tf.Tensor:
+    """``[target, source]``: :func:`tf_nst.images.resize_image`'s filter (bicubic, antialiased) along
+    one axis as a matrix, the identity resized along that axis (the resize is separable and linear
+    before its clip to [0, 1]; tests/test_export_tflite.py holds the two equal)."""
+    eye = tf.eye(source)[None, :, :, None]
+    return tf.image.resize(eye, (target, source), method="bicubic", antialias=True)[0, :, :, 0]
+
+
+def resize(image: tf.Tensor, size: Sequence[int]) -> tf.Tensor:
+    """:func:`tf_nst.images.resize_image` of a ``[B, H, W, C]`` image of static size to ``size``,
+    as two matrix products (builtins) with constant matrices; the image itself if its size."""
+    height, width = image.shape[1], image.shape[2]
+    if (height, width) == tuple(size):
+        return image
+    rows, columns = resize_matrix(height, size[0]), resize_matrix(width, size[1])
+    x = tf.matmul(tf.transpose(image, [0, 2, 3, 1]), rows, transpose_b=True)  # [B, W, C, h]
+    x = tf.matmul(tf.transpose(x, [0, 3, 2, 1]), columns, transpose_b=True)  # [B, h, C, w]
+    return tf.clip_by_value(tf.transpose(x, [0, 1, 3, 2]), 0.0, 1.0)

@@ -477,25 +477,25 @@ def test_tf1_loader_serves_the_commands_image(request, precision, pairs, expecte
         precision].as_datatype_enum in conv_dtypes
 
 
-def test_blended_styles_without_original_colors_serve_the_commands_image(tmp_path, pairs,
-                                                                         vgg_weights):
+def test_blended_styles_without_original_colors_serve_the_commands_image(pairs, vgg_weights):
     """--style_blend_weights: one input per style, blended as the library blends them; without
-    --original_colors (nor a colour transfer) the result's chroma is not the content's."""
+    --original_colors (nor a colour transfer) the result's chroma is not the content's. The
+    signature function is called as the module exports it (the loaders are tested above)."""
     config = CONFIG.replace(original_colors=False, color_transfer="none",
                             style_blend_weights=(3.0, 1.0))
-    path = export.export_saved_model(config, str(tmp_path / "blend" / "1"), LIMITS)
+    stylize = export.ServingModule(config, LIMITS).stylize_tensors
     content, style = pairs[0]
     second = 255 - style  # the style's negative: other colours, the same size
     st = StyleTransfer(content, [style, second], config)
     st.step(config.num_steps)
-    feed = {"content": content / 255.0, "style": style / 255.0, "style_2": second / 255.0}
-    with tf1_session(path) as (request, _):
-        out = request("stylize_tensors", feed)
-        with pytest.raises(tf.errors.InvalidArgumentError, match="style_2 image is too large"):
-            request("stylize_tensors", dict(feed, style_2=np.zeros((65, 64, 3))))
-    np.testing.assert_allclose(out["image"], st.image, atol=TOLERANCE["float32"])
+    inputs = {k: tf.constant(v / 255.0, tf.float32)
+              for k, v in [("content", content), ("style", style), ("style_2", second)]}
+    got = stylize(**inputs)["image"].numpy()
+    np.testing.assert_allclose(got, st.image, atol=TOLERANCE["float32"])
     # A hundred times what --original_colors leaves (tests above).
-    assert np.abs(chroma(out["image"]) - chroma(content_at_output(content))).mean() > 1e-3
+    assert np.abs(chroma(got) - chroma(content_at_output(content))).mean() > 1e-3
+    with pytest.raises(tf.errors.InvalidArgumentError, match="style_2 image is too large"):
+        stylize(**dict(inputs, style_2=tf.zeros([65, 64, 3])))
 
 
 def test_exported_files_get_the_permissions_of_a_new_file(model_dir):

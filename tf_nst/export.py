@@ -229,26 +229,31 @@ def decode(data: tf.Tensor, max_pixels: int, name: str) -> tf.Tensor:
     the EXIF orientation is applied (JPEG and PNG), grey is replicated, transparency is
     composited over white; at most ``max_pixels`` pixels
     (checked from the PNG/JPEG header before decoding, and after decoding for other formats)."""
-    limit = tf.constant(max_pixels, tf.int64)
-    message = (f"{name} image is too large (the limit is {max_pixels:,} decoded pixels, the "
-               "exported --max_pixels)")
-    check = tf.debugging.assert_less_equal(_header_pixels(data), limit, message=message)
-    with tf.control_dependencies([check]):
-        data = tf.identity(data)
+    data = _at_most(data, _header_pixels(data), max_pixels, name)
     image = tf.io.decode_image(data, channels=0, dtype=tf.float32, expand_animations=False)
     image = apply_orientation(image, exif_orientation(data))
-    shape = tf.shape(image)
-    pixels = tf.cast(shape[0], tf.int64) * tf.cast(shape[1], tf.int64)
-    check = tf.debugging.assert_less_equal(pixels, limit, message=message)
-    with tf.control_dependencies([check]):
-        image = tf.identity(image)
-    channels = shape[2]
+    image = _at_most(image, _pixels(image), max_pixels, name)
+    channels = tf.shape(image)[2]
     rgb = tf.cond(channels < 3, lambda: tf.tile(image[:, :, :1], [1, 1, 3]),
                   lambda: image[:, :, :3])
     alpha = tf.cond(tf.equal(channels % 2, 0), lambda: image[:, :, -1:],
                     lambda: tf.ones_like(image[:, :, :1]))
     rgb = rgb * alpha + (1.0 - alpha)
     return tf.ensure_shape(rgb, [None, None, 3])[None]
+
+
+def _pixels(image: tf.Tensor) -> tf.Tensor:
+    """Pixel count (int64) of an ``[H, W, C]`` image."""
+    return tf.cast(tf.shape(image)[0], tf.int64) * tf.cast(tf.shape(image)[1], tf.int64)
+
+
+def _at_most(tensor: tf.Tensor, pixels: tf.Tensor, max_pixels: int, name: str) -> tf.Tensor:
+    """``tensor`` once ``pixels`` (an image's) is at most ``max_pixels``; else InvalidArgument."""
+    check = tf.debugging.assert_less_equal(
+        pixels, tf.constant(max_pixels, tf.int64), message=f"{name} image is too large (the "
+        f"limit is {max_pixels:,} pixels, the exported --max_pixels)")
+    with tf.control_dependencies([check]):
+        return tf.identity(tensor)
 
 
 def to_uint8(image: tf.Tensor) -> tf.Tensor:
@@ -518,9 +523,12 @@ class ServingModule(tf.Module):
             return out
 
         def stylize_tensors(content, styles, scalars):
-            image, out = optimise(as_batch(content, "content", config.max_pixels),
-                                  [as_batch(s, n, config.max_pixels)
-                                   for s, n in zip(styles, names)], scalars)
+            def read(x, name):
+                return _at_most(tf.clip_by_value(x, 0.0, 1.0), _pixels(x), config.max_pixels,
+                                name)[None]
+
+            image, out = optimise(read(content, "content"),
+                                  [read(s, n) for s, n in zip(styles, names)], scalars)
             out["image"], out["image_uint8"] = image, to_uint8(image)
             return out
 
@@ -530,18 +538,6 @@ class ServingModule(tf.Module):
 
     def signatures(self) -> dict[str, Any]:
         return {SERVING_SIGNATURE: self.stylize, TENSOR_SIGNATURE: self.stylize_tensors}
-
-
-def as_batch(image: tf.Tensor, name: str, max_pixels: int) -> tf.Tensor:
-    """A float ``[H, W, 3]`` request image -> ``[1, H, W, 3]`` in [0, 1], at most ``max_pixels``."""
-    image = tf.clip_by_value(image, 0.0, 1.0)[None]
-    pixels = tf.cast(tf.shape(image)[1], tf.int64) * tf.cast(tf.shape(image)[2], tf.int64)
-    check = tf.debugging.assert_less_equal(
-        pixels, tf.constant(max_pixels, tf.int64),
-        message=f"{name} image is too large (the limit is {max_pixels:,} pixels)")
-    with tf.control_dependencies([check]):
-        return tf.identity(image)
-
 
 
 def _fresh_target(path: str, overwrite: bool) -> None:

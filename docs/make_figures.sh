@@ -1,24 +1,32 @@
 #!/bin/sh
-# Rebuild the figures of the README and docs/: the result at the top of the README (512 px, 500
-# L-BFGS steps: minutes on a 2-core CPU, see the README) and those of docs/creative.md and
-# docs/visualize.md (about 15 minutes on a 2-core CPU at the default SIZE and STEPS).
-# Inputs: examples/content.png (CC0), examples/style.jpg (NASA, ESA; public domain) and Van Gogh's
-# The Starry Night (public domain; STARRY=path/to/starry_night.jpg).
+# Rebuild the figures of README.md and docs/: the bundled example at the top of the README, the
+# paper's Fig. 3 in the default formulation and the same pair at three sizes (docs/objective.md),
+# and those of the visual tools and "Creative controls". Each 512 px run takes minutes on a
+# 2-core CPU, the 1024 px one about four times as long.
+# Inputs: examples/content.png (CC0), examples/style.jpg (NASA, public domain) and Van Gogh's
+# Starry Night (public domain), which is not in the repository: STARRY=path/to/starry_night.jpg.
 set -e
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
-STARRY=${STARRY:-../shared/images/starry_night.jpg}
+STARRY=${STARRY:?set STARRY=path/to/starry_night.jpg}
 SIZE=${SIZE:-192}
 STEPS=${STEPS:-100}
+VIS="$PY -m tf_nst.visualize"
+RUN="--image_size=$SIZE --num_steps=$STEPS --overwrite"
+CAT="--content=examples/content.png"
 
-$PY -m tf_nst --preset=gatys2016 --content=examples/content.png --style="$STARRY" \
-    --output=docs/cat_starry_night.jpg --overwrite
-$PY tools/alpha_beta_sweep.py --content=examples/content.png --style="$STARRY" \
-    --image_size="$SIZE" --num_steps="$STEPS" --output=docs/alpha_beta_sweep.jpg --overwrite
-$PY tools/layer_ablation.py --content=examples/content.png --style="$STARRY" \
-    --image_size="$SIZE" --num_steps="$STEPS" --output=docs/layer_ablation.jpg --overwrite
-$PY tools/feature_maps.py --image=examples/content.png --layer=conv2_1 --channels=16 \
-    --columns=8 --image_size=128 --output=docs/feature_maps_conv2_1.jpg --overwrite
-$PY tools/gram_heatmap.py --image="$STARRY" --cell=128 --output=docs/gram_starry_night.jpg --overwrite
-$PY tools/creative_figure.py --content=examples/content.png --styles="$STARRY,examples/style.jpg" \
-    --image_size="$SIZE" --num_steps="$STEPS" --output=docs/creative_controls.jpg --overwrite
+$PY -m tf_nst $CAT --style=examples/style.jpg --output=docs/example.jpg --overwrite
+for size in 128 256 512; do
+    $PY -m tf_nst $CAT --style="$STARRY" --image_size=$size --output=docs/size_$size.jpg --overwrite
+done
+$PY -m tf_nst $CAT --style="$STARRY" --image_size=1024 --scales=2 --steps_per_scale=400,100 \
+    --output=docs/size_1024.jpg --overwrite
+$PY -c "import numpy as np; from PIL import Image; from tf_nst import grid
+cells = [np.asarray(Image.open(f'docs/size_{n}.jpg').resize((384, 256))) for n in (128, 256)]
+grid.save(grid.make_grid(cells, ['128 px', '256 px']), 'docs/sizes_128_256.jpg')"
+$VIS ablation $CAT --style="$STARRY" --image_size=128 --num_steps=150 --ratios=5e-3,5e-2,5e-1,5 \
+    --no_inputs --output=docs/fig3_layers_ratios.jpg --overwrite
+$VIS feature-maps --image=examples/content.png --layer=conv2_1 --channels=16 --columns=8 \
+    --image_size=128 --output=docs/feature_maps_conv2_1.jpg --overwrite
+$VIS gram --image="$STARRY" --cell=128 --output=docs/gram_starry_night.jpg --overwrite
+$VIS creative $CAT --style="$STARRY,examples/style.jpg" $RUN --output=docs/creative_controls.jpg

@@ -163,7 +163,7 @@ KEY_FLAGS = ("import sys; from absl import flags; import tf_nst.{0} as m; "
 
 @pytest.mark.parametrize("module, args, names", [
     ("cli", ["--help"], ["content", "style", "output=out.png", "image_size=512",
-                         "style_weight=1000", "preset", "num_steps=500", "original_colors=false"]),
+                         "style_weight=20", "preset", "num_steps=500", "original_colors=false"]),
     ("cli", ["-h"], ["content", "style", "output=out.png"]),
     ("export_cli", ["--help"], ["format=saved_model", "export_dir", "output", "image_size=512"]),
     ("export_cli", ["-h"], ["format=saved_model", "preset"]),

@@ -1,4 +1,5 @@
-"""Shared fixtures: the shared test images, and the real VGG19 weights when they can be had.
+"""Shared fixtures: test images (the bundled examples and one the tests make), and the real VGG19
+weights when they can be had.
 
 Tests that need the weights skip with a reason on a developer machine without them; under CI
 (``CI=true``) a missing file is an error instead, so CI never silently skips them.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import pathlib
+import shutil
 
 import numpy as np
 import pytest
@@ -24,7 +26,25 @@ def load_tool(name: str):
     return module
 
 
-SHARED_IMAGES = pathlib.Path(os.environ.get("TF_NST_SHARED_IMAGES", ROOT.parent / "shared" / "images"))
+EXAMPLES = ROOT / "examples"
+
+
+def made_style(height: int = 128, width: int = 96) -> np.ndarray:
+    """A second style the tests make, unlike examples/style.jpg: bold red/blue waves with thin
+    stripes on a portrait canvas, ``height x width x 3`` uint8."""
+    y, x = np.mgrid[:height, :width] / 6.0
+    wave = np.tanh(3 * np.sin(x + 2 * np.sin(y / 3)) * np.cos(y / 2 - x / 4))
+    stripes = np.sin(3 * (x + y))
+    rgb = np.stack([0.55 + 0.45 * wave, 0.4 + 0.3 * stripes, 0.5 - 0.45 * wave], axis=-1)
+    return (rgb.clip(0, 1) * 255).round().astype(np.uint8)
+
+
+def load_small(path: os.PathLike, size: int) -> np.ndarray:
+    """The image at ``path`` as a float array in [0, 1], ``size`` px on its longest side."""
+    from PIL import Image
+    image = Image.open(path).convert("RGB")
+    image.thumbnail((size, size), Image.LANCZOS)
+    return np.asarray(image, np.float32) / 255.0
 
 
 def _weights_available() -> bool:
@@ -47,23 +67,23 @@ def vgg_weights() -> str:
 
 
 @pytest.fixture(scope="session")
-def shared_images() -> pathlib.Path:
-    _require((SHARED_IMAGES / "tubingen.jpg").is_file(), f"shared test images not at {SHARED_IMAGES}")
-    return SHARED_IMAGES
+def image_files(tmp_path_factory) -> pathlib.Path:
+    """A folder of test images: ``cat.png`` (examples/content.png cropped to 4:3, 400 x 300),
+    ``galaxies.jpg`` (examples/style.jpg as it is) and ``waves.png`` (:func:`made_style`)."""
+    from PIL import Image
+    folder = tmp_path_factory.mktemp("images")
+    Image.open(EXAMPLES / "content.png").convert("RGB").crop((25, 0, 425, 300)).save(
+        folder / "cat.png")
+    shutil.copyfile(EXAMPLES / "style.jpg", folder / "galaxies.jpg")
+    Image.fromarray(made_style()).save(folder / "waves.png")
+    return folder
 
 
 @pytest.fixture(scope="session")
-def small_pair(shared_images, vgg_weights):
-    """The paper's content photo and Starry Night as float arrays at 64 px (longest side), for
-    tests that run the network (hence the weights requirement)."""
-    from PIL import Image
-
-    def load(name: str, size: int) -> np.ndarray:
-        image = Image.open(shared_images / name).convert("RGB")
-        image.thumbnail((size, size), Image.LANCZOS)
-        return np.asarray(image, np.float32) / 255.0
-
-    return load("tubingen.jpg", 64), load("starry_night.jpg", 64)
+def small_pair(image_files, vgg_weights):
+    """The cat (64 x 48) and the deep field (64 x 56) as float arrays, for tests that run the
+    network (hence the weights requirement)."""
+    return load_small(image_files / "cat.png", 64), load_small(image_files / "galaxies.jpg", 64)
 
 
 # Fuzz cases tried per target, filled by tests/test_fuzz.py and reported after the run.

@@ -11,7 +11,7 @@ from PIL import Image
 from tf_nst import Config, ImageError, stylize
 from tf_nst.batch import (BatchStatus, expand_contents, plan_batches, plan_outputs,
                           stylize_batch)
-from tests.conftest import ROOT
+from tests.conftest import ROOT, load_small
 
 PRECISIONS = ("float32", "mixed_bfloat16")
 # Batched convolutions round differently from single ones. Measured on this machine after 5 steps
@@ -100,13 +100,11 @@ def test_status_counts_images_per_minute_and_eta():
 
 # --- results ---------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def contents(small_pair, shared_images):
+def contents(small_pair, image_files):
     content, style = small_pair
-    scream = Image.open(shared_images / "the_scream.jpg").convert("RGB")
-    scream.thumbnail((64, 64))
     # Two images of one size (one batch of 2) and one of another size (a batch of 1).
     return [content, np.ascontiguousarray(content[::-1, ::-1]),
-            np.asarray(scream, np.float32) / 255.0], style
+            load_small(image_files / "waves.png", 64)], style
 
 
 @pytest.mark.parametrize("precision", PRECISIONS)
@@ -131,8 +129,8 @@ def test_each_result_of_a_batch_equals_stylising_that_image_alone(contents, opti
 
 
 def test_a_batch_with_blended_styles_equals_each_image_alone_with_that_blend(contents, vgg_weights):
-    images, starry = contents
-    styles = [starry, images[2]]  # Starry Night and The Scream, blended 0.7 / 0.3
+    images, galaxies = contents
+    styles = [galaxies, images[2]]  # the deep field and the waves, blended 0.7 / 0.3
     config = Config(image_size=40, num_steps=5, optimizer="adam", noise_ratio=0.3,
                     style_blend_weights=(0.7, 0.3), precision="float32")
     results = stylize_batch(images[:2], styles, config)
@@ -142,26 +140,26 @@ def test_a_batch_with_blended_styles_equals_each_image_alone_with_that_blend(con
         assert difference.max() < TOLERANCE["float32"]["adam"][0]
         assert difference.mean() < TOLERANCE["float32"]["adam"][1]
     # Really a blend: not the first style alone.
-    one = stylize_batch(images[:1], starry, config.replace(style_blend_weights=()))[0]
+    one = stylize_batch(images[:1], galaxies, config.replace(style_blend_weights=()))[0]
     assert np.abs(one - results[0]).mean() > 1e-3
 
 
-def test_command_writes_one_file_per_input(tmp_path, shared_images, vgg_weights):
+def test_command_writes_one_file_per_input(tmp_path, image_files, vgg_weights):
     folder = tmp_path / "photos"
     folder.mkdir()
-    for name in ("tubingen.jpg", "shipwreck.jpg"):
-        image = Image.open(shared_images / name).convert("RGB")
+    for name in ("cat", "waves"):
+        image = Image.open(image_files / f"{name}.png")
         image.thumbnail((64, 64))
-        image.save(folder / name)
+        image.save(folder / f"{name}.jpg")
     out = tmp_path / "out"
     out.mkdir()
     args = [sys.executable, "-m", "tf_nst", f"--content={folder}/*.jpg",
-            f"--style={shared_images / 'starry_night.jpg'}", f"--output={out}/",
+            f"--style={image_files / 'galaxies.jpg'}", f"--output={out}/",
             "--image_size=32", "--num_steps=2", "--optimizer=adam"]
     result = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert result.returncode == 0, result.stderr
-    assert sorted(os.listdir(out)) == ["shipwreck.png", "tubingen.png"]
-    assert Image.open(out / "tubingen.png").size == (32, 24)
+    assert sorted(os.listdir(out)) == ["cat.png", "waves.png"]
+    assert Image.open(out / "cat.png").size == (32, 24)
     assert "images 2/2" in result.stderr and "images/min" in result.stderr
     # Run again: the outputs exist, so nothing runs and nothing is touched.
     again = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, timeout=300)
@@ -172,16 +170,16 @@ def test_command_writes_one_file_per_input(tmp_path, shared_images, vgg_weights)
 @pytest.mark.parametrize("flags, message", [
     (["--image_size=20", "--style_scale=2"], "content image resized to 20x15"),
     (["--style_scale=0.4"], "style image resized to 13x")])
-def test_command_refuses_images_too_small_for_the_network_before_running(tmp_path, shared_images,
+def test_command_refuses_images_too_small_for_the_network_before_running(tmp_path, image_files,
                                                                          flags, message):
     folder = tmp_path / "photos"
     folder.mkdir()
-    for name in ("tubingen.jpg", "shipwreck.jpg"):
-        Image.open(shared_images / name).convert("RGB").resize((64, 48)).save(folder / name)
+    for name in ("cat", "waves"):
+        Image.open(image_files / f"{name}.png").resize((64, 48)).save(folder / f"{name}.jpg")
     out = tmp_path / "out"
     out.mkdir()
     result = subprocess.run([sys.executable, "-m", "tf_nst", f"--content={folder}/*.jpg",
-                             f"--style={shared_images / 'starry_night.jpg'}", f"--output={out}/",
+                             f"--style={image_files / 'galaxies.jpg'}", f"--output={out}/",
                              "--image_size=32", "--num_steps=1", *flags],
                             capture_output=True, text=True, cwd=ROOT, timeout=300)
     lines = [l for l in result.stderr.splitlines() if l.startswith("tf-nst")]

@@ -23,16 +23,16 @@ def error_lines(result):
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory, shared_images):
+def inputs(tmp_path_factory, image_files):
     folder = tmp_path_factory.mktemp("inputs")
-    content = Image.open(shared_images / "tubingen.jpg").convert("RGB")
+    content = Image.open(image_files / "cat.png").convert("RGB")
     content.thumbnail((96, 96))
     content.save(folder / "content.png")
-    style = Image.open(shared_images / "starry_night.jpg").convert("RGB")
+    style = Image.open(image_files / "galaxies.jpg").convert("RGB")
     style.thumbnail((96, 96))
     style.save(folder / "style.jpg")
     (folder / "text.jpg").write_text("this is not an image\n")
-    data = (shared_images / "tubingen.jpg").read_bytes()
+    data = (image_files / "galaxies.jpg").read_bytes()
     (folder / "truncated.jpg").write_bytes(data[: len(data) // 3])
     return folder
 

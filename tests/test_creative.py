@@ -10,6 +10,7 @@ from PIL import Image
 from tf_nst import Config, StyleTransfer, losses
 from tf_nst.config import ConfigError
 from tf_nst.objective import layer_masks
+from tests.conftest import load_small
 from tests.test_cli import tf_nst
 
 TINY = dict(image_size=32, num_steps=15)
@@ -85,12 +86,8 @@ def test_blend_weights_are_validated_and_normalised():
 # --- with the network ---------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def two_styles(shared_images):
-    def load(name):
-        image = Image.open(shared_images / name).convert("RGB")
-        image.thumbnail((48, 48))
-        return np.asarray(image, np.float32) / 255.0
-    return load("starry_night.jpg"), load("the_scream.jpg")
+def two_styles(image_files):
+    return load_small(image_files / "galaxies.jpg", 48), load_small(image_files / "waves.png", 48)
 
 
 def style_distance(st, image, which):

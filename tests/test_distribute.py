@@ -47,14 +47,14 @@ def run_all(commands, envs, timeout=TIMEOUT):
 
 
 @pytest.fixture(scope="module")
-def frames(tmp_path_factory, shared_images):
+def frames(tmp_path_factory, image_files):
     """Three content images of one size (one batch) and the style, as files."""
     folder = tmp_path_factory.mktemp("frames")
-    photo = Image.open(shared_images / "tubingen.jpg").convert("RGB").resize((64, 48))
+    photo = Image.open(image_files / "cat.png").convert("RGB").resize((64, 48))
     photo.save(folder / "a.png")
     photo.transpose(Image.FLIP_LEFT_RIGHT).save(folder / "b.png")
     photo.transpose(Image.FLIP_TOP_BOTTOM).save(folder / "c.png")
-    return folder, shared_images / "starry_night.jpg"
+    return folder, image_files / "galaxies.jpg"
 
 
 MIRRORED = textwrap.dedent("""

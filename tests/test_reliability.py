@@ -23,10 +23,10 @@ RUN = ["--image_size=40", "--checkpoint_every=5", "--print_every=1", "--optimize
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory, shared_images):
+def inputs(tmp_path_factory, image_files):
     folder = tmp_path_factory.mktemp("inputs")
-    for name, out in (("tubingen.jpg", "content.png"), ("starry_night.jpg", "style.png")):
-        image = Image.open(shared_images / name).convert("RGB")
+    for name, out in (("cat.png", "content.png"), ("galaxies.jpg", "style.png")):
+        image = Image.open(image_files / name).convert("RGB")
         image.thumbnail((64, 64))
         image.save(folder / out)
     return folder

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from tf_nst import grid
-from tests.conftest import ROOT, load_tool
+from tests.conftest import EXAMPLES, ROOT, load_tool
 
 PAD, LABEL = 4, 14
 
@@ -179,15 +179,15 @@ def test_benchmark_live_judge_keeps_few_images_and_finds_the_same_step():
         [(i, losses[i]) for i in (9, 19, 29, 39, 49, 54)], None)
 
 
-def test_benchmark_time_to_quality_judges_every_route_in_float32(tmp_path, shared_images,
-                                                                  vgg_weights):
+def test_benchmark_time_to_quality_judges_every_route_in_float32(tmp_path, vgg_weights):
     out = tmp_path / "bench.json"
     route = tmp_path / "bf16.cfg"
     route.write_text("--precision=mixed_bfloat16\n--num_steps=12\n--lbfgs_history=3\n")
     done = subprocess.run([sys.executable, str(ROOT / "tools" / "benchmark.py"), "--sizes",
                            "--memory_sizes", "--tflite=0", "--no_torch", "--quality",
                            "--quality_size=32", "--quality_steps=8", "--judge_stride=3",
-                           "--routes", str(route), f"--json={out}"],
+                           "--routes", str(route), f"--json={out}", "--quality_images",
+                           str(EXAMPLES / "content.png"), str(EXAMPLES / "style.jpg")],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     paper, mixed = json.loads(out.read_text())["quality"]

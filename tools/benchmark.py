@@ -156,7 +156,7 @@ def tflite_worker(args: argparse.Namespace) -> None:
     import tensorflow as tf
 
     from tf_nst import Config, StyleTransfer, export
-    from tf_nst.transfer import extractor_for
+    from tf_nst.builder import extractor_for
 
     config = Config(image_size=args.size, optimizer=args.tflite_optimizer, precision="float32")
     start = time.perf_counter()
@@ -323,10 +323,9 @@ def quality(args: argparse.Namespace) -> list[dict]:
     from tf_nst import Config, StyleTransfer, presets
     from tf_nst.flags import config_from_flagfile
     from tf_nst.objective import LossWeights, Objective
-    from tf_nst.transfer import extractor_for
+    from tf_nst.builder import extractor_for
 
-    content = os.path.join(SHARED, "tubingen.jpg")
-    style = os.path.join(SHARED, "starry_night.jpg")
+    content, style = args.quality_images
     paper = presets.load("gatys2016", image_size=args.size, num_steps=args.quality_steps)
     judge = StyleTransfer(content, style, paper, num_steps=0)  # float32 targets at full size
     objective = Objective.from_config(extractor_for(paper), paper)
@@ -491,6 +490,10 @@ def main() -> None:
     parser.add_argument("--no_quality", dest="quality", action="store_false")
     parser.add_argument("--quality_size", type=int, default=512)
     parser.add_argument("--quality_steps", type=int, default=500)
+    parser.add_argument("--quality_images", nargs=2, metavar=("CONTENT", "STYLE"),
+                        default=[os.path.join(SHARED, n)
+                                 for n in ("tubingen.jpg", "starry_night.jpg")],
+                        help="the race's content and style (default: tubingen + starry_night)")
     parser.add_argument("--judge_stride", type=int, default=25,
                         help="judge every N-th step's image in float32, then bisect to the step "
                              "that first reaches the paper's loss")
@@ -561,9 +564,11 @@ def main() -> None:
         report["tflite"] = lite
     if do_quality:
         q = quality(argparse.Namespace(size=args.quality_size, quality_steps=args.quality_steps,
-                                       routes=args.routes, judge_stride=args.judge_stride))
+                                       routes=args.routes, judge_stride=args.judge_stride,
+                                       quality_images=args.quality_images))
         base = q[0]
-        print(f"\nTime to a finished image, {args.quality_size} px, tubingen + starry_night, loss "
+        names = " + ".join(os.path.splitext(os.path.basename(p))[0] for p in args.quality_images)
+        print(f"\nTime to a finished image, {args.quality_size} px, {names}, loss "
               "= the paper's objective in float32 at full size:")
         print("(work = steps in full-size equivalents: a step at half the size counts 1/4)")
         print("| route | steps | scales | precision | wall s | final loss | loss / paper's | "

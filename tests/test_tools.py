@@ -1,8 +1,12 @@
-"""The visual tools in tools/, run as a user runs them, at 32 px and 2 steps; tf_nst.grid."""
+"""The visual tools (python -m tf_nst.visualize), run as a user runs them, at 32 px and 2 steps;
+tf_nst.grid; the benchmark scripts in tools/."""
 
 import json
+import os
+import shutil
 import subprocess
 import sys
+import zipfile
 
 import numpy as np
 import pytest
@@ -40,6 +44,12 @@ def test_colormap_runs_dark_to_bright():
     assert np.all(np.diff(brightness) > 0)
 
 
+def visualize(tool, *args, **kwargs):
+    """``python -m tf_nst.visualize TOOL ARGS``, started (a Popen)."""
+    return subprocess.Popen([sys.executable, "-m", "tf_nst.visualize", tool, *args], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+
+
 def test_tools_make_grids_of_the_right_size(tmp_path, vgg_weights):
     rng = np.random.default_rng(0)
     Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(tmp_path / "c.png")
@@ -48,23 +58,26 @@ def test_tools_make_grids_of_the_right_size(tmp_path, vgg_weights):
     transfer = [f"--content={tmp_path / 'c.png'}", f"--style={tmp_path / 's.png'}",
                 "--image_size=32", "--num_steps=2"]
     runs = {
-        "feature_maps": ([f"--image={tmp_path / 'c.png'}", "--image_size=32", "--channels=4",
+        "feature-maps": ([f"--image={tmp_path / 'c.png'}", "--image_size=32", "--channels=4",
                           "--columns=2"], grid_size(4, 2, 64, 64)),  # 32 px maps shown at 2x
-        "gram_heatmap": ([f"--image={tmp_path / 's.png'}", "--layers=conv1_1,conv2_1",
-                          "--image_size=32", "--cell=40"], grid_size(2, 2, 40, 40)),
-        "alpha_beta_sweep": (transfer + ["--ratios=1e-3,1e-1"], grid_size(4, 4, 32, 32)),
-        "layer_ablation": (transfer, grid_size(7, 7, 32, 32)),
+        "gram": ([f"--image={tmp_path / 's.png'}", "--layers=conv1_1,conv2_1",
+                  "--image_size=32", "--cell=40", "--overwrite"], grid_size(2, 2, 40, 40)),
+        "sweep": (transfer + ["--ratios=1e-3,1e-1"], grid_size(4, 4, 32, 32)),
+        # 5 rows x 2 ratios, after content, styles A and B and a blank cell
+        "ablation": ([transfer[0], f"--style={tmp_path / 's.png'},{tmp_path / 'c.png'}",
+                      *transfer[2:], "--ratios=1e-2,1"], grid_size(14, 2, 32, 32)),
+        "creative": ([transfer[0], f"--style={tmp_path / 's.png'},{tmp_path / 'c.png'}",
+                      *transfer[2:]], grid_size(9, 3, 32, 32)),  # 3 inputs + 6 results
     }
-    procs = {}
-    for tool, (args, _) in runs.items():  # in parallel: most of each run is TF's start-up
-        procs[tool] = subprocess.Popen(
-            [sys.executable, str(ROOT / "tools" / f"{tool}.py"), *args,
-             f"--output={tmp_path / tool}.jpg"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True)
+    (tmp_path / "gram.jpg").write_bytes(b"old")  # replaced: --overwrite
+    # In parallel: most of each run is TensorFlow's start-up.
+    procs = {tool: visualize(tool, *args, f"--output={tmp_path / tool}.jpg")
+             for tool, (args, _) in runs.items()}
     for tool, proc in procs.items():
         _, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, f"{tool}: {err}"
-        assert err.strip().splitlines()[-1] == f"{tool}.py: wrote {tmp_path / tool}.jpg"
+        wrote = f"tf_nst.visualize {tool}: wrote {tmp_path / tool}.jpg"
+        assert err.strip().splitlines()[-1] == wrote
         assert sorted(p.name for p in tmp_path.glob(f"{tool}*")) == [f"{tool}.jpg"]
         assert not list(tmp_path.glob(f".{tool}*"))  # no temporary file left
         out = Image.open(tmp_path / f"{tool}.jpg")
@@ -73,25 +86,75 @@ def test_tools_make_grids_of_the_right_size(tmp_path, vgg_weights):
         assert first_cell.std() > 5, tool  # an image, not the background
 
 
-def test_tool_errors_are_one_line(tmp_path):
-    result = subprocess.run([sys.executable, str(ROOT / "tools" / "gram_heatmap.py"),
-                             f"--image={tmp_path / 'missing.png'}",
-                             f"--output={tmp_path / 'g.jpg'}"], capture_output=True, text=True,
-                            timeout=300)
-    assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1].startswith("gram_heatmap.py: error:")
-    assert "Traceback" not in result.stderr and not (tmp_path / "g.jpg").exists()
+def test_tool_errors_are_one_line_with_status_2(tmp_path):
+    missing = visualize("gram", f"--image={tmp_path / 'missing.png'}",
+                        f"--output={tmp_path / 'g.jpg'}")
     # An existing figure is kept (refused before anything is computed) unless --overwrite.
-    (tmp_path / "g.jpg").write_bytes(b"precious")
-    kept = subprocess.run([sys.executable, str(ROOT / "tools" / "layer_ablation.py"),
-                           f"--content={tmp_path / 'missing.png'}", f"--style={tmp_path / 'm.png'}",
-                           f"--output={tmp_path / 'g.jpg'}"], capture_output=True, text=True,
-                          timeout=300)
-    assert kept.returncode == 1 and "Traceback" not in kept.stderr
-    assert kept.stderr.strip().splitlines()[-1] == (
-        f"layer_ablation.py: error: {tmp_path / 'g.jpg'}: file exists; pass --overwrite to "
-        "replace it")
-    assert (tmp_path / "g.jpg").read_bytes() == b"precious"
+    (tmp_path / "kept.jpg").write_bytes(b"precious")
+    kept = visualize("ablation", f"--content={tmp_path / 'missing.png'}",
+                     f"--style={tmp_path / 'm.png'}", f"--output={tmp_path / 'kept.jpg'}")
+    for proc, tool, message in (
+            (missing, "gram", f"{tmp_path / 'missing.png'}"),
+            (kept, "ablation", f"{tmp_path / 'kept.jpg'}: file exists; pass --overwrite to "
+                               "replace it")):
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 2, err
+        (line,) = err.strip().splitlines()  # no traceback, no TensorFlow start-up log
+        assert line.startswith(f"tf_nst.visualize {tool}: error: ") and message in line, err
+    assert not (tmp_path / "g.jpg").exists()
+    assert (tmp_path / "kept.jpg").read_bytes() == b"precious"
+    # Flag errors are answered by the parser: one line, before TensorFlow loads.
+    inputs = ["--content=c.png", "--style=s.png", "--output=o.jpg"]
+    for tool, args, message in (
+            ("sweep", [*inputs, "--ratios=1e-3,0"], "--ratios: '1e-3,0': expected positive"),
+            ("ablation", [*inputs, "--ratios=a"], "--ratios: 'a': expected positive"),
+            ("gram", [], "the following arguments are required: --image, --output"),
+            ("collage", [], "argument SUBCOMMAND: invalid choice: 'collage'")):
+        bad = visualize(tool, *args)
+        _, err = bad.communicate(timeout=120)
+        assert bad.returncode == 2 and len(err.strip().splitlines()) == 1, err
+        assert message in err, err
+
+
+@pytest.mark.parametrize("tool", ["feature-maps", "gram", "sweep", "ablation", "creative"])
+def test_each_subcommand_has_help(tool):
+    done = visualize(tool, "--help")
+    out, err = done.communicate(timeout=120)
+    assert done.returncode == 0 and err == ""
+    assert out.startswith(f"usage: tf_nst.visualize {tool} ") and "--overwrite" in out
+
+
+def test_the_wheel_ships_the_visual_tools_and_the_licence(tmp_path):
+    """Built from a copy of the checkout (building in it would write into it) and run from the
+    wheel itself, with no checkout around it."""
+    source = tmp_path / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".*", "__pycache__", "*.egg-info", "build", "dist", "docs", "notebooks", "tests"))
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                            "--no-build-isolation", "--wheel-dir", str(tmp_path), str(source)],
+                           capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert build.returncode == 0, build.stderr
+    wheel = next(tmp_path.glob("tf_nst-*.whl"))
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        files = {name.rsplit("/", 1)[-1]: name for name in names if ".dist-info/" in name}
+        licence = archive.read(files["LICENSE"]).decode()
+        notice = archive.read(files["NOTICE"]).decode()
+        metadata = archive.read(files["METADATA"]).decode()
+    assert "Apache License" in licence and "Version 2.0, January 2004" in licence
+    assert "Stefan van der Walt" in notice and "NASA, ESA" in notice
+    assert "License-File: LICENSE" in metadata and "License-File: NOTICE" in metadata
+    examples = {n.rsplit("/", 1)[-1] for n in names if ".data/data/share/tf-nst/examples/" in n}
+    assert examples == {"content.png", "style.jpg", "README.md"}  # with their credits
+    from_wheel = dict(capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                      env={**os.environ, "PYTHONPATH": str(wheel)})
+    run = subprocess.run([sys.executable, "-m", "tf_nst.visualize", "sweep", "--help"],
+                         **from_wheel)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("usage: tf_nst.visualize sweep ") and "--ratios" in run.stdout
+    where = subprocess.run([sys.executable, "-c", "import tf_nst; print(tf_nst.__file__)"],
+                           **from_wheel)
+    assert where.stdout.startswith(str(wheel)), where.stdout + where.stderr
 
 
 def test_benchmark_times_the_tflite_model_beside_tensorflow(tmp_path, vgg_weights):

@@ -150,8 +150,10 @@ def test_presets_are_valid_configs(preset):
     if preset.startswith("gatys2016"):
         assert config.content_layers == ("conv4_2",) and config.optimizer == "lbfgs"
         assert config.init == "content" and config.num_steps == 500
-        assert config.content_weight / config.style_weight == pytest.approx(1e-3)
-    if preset == "gatys2016.cfg":  # the paper's L-BFGS and arithmetic, whatever the defaults
+        ratio = 1e-3 if config.formulation == "printed" else Config().content_weight / Config().style_weight
+        assert config.content_weight / config.style_weight == pytest.approx(ratio)
+        assert config.formulation == ("printed" if "printed" in preset else "authors")
+    if preset in ("gatys2016.cfg", "gatys2016_printed.cfg"):  # the paper's L-BFGS and arithmetic, whatever the defaults
         assert config.lbfgs_history == 10 and config.lbfgs_multiscale == 0
         assert config.lbfgs_frequency_gain == 0
         assert config.precision == "float32" and config.style_ramp_steps == 0

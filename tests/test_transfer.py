@@ -54,9 +54,11 @@ def test_losses_per_layer_and_image_shape(small_pair):
     assert {"total", "content", "style", "tv", "content/conv4_2", "style/conv1_1",
             "style/conv5_1"} <= set(losses)
     assert losses["total"] == pytest.approx(
-        1.0 * losses["content"] + 1e3 * losses["style"] + 0.0 * losses["tv"], rel=1e-5)
+        1.0 * losses["content"] + 20.0 * losses["style"] + 0.0 * losses["tv"], rel=1e-5)
+    # The authors' layer weights: 1/N_l^2 normalised, (64, 16, 4, 1, 1) / 86.
     assert losses["style"] == pytest.approx(
-        sum(0.2 * losses[f"style/conv{i}_1"] for i in range(1, 6)), rel=1e-5)
+        sum(w / 86 * losses[f"style/conv{i}_1"] for i, w in zip(range(1, 6), (64, 16, 4, 1, 1))),
+        rel=1e-5)
     # Content is 64 x 48 after resizing to 64 px: the aspect ratio is kept.
     assert st.image.shape == (48, 64, 3)
     assert st.image.dtype == np.float32 and 0.0 <= st.image.min() and st.image.max() <= 1.0

@@ -22,7 +22,6 @@ import tensorflow as tf
 from tf_nst import layers
 
 WEIGHTS_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
-WEIGHTS_MD5 = "253f8cb515780f3b799900260a226db6"
 # ImageNet mean in BGR order, as subtracted by keras.applications.vgg19.preprocess_input.
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 
@@ -125,9 +124,9 @@ def conv3x3_relu(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor,
     with its input and output channel axes swapped (:func:`input_gradient_kernel`; pass it as
     ``gradient_kernel`` to have it made once instead of at every call), the input gradient of a
     stride-1 'SAME' convolution with an odd kernel. TensorFlow's own gradient computes the same
-    thing with ``Conv2DBackpropInput``, which oneDNN runs at 0.6-0.8 of the speed of its forward
-    convolution on AVX2 CPUs (``tools/benchmark.py``); so the gradient is written as a forward
-    convolution, except for inputs of few channels (the image), where the native kernel is faster.
+    thing with ``Conv2DBackpropInput``, which oneDNN runs slower than its forward convolution
+    (docs/performance.md); so the gradient is written as a forward convolution, except for inputs
+    of few channels (the image), where the native kernel is faster.
     """
     if kernel.shape[2] < 16:
         return tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(x, kernel, 1, "SAME"), bias))
@@ -183,8 +182,7 @@ class FeatureExtractor:
     convolution, which sees the image in float32: in bfloat16 (8 significant bits) the Caffe input
     (0-255, mean subtracted, up to +-152) would be rounded to steps of 0.5-1 grey level, hiding
     the small pixel changes the optimiser makes late in a run. It has 3 input channels, so it
-    costs ~0.5% of a step's FLOPs; measured at 512 px, it reached the float32 paper loss ~1.5%
-    sooner (docs/performance.md, "Mixed bfloat16").
+    costs little (docs/performance.md, "Design figures").
     """
 
     def __init__(self, layer_names: Sequence[str], pooling: str = "max",
@@ -277,7 +275,7 @@ class FeatureExtractor:
 
         Computed layer by layer with the model's own weights (the same maps as ``self.model``),
         so that each convolution's input gradient runs as a forward convolution
-        (:func:`conv3x3_relu`): the step's most expensive half, about 1.5x faster on oneDNN CPUs.
+        (:func:`conv3x3_relu`), the faster way for the step's most expensive half.
         """
         weights = getattr(self._bound, "weights", None) or self._weights or self.prepare_weights()
         x = caffe_preprocess(images)

@@ -117,14 +117,15 @@ def test_an_installed_wheel_finds_its_presets(tmp_path):
     """Built and installed (no dependencies) under a prefix: there is no checkout around it."""
     source = tmp_path / "source"  # a copy: building in the checkout would write into it
     source.mkdir()
-    for name in ("setup.cfg", "pyproject.toml", "README.md"):
+    for name in ("setup.cfg", "pyproject.toml", "README.md", "LICENSE", "NOTICE"):
         shutil.copy(ROOT / name, source / name)
-    for folder in ("configs", "tf_nst"):
+    for folder in ("configs", "examples", "tf_nst"):
         shutil.copytree(ROOT / folder, source / folder,
                         ignore=shutil.ignore_patterns("__pycache__"))
     prefix = tmp_path / "prefix"
     build = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-                            "--no-build-isolation", "--prefix", str(prefix), str(source)],
+                            "--no-build-isolation", "--ignore-installed", "--prefix", str(prefix),
+                            str(source)],
                            capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert build.returncode == 0, build.stderr
     site = next(prefix.glob("lib/python*/site-packages"))

@@ -67,12 +67,9 @@ class Objective:
         self.extractor = extractor
         self.content_layers = tuple(layers.keras_name(n) for n in content_layers)
         self.style_layers = tuple(layers.keras_name(n) for n in style_layers)
-        self.formulation = formulation
-        self.mean = formulation == "authors"
-        self._normalizers = {}
-        if self.mean:
-            self._normalizers = {n: normalization.inverse_factors(n)
-                                 for n in self.content_layers + self.style_layers}
+        self.mean = formulation == "authors"  # mean-form losses on the normalised network
+        self._normalizers = {n: normalization.inverse_factors(n)
+                             for n in self.content_layers + self.style_layers} if self.mean else {}
 
     @classmethod
     def from_config(cls, extractor: FeatureExtractor, config: Config) -> "Objective":

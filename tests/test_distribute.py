@@ -62,7 +62,8 @@ MIRRORED = textwrap.dedent("""
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     from tf_nst import Config
-    from tf_nst.batch import _Setup, stylize_batch
+    from tf_nst import builder
+    from tf_nst.batch import stylize_batch
     from tf_nst.distribute import make_strategy
     folder, style, out = sys.argv[1:4]
     strategy = make_strategy("mirrored")
@@ -71,9 +72,10 @@ MIRRORED = textwrap.dedent("""
     results = {}
     for precision in PRECISIONS:
         # Each replica computes with kernels it prepared on its own device, in the layer's dtype.
-        setup = _Setup(style, Config(image_size=32, precision=precision), strategy)
+        stepper = builder.build(Config(image_size=32, precision=precision),
+                                strategy=strategy).stepper
         kernels = strategy.experimental_local_results(
-            setup.runner.kernels["block2_conv1"].gradient_kernel)
+            stepper.kernels["block2_conv1"].gradient_kernel)
         assert [k.device for k in kernels] == [tf.DeviceSpec.from_string(d).to_string()
                                                for d in strategy.extended.worker_devices]
         assert {k.dtype.name for k in kernels} == {precision.replace("mixed_", "")}

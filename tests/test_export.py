@@ -507,3 +507,26 @@ def test_exported_files_get_the_permissions_of_a_new_file(model_dir):
         for name in files:
             path = os.path.join(folder, name)
             assert stat.S_IMODE(os.stat(path).st_mode) == 0o666 & ~mask, path
+
+
+def test_the_stopping_rule_ends_a_served_run_where_the_library_stops(pairs, vgg_weights):
+    """--stop_tolerance in the graph: a tolerance every judged step meets stops both at step
+    W + 1 = 21 (the first step judged); with 0 both run all 25 steps. (Adam: over 20 steps,
+    L-BFGS's line search can take another branch on a rounding difference.)"""
+    content, style = pairs[0]
+    limits = export.Limits(max_steps=30, max_pixels=48 * 48)
+    served = []
+    for tolerance, steps in ((1e9, 21), (0.0, 25)):
+        config = CONFIG.replace(scales=1, num_steps=25, style_ramp_steps=0, optimizer="adam",
+                                stop_tolerance=tolerance)
+        st = StyleTransfer(content, style, config)
+        st.run()
+        assert st.steps_done == steps and st.converged == (tolerance > 0)
+        stylize = export.ServingModule(config, limits).stylize_tensors
+        served.append(stylize(content=tf.constant(content / 255.0, tf.float32),
+                              style=tf.constant(style / 255.0, tf.float32))["image"].numpy())
+        # Over 21 steps graph and eager rounding drift apart by a little (most at a pixel near
+        # the clip to [0, 1]); far less than the last four steps change.
+        assert np.abs(served[-1] - st.image).mean() < 1e-5
+        assert np.abs(served[-1] - st.image).max() < 1e-3
+    assert np.abs(served[0] - served[1]).mean() > 1e-3

@@ -219,3 +219,24 @@ def test_the_model_file_gets_the_permissions_of_a_new_file(tflite_path):
     mask = os.umask(0o022)  # tempfile makes its files 0600
     os.umask(mask)
     assert stat.S_IMODE(os.stat(tflite_path).st_mode) == 0o666 & ~mask
+
+
+def test_the_stopping_rule_ends_the_on_device_run_where_the_library_stops(square_pair,
+                                                                          vgg_weights):
+    """A tolerance every judged step meets: the library stops at step 21 of 25, and so does the
+    on-device model, whose later calls then change nothing."""
+    from tf_nst.export import convert_tflite
+    from tf_nst.inputs import prepare
+
+    config = CONFIG.replace(num_steps=25, stop_tolerance=1e9)
+    content, style = (prepare(a, 32)[0].numpy() for a in square_pair)
+    st = StyleTransfer(content, style, config)
+    st.run()
+    assert st.steps_done == 21
+    interpreter = _interpreter(convert_tflite(config))
+    interpreter.get_signature_runner("set_images")(content=content[None], style=style[None])
+    run = interpreter.get_signature_runner("run")
+    out = run(num_steps=np.array(25, np.int32))
+    np.testing.assert_allclose(out["image"][0], st.image, atol=5e-5)
+    again = run(num_steps=np.array(5, np.int32))
+    np.testing.assert_array_equal(again["image"], out["image"])

@@ -43,7 +43,7 @@ def traced_step(vgg_weights):
     content = rng.random((36, 44, 3), dtype=np.float32)
     style = rng.random((40, 40, 3), dtype=np.float32)
     st = StyleTransfer(content, style, Config(image_size=44, weights=vgg_weights))
-    concrete = st._step.get_concrete_function(st.state, st.targets, st.weights)
+    concrete = st.stepper._step.get_concrete_function(st.state, st.targets, st.weights)
     return st, concrete
 
 

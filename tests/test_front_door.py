@@ -13,7 +13,7 @@ from PIL import Image
 from tests.conftest import ROOT
 from tf_nst import aliases, usage
 from tf_nst.aliases import AliasError, translate
-from tf_nst.batch_cli import make_output_directory, remove_directories
+from tf_nst.command import make_output_directory, remove_directories
 from tf_nst.config import fields
 
 ACCEPTANCE = ["-content_image", "C", "-style_image", "S", "-output_image", "O", "-image_size", "32",
@@ -232,7 +232,7 @@ def test_neural_style_notes_and_gpu_come_before_tensorflow():
     assert len(lines) == 4
 
 
-# --- an --output directory made when missing (tf_nst.batch_cli) ----------------------------------
+# --- an --output directory made when missing (tf_nst.command) ----------------------------------
 def test_output_directory_is_made_and_removed_again(tmp_path):
     made = make_output_directory(f"{tmp_path}/a/b/")
     assert made == [str(tmp_path / "a"), str(tmp_path / "a" / "b")]

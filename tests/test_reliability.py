@@ -147,8 +147,9 @@ def test_a_diverging_batch_stops_with_one_line_naming_the_cause(inputs, tmp_path
     errors = [line for line in tool_lines(result.stderr) if line.startswith("tf-nst: error")]
     assert len(errors) == 1, result.stderr
     assert errors[0].startswith("tf-nst: error: the total loss became NaN or Inf at step 2 (adam")
-    assert "--content_weight" in errors[0] and errors[0].endswith("(0 of 2 images written)")
-    assert not list(out.glob("*"))
+    assert "--content_weight" in errors[0] and errors[0].endswith("; 0 of 2 images written")
+    # As in a run of one image: the last good image of the batch that diverged, as a partial.
+    assert [p.name for p in out.glob("*")] == ["content.partial.png"]
 
 
 def test_video_frames_are_checked_like_every_run(small_pair, vgg_weights):
@@ -161,7 +162,7 @@ def test_video_frames_are_checked_like_every_run(small_pair, vgg_weights):
 
 def test_step_keeps_the_last_good_state_when_the_loss_turns_nan(small_pair, vgg_weights):
     st = StyleTransfer(*small_pair, Config(image_size=32, optimizer="adam", num_steps=10))
-    real_step, calls = st._step, []
+    real_step, calls = st.stepper._step, []
 
     def failing_step(state, targets, weights):
         calls.append(1)
@@ -171,7 +172,7 @@ def test_step_keeps_the_last_good_state_when_the_loss_turns_nan(small_pair, vgg_
             finite = health.all_finite(st.optimizer.image(state), terms["total"])
         return state, terms, finite
 
-    st._step = failing_step
+    st.stepper._step = failing_step
     st.step(3)
     good = st.image
     with pytest.raises(health.NumericalError) as err:
@@ -283,12 +284,12 @@ def test_coarse_to_fine_run_resumes_at_the_scale_it_stopped_in(small_pair, tmp_p
     for stop in (1, 2, 3):  # in the coarse scale, at its end, in the fine one
         first.run(stop - first.steps_done)
         saver = checkpoint.Checkpointer(tmp_path / str(stop), "this run")
-        saver.save(first.state, first.steps_done)
+        saver.save(first.checkpoint_state(), first.steps_done)
         restored = saver.restore(second.seek)
         assert restored.steps_done == stop == second.steps_done
         assert second.scale == (0 if stop < 2 else 1)
         assert restored.state.x.shape == first.state.x.shape
-        second.state = restored.state
+        second.restore_state(restored.state, restored.steps_done)
         np.testing.assert_array_equal(second.run(), want)
         # Seeking back to 0 starts again from the initial image at the coarse size.
         second.seek(0)
@@ -310,3 +311,72 @@ def test_fingerprint_covers_every_style_of_a_blend_and_the_masks(small_pair, vgg
     assert digest([style, content], style_masks=[mask, 1.0 - mask]) != blend
     assert digest([style, content], content_mask=mask) != blend
     assert digest([style, content]) == blend
+
+
+def complete(*args):
+    """``tf-nst ARGS`` run to its end."""
+    return subprocess.run([sys.executable, "-m", "tf_nst", *args], cwd=ROOT, text=True,
+                          capture_output=True, timeout=300)
+
+
+def wait_for_line(proc, prefix, seen):
+    """Reads stderr until a line starting with ``prefix``; returns the lines read."""
+    for line in proc.stderr:
+        seen.append(line)
+        if line.startswith(prefix):
+            return seen
+    raise AssertionError(f"run ended before {prefix!r}:\n{''.join(seen)}")
+
+
+@pytest.mark.parametrize("mode, kill_at", [("batch", "tf-nst: batch 2/2 | step 6:"),
+                                           ("video", "tf-nst: frame 2/3 | step 6:")])
+def test_a_killed_batch_or_video_resumes_to_the_files_of_an_uninterrupted_run(
+        mode, kill_at, inputs, tmp_path, image_files, vgg_weights):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    cat = Image.open(inputs / "content.png")
+    cat.save(photos / "a.png")
+    cat.transpose(Image.FLIP_LEFT_RIGHT).save(photos / "b.png")  # same size: one batch with a
+    Image.open(image_files / "waves.png").resize((30, 40)).save(photos / "c.png")
+    common = [f"--content={photos}/*.png", f"--style={inputs / 'style.png'}", "--image_size=40",
+              "--scales=2", "--scale_factor=1.25", "--num_steps=8", "--original_colors",
+              "--color_transfer=histogram",
+              "--print_every=1", "--checkpoint_every=1", "--optimizer=lbfgs"]
+    common += ["--video"] if mode == "video" else []
+    reference = complete(*common, f"--output={tmp_path / 'reference'}/")
+    assert reference.returncode == 0, reference.stderr
+
+    args = [*common, f"--output={tmp_path / 'out'}/", f"--checkpoint_dir={tmp_path / 'ck'}"]
+    proc = start(*args)
+    wait_for_line(proc, kill_at, [])
+    proc.kill()  # SIGKILL in the fine scale of the second job
+    proc.wait(timeout=60)
+    finished = sorted(os.listdir(tmp_path / "out"))
+    assert finished == (["a.png", "b.png"] if mode == "batch" else ["a.png"])
+
+    resumed = complete(*args)
+    assert resumed.returncode == 0, resumed.stderr
+    label = kill_at.split(" | ")[0].split(": ")[1]
+    assert f"{label}: resuming at step " in resumed.stderr, resumed.stderr  # 5 or 6
+    assert f"{len(finished)} done before" in resumed.stderr
+    assert sorted(os.listdir(tmp_path / "out")) == ["a.png", "b.png", "c.png"]
+    for name in ("a.png", "b.png", "c.png"):
+        assert (tmp_path / "out" / name).read_bytes() == (
+            tmp_path / "reference" / name).read_bytes(), name
+
+
+def test_a_killed_tiled_run_resumes_to_the_image_of_an_uninterrupted_run(inputs, tmp_path,
+                                                                          vgg_weights):
+    common = [f"--content={inputs / 'content.png'}", f"--style={inputs / 'style.png'}",
+              "--image_size=80", "--tile_size=64", "--tile_overlap=16", "--num_steps=6",
+              "--print_every=1", "--checkpoint_every=1", "--optimizer=lbfgs"]
+    reference = complete(*common, f"--output={tmp_path / 'reference.png'}")
+    assert reference.returncode == 0, reference.stderr
+    args = [*common, f"--output={tmp_path / 'out.png'}", f"--checkpoint_dir={tmp_path / 'ck'}"]
+    proc = start(*args)
+    wait_for_step(proc, 4, [])
+    proc.kill()
+    proc.wait(timeout=60)
+    resumed = complete(*args)
+    assert resumed.returncode == 0 and "resuming at step" in resumed.stderr, resumed.stderr
+    assert (tmp_path / "out.png").read_bytes() == (tmp_path / "reference.png").read_bytes()

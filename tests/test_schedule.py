@@ -25,7 +25,7 @@ def test_scale_sizes_and_step_split():
     (dict(scales=2, steps_per_scale=(1, 2), num_steps=6), "--steps_per_scale=1,2: sums to 3"),
     (dict(scales=3, image_size=100), "--scales=3: makes the coarsest scale 25 px"),
     (dict(scale_factor=1.0), "--scale_factor=1"),
-    (dict(scales=0), "--scales=0"),
+    (dict(scales=-1), "--scales=-1"),
 ])
 def test_bad_schedules_are_one_line_errors(changes, flag):
     with pytest.raises(ConfigError, match=flag) as err:
@@ -49,7 +49,7 @@ def test_coarse_to_fine_runs_every_scale_and_ends_at_full_size(small_pair):
     assert [shape for _, _, shape, _ in seen] == (
         [(25, 33, 3)] * 2 + [(35, 46, 3)] * 3 + [(48, 64, 3)] * 4)
     assert st.image.shape == (48, 64, 3) and st.scale == 2 and st.steps_done == 9
-    assert st._step.experimental_get_tracing_count() == 3  # one trace per scale, no more
+    assert st.stepper._step.experimental_get_tracing_count() == 3  # one trace per scale, no more
     # Every scale optimises: within each scale (steps 1-3, 4-6, 7-9) the loss falls.
     totals = [t for *_, t in seen]
     for first in (0, 3, 6):
@@ -70,7 +70,7 @@ def test_next_scale_starts_from_the_upsampled_result(small_pair):
                                                steps_per_scale=(2, 2)))
     st2.step(1)
     np.testing.assert_array_equal(st2.image, coarse)  # deterministic
-    last_coarse = st2.optimizer.image(st2._step(st2.state, st2.targets, st2.weights)[0])
+    last_coarse = st2.optimizer.image(st2.stepper._step(st2.state, st2.targets, st2.weights)[0])
     expected = resize_image(last_coarse, (48, 64))[0].numpy()
     assert st.image.shape == (48, 64, 3)
     np.testing.assert_allclose(st.image, expected, atol=1e-6)
@@ -142,8 +142,8 @@ def test_loss_scale_is_a_power_of_two_that_scales_losses_down():
 def test_jit_compile_flag_reaches_the_step(small_pair):
     content, style = small_pair
     st = StyleTransfer(content, style, Config(image_size=32, jit_compile=True, optimizer="adam"))
-    assert st._step._jit_compile is True
-    assert StyleTransfer(content, style, Config(image_size=32))._step._jit_compile is False
+    assert st.stepper._step._jit_compile is True
+    assert StyleTransfer(content, style, Config(image_size=32)).stepper._step._jit_compile is False
 
 
 def test_cli_runs_the_fast_preset_scaled_down(tmp_path, small_pair, vgg_weights):

@@ -113,7 +113,7 @@ def test_weights_change_without_retracing(small_pair):
     st.step(1)
     st.weights = LossWeights.from_config(st.config.replace(style_weight=10.0, tv_weight=1.0))
     st.step(1)
-    assert st._step.experimental_get_tracing_count() == 1
+    assert st.stepper._step.experimental_get_tracing_count() == 1
 
 
 def test_style_weight_ramp_optimises_the_ramped_objective_then_the_full_one(small_pair):

@@ -80,7 +80,7 @@ def test_command_writes_each_frame_named_after_it(sequence, tmp_path, image_file
     assert sorted(os.listdir(out)) == ["f10.png", "f11.png", "f9.png"]
     assert "3 frames in order" in result.stderr and "2 styles blended 0.75/0.25" in result.stderr
     assert "frames 3/3" in result.stderr and "wrote 3 frames" in result.stderr
-    assert result.stderr.index("frame 1 ") < result.stderr.index("frame 3 ")
+    assert result.stderr.index("frame 1/3 |") < result.stderr.index("frame 3/3 |")
 
 
 @pytest.mark.parametrize("flags, message", [

@@ -1,5 +1,5 @@
 """The pieces of a run built from a :class:`Config`: feature extractor -> objective (Gatys et al.
-2016, Eq. 7) -> optimiser -> loss weights.
+2016, Eq. 7) -> optimiser -> loss weights -> stepper (this device, or a strategy's replicas).
 
 Every mode builds them here, so a Config means the same network, objective and optimiser wherever
 it runs. Building VGG19 takes seconds, hence the extractor cache.
@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
-from tf_nst import optimizers
+from tf_nst import optimizers, stepper
 from tf_nst.config import Config
 from tf_nst.features import FeatureExtractor
 from tf_nst.objective import LossWeights, Objective
@@ -47,13 +47,18 @@ class RunParts(NamedTuple):
     objective: Objective
     optimizer: optimizers.Optimizer
     weights: LossWeights
+    stepper: stepper.LocalStepper | stepper.DistributedStepper
 
 
 def build(config: Config, num_styles: int = 1,
           strategy: tf.distribute.Strategy | None = None) -> RunParts:
-    """The extractor, objective, optimiser and loss weights of ``config`` for ``num_styles``
-    blended styles (the network under ``strategy`` if given)."""
+    """The extractor, objective, optimiser, loss weights and stepper of ``config`` for
+    ``num_styles`` blended styles (the network and the steps under ``strategy`` if given)."""
+    from tf_nst.distribute import is_distributed
+    strategy = strategy if is_distributed(strategy) else None
     extractor = extractor_for(config, strategy)
-    return RunParts(extractor, Objective.from_config(extractor, config),
-                    optimizers.from_config(config),
-                    LossWeights.from_config(config, num_styles=num_styles))
+    objective = Objective.from_config(extractor, config)
+    optimizer = optimizers.from_config(config)
+    return RunParts(extractor, objective, optimizer,
+                    LossWeights.from_config(config, num_styles=num_styles),
+                    stepper.make_stepper(objective, optimizer, strategy, config.jit_compile))

@@ -18,6 +18,8 @@ INIT_NAMED = ("content", "noise", "style")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 COLOR_TRANSFERS = ("none", "histogram", "luminance")
 FORMULATIONS = ("authors", "printed")
+# --scales=0: the fewest scales whose coarsest is at most this many px (Config.scale_count).
+AUTO_COARSEST = 640
 
 # The paper's choice (Gatys et al. 2016, Fig. 2): content at conv4_2, style at conv1_1 ... conv5_1
 # with equal weights w_l = 1/5.
@@ -131,6 +133,12 @@ class Config:
     style_ramp_start: float = _field(
         0.1, "With --style_ramp_steps: the style weight at the first step, as a fraction "
         "of --style_weight, in (0, 1].", group="optimization")
+    stop_tolerance: float = _field(
+        0.002, "Stop before --num_steps once the total loss L has fallen by less than this "
+        "fraction over the last 20 steps, (L[k-20] - L[k]) / |L[k]| < T: judged from step 21 "
+        "(with --style_ramp_steps=K, from step K + 21), at the finest scale, each image of a "
+        "batch alone. 0 = never stop early (the paper's --num_steps steps). See "
+        "docs/performance.md, 'When a run stops'.", group="optimization")
     init: str = _field(
         "content", "Starting image: 'content', 'noise', 'style' or the path of an image.",
         group="optimization")
@@ -153,17 +161,22 @@ class Config:
     scales: int = _field(
         1, "Number of resolutions of a coarse-to-fine schedule (1 = single scale, the paper). Scale "
         "k of n optimises at image_size / scale_factor^(n-1-k), starting from the upsampled result "
-        "of the previous scale; targets are recomputed at each size.", group="schedule")
+        "of the previous scale; targets are recomputed at each size. 0 = automatic: the fewest "
+        "scales whose coarsest is at most 640 px (1 up to --image_size=640).", group="schedule")
     scale_factor: float = _field(
         2.0, "Ratio between the sizes of successive scales (> 1).", group="schedule")
     steps_per_scale: tuple[int, ...] = _field(
         (), "Optimisation steps at each scale, coarsest first; must sum to --num_steps. Empty = "
-        "--num_steps split evenly, the remainder going to the finest scale.", group="schedule")
+        "--num_steps split evenly, the remainder going to the finest scale. With --scales=0 the "
+        "steps of the scales after the coarsest, from the second scale on, the last number "
+        "repeated for any further scale; the coarsest gets the rest of --num_steps.",
+        group="schedule")
     tile_size: int = _field(
         0, "Optimise every scale larger than this many px (longest side) in overlapping square "
         "tiles of this size, one after the other, against Gram targets of the whole style image "
-        "(0 = never tile). Bounds the memory of large outputs by the tile's, not the image's.",
-        group="schedule")
+        "(0 = never tile). Bounds the memory of large outputs by the tile's, not the image's. "
+        "-1 = automatic: the command tiles only when the run would not fit in memory, with the "
+        "largest tile (2048/1024/512/256 px) that fits.", group="schedule")
     tile_overlap: int = _field(
         64, "With --tile_size: least overlap of neighbouring tiles in px; the tiles' results are "
         "cross-faded over it. Must be less than half of --tile_size.", group="schedule")
@@ -248,19 +261,24 @@ class Config:
                "must be >= 0")
         _check(0.0 < self.style_ramp_start <= 1.0, "style_ramp_start", self.style_ramp_start,
                "must be in (0, 1]")
+        _check(0.0 <= self.stop_tolerance < float("inf"), "stop_tolerance", self.stop_tolerance,
+               "must be a finite number >= 0 (0 = never stop early)")
         _check(0.0 <= self.noise_ratio <= 1.0, "noise_ratio", self.noise_ratio,
                "must be between 0 and 1")
         _check(bool(self.init), "init", self.init, "must be content, noise, style or a path")
 
     def _validate_schedule(self) -> None:
-        _check(1 <= self.scales <= 8, "scales", self.scales, "must be between 1 and 8")
+        _check(0 <= self.scales <= 8, "scales", self.scales,
+               "must be between 1 and 8, or 0 (automatic)")
         _check(1.0 < self.scale_factor <= 8.0, "scale_factor", self.scale_factor,
                "must be in (1, 8]")
-        coarsest = round(self.image_size / self.scale_factor ** (self.scales - 1))
-        _check(self.scales == 1 or coarsest >= 32, "scales", self.scales,
+        coarsest = round(self.image_size / self.scale_factor ** (self.scale_count - 1))
+        _check(self.scale_count == 1 or coarsest >= 32, "scales", self.scales,
                f"makes the coarsest scale {coarsest} px with --image_size={self.image_size} and "
                f"--scale_factor={self.scale_factor:g}; it must be at least 32 px")
-        if self.steps_per_scale:
+        if self.scales == 0:
+            self._validate_auto_steps()
+        elif self.steps_per_scale:
             _check(len(self.steps_per_scale) == self.scales, "steps_per_scale",
                    self.steps_per_scale, f"needs one step count per scale (--scales={self.scales})")
             _check(all(n >= 0 for n in self.steps_per_scale), "steps_per_scale",
@@ -268,12 +286,22 @@ class Config:
             _check(sum(self.steps_per_scale) == self.num_steps, "steps_per_scale",
                    self.steps_per_scale,
                    f"sums to {sum(self.steps_per_scale)}, not --num_steps={self.num_steps}")
-        _check(self.tile_size == 0 or 64 <= self.tile_size <= 16384, "tile_size", self.tile_size,
-               "must be 0 (no tiling) or between 64 and 16384 px")
+        _check(self.tile_size in (0, -1) or 64 <= self.tile_size <= 16384, "tile_size",
+               self.tile_size, "must be 0 (no tiling), -1 (automatic) or between 64 and 16384 px")
         _check(self.tile_overlap >= 0, "tile_overlap", self.tile_overlap, "must be >= 0")
-        _check(self.tile_size == 0 or 2 * self.tile_overlap < self.tile_size, "tile_overlap",
+        _check(self.tile_size <= 0 or 2 * self.tile_overlap < self.tile_size, "tile_overlap",
                self.tile_overlap, f"must be less than half of --tile_size={self.tile_size}")
         _check(self.tile_sweeps >= 1, "tile_sweeps", self.tile_sweeps, "must be >= 1")
+
+    def _validate_auto_steps(self) -> None:
+        """--steps_per_scale with --scales=0: non-negative, leaving steps for the coarsest."""
+        if self.steps_per_scale:
+            later = sum(self.scale_steps[1:])
+            _check(all(n >= 0 for n in self.steps_per_scale), "steps_per_scale",
+                   self.steps_per_scale, "must be non-negative")
+            _check(later <= self.num_steps, "steps_per_scale", self.steps_per_scale,
+                   f"gives the {self.scale_count - 1} scales after the coarsest {later} steps, "
+                   f"more than --num_steps={self.num_steps}")
 
     # --- derived values -------------------------------------------------------------------------
     @property
@@ -303,19 +331,36 @@ class Config:
             raise ConfigError(str(err)) from None
 
     @property
+    def scale_count(self) -> int:
+        """The number of scales: ``scales``, or with ``scales=0`` the fewest (at most 8) whose
+        coarsest side, ``image_size / scale_factor^(n-1)``, is at most :data:`AUTO_COARSEST`."""
+        if self.scales:
+            return self.scales
+        n = 1
+        while n < 8 and self.image_size / self.scale_factor ** (n - 1) > AUTO_COARSEST:
+            n += 1
+        return n
+
+    @property
     def scale_sizes(self) -> tuple[int, ...]:
         """Longest side of each scale of the coarse-to-fine schedule, coarsest first."""
-        return tuple(self.image_size if k == self.scales - 1
-                     else max(1, round(self.image_size / self.scale_factor ** (self.scales - 1 - k)))
-                     for k in range(self.scales))
+        n = self.scale_count
+        return tuple(self.image_size if k == n - 1
+                     else max(1, round(self.image_size / self.scale_factor ** (n - 1 - k)))
+                     for k in range(n))
 
     @property
     def scale_steps(self) -> tuple[int, ...]:
         """Optimisation steps at each scale, coarsest first (they sum to ``num_steps``)."""
+        n = self.scale_count
+        if self.scales == 0 and self.steps_per_scale:
+            given = self.steps_per_scale
+            later = tuple(given[min(k, len(given) - 1)] for k in range(n - 1))
+            return (self.num_steps - sum(later),) + later
         if self.steps_per_scale:
             return self.steps_per_scale
-        even, rest = divmod(self.num_steps, self.scales)
-        return tuple(even + (rest if k == self.scales - 1 else 0) for k in range(self.scales))
+        even, rest = divmod(self.num_steps, n)
+        return tuple(even + (rest if k == n - 1 else 0) for k in range(n))
 
     def tiled(self, side: int) -> bool:
         """Whether a scale whose longest side is ``side`` px is optimised tile by tile."""

@@ -46,7 +46,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from tf_nst import color, images, layers, optimizers
+from tf_nst import color, images, layers, modes, optimizers, stopping
 from tf_nst.builder import extractor_for
 from tf_nst.config import INIT_NAMED, Config, ConfigError
 from tf_nst.features import FeatureExtractor
@@ -80,16 +80,14 @@ class Limits:
             raise ConfigError(f"--max_output_pixels={self.max_pixels}: must be positive")
 
 
-def check_exportable(config: Config, limits: Limits) -> None:
+def check_exportable(config: Config, limits: Limits, mode: str = "saved_model") -> None:
     """:class:`ConfigError` (one line) if ``config`` cannot be baked into a model with these
     ``limits``: what no exported graph can compute, then the limits and the network's depth."""
-    if config.init not in INIT_NAMED:
-        raise ConfigError(f"--init={config.init}: a file path is not a request input; an exported "
-                          "model starts from content, noise or style")
-    if config.tiling:
-        raise ConfigError(f"--tile_size={config.tile_size}: tiling visits the tiles of a canvas "
-                          "from the host, outside any graph; an exported model optimises the "
-                          "whole image (use --tile_size=0)")
+    modes.check(mode, {"init_file": None if config.init in INIT_NAMED else f"--init={config.init}",
+                       "tile_size": f"--tile_size={config.tile_size}" if config.tiling else None})
+    if config.scales == 0:
+        raise ConfigError("--scales=0: an exported model's scales are fixed when it is exported, "
+                          "its image size comes with each request; give the number of --scales")
     if config.num_steps > limits.max_steps:
         raise ConfigError(f"--num_steps={config.num_steps}: the default cannot exceed "
                           f"--max_steps={limits.max_steps}")
@@ -261,11 +259,6 @@ def to_uint8(image: tf.Tensor) -> tf.Tensor:
     return tf.cast(tf.floor(tf.clip_by_value(image, 0.0, 1.0) * 255.0 + 0.5), tf.uint8)
 
 
-def _relaxed(structure: Any) -> Any:
-    """Shape invariants keeping only the ranks (image sizes vary per request)."""
-    return tf.nest.map_structure(lambda t: tf.TensorShape([None] * t.shape.rank), structure)
-
-
 # --------------------------------------------------------------------------------------------------
 # The schedule of StyleTransfer in graph ops
 # --------------------------------------------------------------------------------------------------
@@ -291,19 +284,39 @@ def scale_steps(config: Config, num_steps: tf.Tensor) -> list[tf.Tensor]:
 
 
 def run_steps(step, state, targets, weights, num_steps: tf.Tensor,
-              maximum_iterations: int | None = None):
+              maximum_iterations: int | None = None, rule=None, config: Config | None = None):
     """``num_steps`` steps of ``step`` from ``state`` in one ``tf.while_loop`` (shapes relaxed to
-    their ranks unless all are static, as in the fixed-size TFLite model)."""
-    def body(i, state):
-        state, _ = step(state, targets, weights)
-        return i + 1, state
+    their ranks unless all are static, as in the fixed-size TFLite model); ``(state, rule)``.
 
+    ``rule`` = ``(history [W + 1, B], k, stopped)``, the stopping rule of
+    :mod:`tf_nst.stopping` in graph ops with ``config``'s tolerance: the loop also ends at the
+    step k whose loss fell by less than the tolerance since step k - W."""
+    window = stopping.WINDOW + 1
+
+    def judge(terms, rule):
+        history, k, _ = rule
+        k = k + 1
+        total = tf.cast(terms["total"], tf.float32)
+        history = tf.tensor_scatter_nd_update(history, [[k % window]], total[None])
+        before = tf.gather(history, (k + 1) % window)  # L[k - W], held when k > W
+        fall = (before - total) / tf.abs(total)
+        judged = k - stopping.WINDOW > config.style_ramp_steps
+        return history, k, judged & tf.reduce_all(fall < config.stop_tolerance)
+
+    def body(i, state, *rule):
+        state, terms = step(state, targets, weights)
+        return (i + 1, state, *(judge(terms, r) for r in rule))
+
+    def more(i, state, *rule):
+        return (i < num_steps) & tf.logical_not(rule[0][2]) if rule else i < num_steps
+
+    loop = (tf.constant(0), state) + (() if rule is None else (rule,))
     static = all(t.shape.is_fully_defined() for t in tf.nest.flatten(state))
-    _, state = tf.while_loop(
-        lambda i, state: i < num_steps, body, (tf.constant(0), state),
-        shape_invariants=None if static else (tf.TensorShape([]), _relaxed(state)),
-        maximum_iterations=maximum_iterations)
-    return state
+    invariants = None if static else tf.nest.map_structure(  # image sizes vary per request
+        lambda t: tf.TensorShape([None] * t.shape.rank), loop)
+    _, state, *rule = tf.while_loop(more, body, loop, shape_invariants=invariants,
+                                    maximum_iterations=maximum_iterations)
+    return state, (rule[0] if rule else None)
 
 
 class Plan(NamedTuple):
@@ -344,6 +357,9 @@ class GraphSchedule:
                 start = initial_image(init, first, None, config.noise_ratio, seed, noise=noise)
             scales.append((self.optimizer.init(start),
                            self.objective.targets(scaled, scaled_styles)))
+        if config.stop_tolerance > 0:  # the stopping rule's state, at the finest scale
+            window = tf.zeros([stopping.WINDOW + 1, 1])
+            scales[-1] += ((window, tf.constant(0), tf.constant(False)),)
         return scales
 
     def advance(self, plan: Plan, scales: list, before, after, steps: bool = True) -> list:
@@ -351,25 +367,26 @@ class GraphSchedule:
         of each scale whose first step falls in that span. ``before=-1`` is the run's start, where
         scales of no steps are passed at once."""
         scales, starts = list(scales), [0] + plan.ends[:-1]
-        for k, (state, targets) in enumerate(scales):
+        for k, (state, targets, *rule) in enumerate(scales):
             if steps:
                 end = plan.ends[k] if k + 1 < len(scales) else after  # the last scale goes on
                 count = tf.maximum(tf.minimum(after, end) - tf.maximum(before, starts[k]), 0)
-                state = run_steps(self.step, state, targets, self.weights, count, self.max_steps)
-                scales[k] = (state, targets)
+                state, rule = run_steps(self.step, state, targets, self.weights, count,
+                                        self.max_steps, *rule, config=self.config)
+                scales[k] = (state, targets) + (() if rule is None else (rule,))
             if k + 1 < len(scales):
                 reached = (before < plan.ends[k]) & (plan.ends[k] <= after)
                 start = self.optimizer.init(self.resize(self.optimizer.image(state),
                                                         plan.sizes[k + 1]))
                 following = tf.nest.map_structure(lambda a, b: tf.where(reached, a, b), start,
                                                   scales[k + 1][0])
-                scales[k + 1] = (following, scales[k + 1][1])
+                scales[k + 1] = (following, *scales[k + 1][1:])
         return scales
 
     def result(self, plan: Plan, scales: list, k: int, content) -> tuple[tf.Tensor, dict]:
         """``StyleTransfer.image`` at scale ``k`` (with the content's chroma under
         ``--original_colors``) and its loss terms."""
-        state, targets = scales[k]
+        state, targets = scales[k][:2]
         image = self.optimizer.image(state)
         if self.config.original_colors:
             image = color.original_colors(image, self.resize(content, plan.sizes[k]))
@@ -588,15 +605,13 @@ def export_saved_model(config: Config, path: str, limits: Limits = Limits(),
 def lite_config(config: Config) -> Config:
     """``config`` as the TFLite model computes it (float32), or :class:`ConfigError` (one line) for
     what TFLite's builtin operators cannot compute."""
-    check_exportable(config, Limits(max_steps=max(config.num_steps, 1)))
+    check_exportable(config, Limits(max_steps=max(config.num_steps, 1)), "tflite")
     if config.precision == "auto":  # TFLite's builtins compute in float32
         config = config.replace(precision="float32")
-    if config.precision != "float32":
-        raise ConfigError(f"--precision={config.precision}: the TFLite export is float32")
-    if config.color_transfer == "histogram":
-        raise ConfigError("--color_transfer=histogram: its matrix square roots need an "
-                          "eigendecomposition, which TFLite has no builtin operator for; use "
-                          "--color_transfer=luminance or --format=saved_model")
+    modes.check("tflite", {
+        "mixed_bfloat16": None if config.precision == "float32" else f"--precision={config.precision}",
+        "color_transfer": "--color_transfer=histogram" if config.color_transfer == "histogram"
+        else None})
     return config
 
 

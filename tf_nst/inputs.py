@@ -74,7 +74,7 @@ def check_large_enough(config: Config, what: str, height: int, width: int) -> No
     needed = layers.smallest_side(deepest)
     if min(height, width) < needed:
         hint = "raise --image_size" + (" or --style_scale" if what == "style" else "")
-        if config.scales > 1:
+        if config.scale_count > 1:
             hint += " or use fewer --scales"
         raise ConfigError(
             f"the {what} image resized to {width}x{height} px is too small for "

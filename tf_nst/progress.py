@@ -18,8 +18,9 @@ class Progress:
     """Redraws one line on a terminal; prints a line every ``every`` steps otherwise."""
 
     def __init__(self, total: int, stream: TextIO | None = None, every: int = 50,
-                 width: int = 24) -> None:
+                 width: int = 24, label: str = "") -> None:
         self.total = max(total, 1)
+        self.label = label + " | " if label else ""  # e.g. "batch 2/3"
         self.stream = stream or sys.stderr
         self.every = max(every, 1)
         self.width = width
@@ -32,7 +33,7 @@ class Progress:
         eta = (self.total - step) / rate if rate > 0 else 0.0
         done = int(self.width * step / self.total)
         bar = "#" * done + "." * (self.width - done)
-        line = (f"step {step}/{self.total} [{bar}] {format_losses(losses)} "
+        line = (f"{self.label}step {step}/{self.total} [{bar}] {format_losses(losses)} "
                 f"{rate:.2f} steps/s eta {eta:.0f}s")
         if self.interactive:
             self.stream.write("\r" + line + "\x1b[K")

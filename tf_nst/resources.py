@@ -273,3 +273,53 @@ def check(config, height: int, width: int, limit_bytes: float | None = None,
     raise ResourceError(
         f"a {width}x{height} px run needs about {needed.total / GB:.1f} GB of memory "
         f"({needed.describe()}) but only {budget / GB:.1f} GB is {where}; " + "; ".join(hints))
+
+
+def memory_budget(limit_bytes: float | None = None) -> float | None:
+    """The bytes a run may use: ``limit_bytes`` if given, else the memory available now plus the
+    runtime this process may already hold (as :func:`check` counts it); None if unknown."""
+    if limit_bytes:
+        return float(limit_bytes)
+    room = available_bytes()
+    if room is None:
+        return None
+    return room + min(resident_bytes(), RUNTIME_BYTES)
+
+
+def auto_tile(config, height: int, width: int, budget: float, **kwargs) -> int:
+    """The tile of the fewest tiles per side (2, 3, ...) with which the run fits ``budget``: the
+    smallest multiple of 16 px that covers the longer side in that many tiles with the overlap
+    of ``config`` (at most a quarter of the tile); 0 if none of at least 128 px fits."""
+    longer = max(height, width)
+    for per_side in range(2, longer // 64 + 1):
+        overlap = config.tile_overlap
+        tile = -(-(longer + (per_side - 1) * overlap) // per_side)
+        tile = 16 * -(-tile // 16)
+        overlap = min(overlap, tile // 4)
+        if tile < 128:
+            return 0
+        tiled = config.replace(tile_size=tile, tile_overlap=overlap)
+        if estimate(tiled, height, width, **kwargs).total <= budget:
+            return tile
+    return 0
+
+
+def resolve(config, height: int, width: int, budget: float | None,
+            style_height: int | None = None, style_width: int | None = None,
+            checkpointing: bool = False):
+    """``config`` with its automatic choices made for a ``height x width`` output: ``scales=0``
+    becomes its number of scales and ``steps_per_scale`` their steps; ``tile_size=-1`` becomes 0
+    if the untiled run fits ``budget`` (or the budget is unknown), else :func:`auto_tile`'s tile
+    (the fewest tiles that fit), else 0 (:func:`check` then refuses the run, saying what fits)."""
+    if config.scales == 0:
+        config = config.replace(scales=config.scale_count, steps_per_scale=config.scale_steps)
+    if config.tile_size != -1:
+        return config
+    untiled = config.replace(tile_size=0)
+    kwargs = dict(style_height=style_height, style_width=style_width, checkpointing=checkpointing)
+    if budget is None or estimate(untiled, height, width, **kwargs).total <= budget:
+        return untiled
+    tile = auto_tile(untiled, height, width, budget, **kwargs)
+    if not tile:
+        return untiled
+    return config.replace(tile_size=tile, tile_overlap=min(config.tile_overlap, tile // 4))

@@ -33,13 +33,14 @@ one step function (:func:`tf_nst.objective.make_step`) and the same :class:`Obje
 
 from __future__ import annotations
 
+import collections
 import math
 from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 import tensorflow as tf
 
-from tf_nst.objective import LossWeights, Objective, Targets
+from tf_nst.objective import LossWeights
 
 
 class Box(NamedTuple):
@@ -107,35 +108,38 @@ def visit_schedule(num_tiles: int, steps: int, sweeps: int) -> list[tuple[int, i
     return [(tile, count) for count in counts if count for tile in range(num_tiles)]
 
 
-StepFn = Callable[[object, Targets, LossWeights], tuple[object, dict]]
+StepFn = Callable[[object, object, LossWeights], tuple[object, dict]]
 
 
 class TiledScale:
     """One scale of the schedule optimised tile by tile (see the module's docstring).
 
-    ``start`` and ``content`` are ``[1, H, W, 3]`` at this scale; ``style_grams`` are the style
-    targets of the whole style image (:meth:`Objective.style_grams`); ``steps`` is the scale's
-    share of ``num_steps``: every tile gets that many steps.
+    ``start`` and ``content`` are ``[B, H, W, 3]`` at this scale; ``grams`` are the style targets
+    of the whole style image (:meth:`Stepper.style_grams`); ``masks`` the style masks
+    ``[S, 1, H, W, 1]`` at this scale, or None (each tile gets its crop of them); ``stepper`` makes
+    a tile's targets and state (:mod:`tf_nst.stepper`); ``steps`` is the scale's share of
+    ``num_steps``: every tile gets that many steps. ``mean``: the objective's losses are means.
     """
 
-    def __init__(self, start: tf.Tensor, content: tf.Tensor, style_grams: tuple[tf.Tensor, ...],
-                 objective: Objective, optimizer, steps: int, tile: int, overlap: int,
-                 sweeps: int) -> None:
-        self.canvas = np.array(start[0], np.float32)  # the image at the start of the sweep
+    def __init__(self, start: tf.Tensor, content: tf.Tensor, grams, masks, stepper, steps: int,
+                 tile: int, overlap: int, sweeps: int, mean: bool = True) -> None:
+        self.canvas = np.array(start, np.float32)  # the images at the start of the sweep
         self.delta = np.zeros_like(self.canvas)  # sum of w_t (result_t - crop_t) of this sweep
-        self._content = np.asarray(content[0], np.float32)
-        height, width = self.canvas.shape[:2]
+        self._content = np.asarray(content, np.float32)
+        self._masks = None if masks is None else np.asarray(masks, np.float32)
+        height, width = self.canvas.shape[1:3]
         self.boxes = tile_boxes(height, width, tile, overlap)
         self.blend = blend_weights(height, width, tile, overlap)
         self.visits = visit_schedule(len(self.boxes), steps, sweeps)
-        self.area_ratio = 1.0 if objective.mean else (
+        self.area_ratio = 1.0 if mean else (
             height * width / (self.boxes[0].height * self.boxes[0].width))
-        self._objective, self._optimizer, self._grams = objective, optimizer, style_grams
+        self._stepper, self._grams = stepper, grams
+        self._local = stepper.local_indices(self.canvas.shape[0])  # the images this process makes
         self._visit = -1
         self._left = 0
         self._crop: np.ndarray | None = None
         self.state = None      # the optimiser's state on the tile being visited, if any
-        self.targets: Targets | None = None
+        self.targets = None
 
     @property
     def tile(self) -> int:
@@ -152,16 +156,18 @@ class TiledScale:
         self._visit += 1
         tile, self._left = self.visits[self._visit]
         rows, cols = self.boxes[tile].slices
-        self._crop = self.canvas[rows, cols].copy()
-        content = tf.constant(self._content[rows, cols][None])
-        self.targets = Targets(self._objective.content_targets(content), self._grams)
-        self.state = self._optimizer.init(tf.constant(self._crop[None]))
+        self._crop = self.canvas[:, rows, cols].copy()
+        masks = None if self._masks is None else tf.constant(self._masks[:, :, rows, cols])
+        self.targets, self.state = self._stepper.begin(
+            tf.constant(self._content[:, rows, cols]), tf.constant(self._crop), self._grams, masks)
 
     def _add_visit(self, delta: np.ndarray) -> np.ndarray:
         """``delta`` plus the visit in progress' change through the tile's blend weights."""
         rows, cols = self.boxes[self.tile].slices
-        result = self._optimizer.image(self.state)[0].numpy()
-        delta[rows, cols] += self.blend[self.tile][..., None] * (result - self._crop)
+        result = np.asarray(self._stepper.image(self.state))
+        for position, index in enumerate(self._local):
+            delta[index, rows, cols] += self.blend[self.tile][..., None] * (
+                result[position] - self._crop[index])
         return delta
 
     def step(self, step_fn: StepFn, weights: LossWeights) -> dict:
@@ -180,8 +186,38 @@ class TiledScale:
                 self.delta[:] = 0.0
         return terms
 
+    def checkpoint_state(self) -> tuple:
+        """Everything the rest of the scale depends on, as one flat NamedTuple of tensors: the
+        canvas, the sweep's blended changes, the visit, its steps left and the optimiser's
+        state on its tile (the next visit is begun if none is under way, as a step would; after
+        the last visit, a state of the first tile stands in)."""
+        state, visit = self.state, self._visit
+        if state is None and self._visit + 1 < len(self.visits):
+            self._begin_visit()
+            state, visit = self.state, self._visit
+        elif state is None:
+            rows, cols = self.boxes[0].slices
+            _, state = self._stepper.begin(tf.constant(self._content[:, rows, cols]),
+                                           tf.constant(self.canvas[:, rows, cols]), self._grams)
+            visit = len(self.visits)
+        flat = collections.namedtuple("TiledState", ("canvas", "delta", "visit", "left")
+                                      + type(state)._fields)
+        return flat(tf.constant(self.canvas), tf.constant(self.delta), tf.constant(visit),
+                    tf.constant(self._left), *state)
+
+    def restore(self, saved: tuple) -> None:
+        """Continues from a :meth:`checkpoint_state` (the crop and the targets are recomputed:
+        the canvas does not change within a sweep)."""
+        self.canvas, self.delta = np.array(saved[0]), np.array(saved[1])
+        self._visit = int(saved[2]) - 1
+        self.state = self.targets = None
+        if self._visit + 1 < len(self.visits):
+            self._begin_visit()
+            self._left = int(saved[3])
+            self.state = type(self.state)(*saved[4:])
+
     def image(self) -> tf.Tensor:
-        """The image, ``[1, H, W, 3]``: the sweep's start with the visits of the sweep so far
+        """The images, ``[B, H, W, 3]``: the sweep's start with the visits of the sweep so far
         blended in, the one in progress as if it ended now."""
         delta = self.delta if self.state is None else self._add_visit(self.delta.copy())
-        return tf.constant((self.canvas + delta)[None])
+        return tf.constant(self.canvas + delta)

@@ -5,6 +5,8 @@
     python tools/benchmark.py                # + 1024 px, peak memory, time to a finished image
     python tools/benchmark.py --sizes --no_quality --memory_sizes 1024 2048 4096/1024/0.5
     python tools/benchmark.py --quick --sizes --tflite 128   # only TFLite vs TF at 128 px
+    python tools/benchmark.py --sizes --memory_sizes --tflite 0 --no_quality --hires 1024 2048
+                                             # --preset=hires: wall time and look (benchmark_hires.py)
 
 Images per minute of batch mode (batch sizes 1, 2, 4 at 256 px): tools/benchmark_batch.py.
 
@@ -507,6 +509,20 @@ def main() -> None:
     parser.add_argument("--json", help="also write the results here")
     parser.add_argument("--no_torch", dest="torch", action="store_false",
                         help="skip the PyTorch peer (run by default when PyTorch is installed)")
+    parser.add_argument("--hires", type=int, nargs="*", default=[], metavar="SIZE",
+                        help="time tf-nst --preset=hires at these sizes against the 512 px "
+                             "default run, and score it against single scale at --hires_compare "
+                             "(tools/benchmark_hires.py)")
+    parser.add_argument("--hires_compare", type=int, default=1024, metavar="SIZE",
+                        help="with --hires: the size of the single-scale comparison (0: none)")
+    parser.add_argument("--hires_pairs", nargs="*", default=["examples",
+                                                             "tubingen.jpg:starry_night.jpg"],
+                        help="with --hires: CONTENT:STYLE pairs (paths or names in "
+                             "../shared/images; 'examples' = the bundled pair, which is timed)")
+    parser.add_argument("--hires_figure", help="with --hires: write the first pair's single "
+                        "scale and hires outputs side by side here (jpg)")
+    parser.add_argument("--cache_dir", help="with --hires: keep the outputs here (single-scale "
+                        "outputs found there are used again)")
     # Worker-only.
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--memory_worker", action="store_true", help=argparse.SUPPRESS)
@@ -591,6 +607,16 @@ def main() -> None:
                   f"{maybe(r['seconds_to_paper_loss'])} | {work_text} | "
                   f"{maybe(r['paper_seconds_to_this_loss'])} |")
         report["quality"] = q
+    if args.hires:
+        sys.path.insert(0, os.path.join(ROOT, "tools"))
+        import benchmark_hires
+
+        pairs = [benchmark_hires.parse_pair(p, SHARED) for p in args.hires_pairs]
+        hires = benchmark_hires.run(args.hires, args.hires_compare, pairs, args.cache_dir)
+        print("\n" + benchmark_hires.report(hires), flush=True)
+        if args.hires_figure and hires["compare"]:
+            benchmark_hires.figure(hires["compare"][0], args.hires_figure)
+        report["hires"] = hires
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=1)

@@ -1,0 +1,223 @@
+"""What the ``tf-nst`` command does once its flags are read: check everything, plan the jobs, run
+them with :class:`tf_nst.driver.Driver` and say how it ended, the same way in every mode.
+
+    tf-nst --content=photo.jpg --style=painting.jpg --output=out.png
+    tf-nst --content='photos/*.jpg' --style=painting.jpg --output=out/    # out/ made if missing
+    tf-nst --content=a.jpg,b.jpg --style=painting.jpg --output='out/{stem}_painting.jpg'
+    TF_CONFIG=... tf-nst --strategy=multi_worker --content='photos/*.jpg' ... --output=out/
+    tf-nst --video --content='frames/*.png' --style=painting.jpg --output=styled/
+
+Everything is checked before the run (every input read, every output name free, no two inputs
+written to one file); then results are written one by one as their job finishes.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING, Callable
+
+from absl import flags
+
+if TYPE_CHECKING:
+    from tf_nst.config import Config
+
+
+def check_video_flags(flag_values: flags.FlagValues) -> None:
+    """:class:`~tf_nst.config.ConfigError` for video flags that cannot go together (flags alone:
+    the command checks them before TensorFlow loads)."""
+    from tf_nst import modes
+    from tf_nst.config import ConfigError
+
+    if flag_values["video_content_blend"].present and not flag_values.video:
+        raise ConfigError("--video_content_blend: only with --video")
+    if flag_values.video:
+        strategy, batch_size = flag_values.strategy, flag_values.batch_size
+        modes.check("video", {
+            "strategy": f"--strategy={strategy}" if strategy != "default" else None,
+            "batch_size": f"--batch_size={batch_size}" if batch_size else None})
+
+
+def make_output_directory(output: str) -> list[str]:
+    """An ``--output`` directory (``out/``, ending in a separator) that does not exist yet is
+    made, with its missing parents; returns the directories made, outermost first, for
+    :func:`remove_directories`. OSError if it cannot be made."""
+    if not output.endswith(("/", os.sep)) or os.path.isdir(output):
+        return []
+    missing, folder = [], os.path.abspath(output)
+    while not os.path.exists(folder):
+        missing.insert(0, folder)
+        folder = os.path.dirname(folder)
+    os.makedirs(output, exist_ok=True)
+    return missing
+
+
+def remove_directories(made: list[str]) -> None:
+    """Removes the directories :func:`make_output_directory` made, if still empty (a run refused
+    after making them leaves nothing behind)."""
+    for folder in reversed(made):
+        try:
+            os.rmdir(folder)
+        except OSError:
+            return
+
+
+def plan_run(FLAGS: flags.FlagValues, config: Config):
+    """``(plan, strategy)``, everything checked before the run (ConfigError, ImageError,
+    StrategyError, ResourceError). Nothing here runs a TensorFlow op: a multi-worker strategy
+    must be created before TensorFlow initialises its devices."""
+    from tf_nst import batch, driver, images
+    from tf_nst.config import INIT_NAMED
+    from tf_nst.distribute import make_strategy
+    from tf_nst.inputs import check_large_enough
+
+    config.resolved_style_blend_weights(len(FLAGS.style))  # one weight per style
+    several = batch.is_batch(FLAGS.content, FLAGS.output) or "{stem}" in FLAGS.output
+    contents = batch.expand_contents(FLAGS.content) if several or FLAGS.video else [FLAGS.content]
+    for style in FLAGS.style:
+        image = images.read_image(style, max_pixels=config.max_pixels)
+        check_large_enough(config, "style", *images.scaled_size(
+            image.shape[0], image.shape[1], config.style_side()))
+    extra = [*(FLAGS.style_masks or []), *([FLAGS.content_mask] if FLAGS.content_mask else [])]
+    if config.init not in INIT_NAMED:
+        extra.append(os.fspath(config.init))
+    for path in extra:
+        images.read_image(path, max_pixels=config.max_pixels)
+    sizes = batch.content_sizes(contents, config)
+    keys = driver.output_keys(config, contents, FLAGS.style, extra, FLAGS.video)
+    provisional = batch.plan_outputs(contents, FLAGS.output, FLAGS.output_format, overwrite=True)
+    finished = driver.read_finished(FLAGS.checkpoint_dir, provisional, keys)
+    if FLAGS.video:
+        finished = driver.video_finished(finished, driver.load_previous(FLAGS.checkpoint_dir))
+    outputs = batch.plan_outputs(contents, FLAGS.output, FLAGS.output_format, FLAGS.overwrite,
+                                 done={provisional[i] for i in finished})
+    if FLAGS.check_memory:
+        check_memory(FLAGS, config, *max(sizes, key=lambda s: s[0] * s[1]))
+    jobs = driver.make_jobs(sizes, FLAGS.video, FLAGS.batch_size or None)
+    plan = driver.Plan(contents, outputs, sizes, jobs, keys, finished, FLAGS.video)
+    return plan, make_strategy(FLAGS.strategy, FLAGS.tpu)
+
+
+def check_memory(FLAGS: flags.FlagValues, config: Config, height: int, width: int) -> None:
+    """:class:`~tf_nst.resources.ResourceError` if the run clearly cannot fit in memory (the
+    styles counted as square, the worst case)."""
+    from tf_nst import resources
+    side = config.style_side()
+    resources.check(config, height, width, FLAGS.memory_limit_gb * resources.GB or None,
+                    side, side, checkpointing=bool(FLAGS.checkpoint_dir))
+
+
+def first_line(FLAGS: flags.FlagValues, config: Config, plan, replicas: int) -> str:
+    """What the run will do, in one line (the command's name is added by the caller)."""
+    count, blend = len(plan.contents), config.resolved_style_blend_weights(len(FLAGS.style))
+    if plan.single:
+        head = f"{plan.sizes[0][1]}x{plan.sizes[0][0]} px"
+    elif plan.video:
+        head = (f"{count} frames in order, each from the previous result (content blend "
+                f"{FLAGS.video_content_blend:g}), {config.image_size} px")
+    else:
+        head = (f"{count} images in {len(plan.jobs)} batches, {replicas} replica(s) "
+                f"({FLAGS.strategy}), {config.image_size} px")
+    if len(blend) > 1:
+        head += f", {len(blend)} styles blended {'/'.join(f'{w:.2g}' for w in blend)}"
+    schedule = ("" if config.scales == 1 else
+                f" (coarse to fine: {'/'.join(map(str, config.scale_steps))} steps at "
+                f"{'/'.join(map(str, config.scale_sizes))} px)")
+    tiled = [str(size) for size in config.scale_sizes if config.tiled(size)]
+    if tiled:
+        schedule += (f" in tiles of {config.tile_size} px at {'/'.join(tiled)} px "
+                     f"({config.tile_sweeps} sweeps)")
+    precision = config.compute_precision + (" (auto)" if config.precision == "auto" else "")
+    done = f", {len(plan.finished)} done before" if plan.finished else ""
+    return (f"{head}, {config.optimizer}, {precision}, {config.num_steps} steps{schedule}, "
+            f"content_weight={config.content_weight:g} style_weight={config.style_weight:g} "
+            f"({config.formulation})" + (f", preset {FLAGS.preset}" if FLAGS.preset else "")
+            + done)
+
+
+def ramp_warning(config: Config) -> str | None:
+    """A warning when a scale ends before the style-weight ramp does, else None."""
+    ramp, shortest = config.style_ramp_steps, min(config.scale_steps)
+    if not 0 < shortest < ramp:
+        return None
+    start = config.style_ramp_start
+    reached = start + (1.0 - start) * shortest / ramp
+    return (f"warning: {shortest} steps end before the style-weight ramp "
+            f"(--style_ramp_steps={ramp}): the style weight reaches only {reached:.2g} x "
+            "--style_weight; lower --style_ramp_steps or set it to 0")
+
+
+def main(FLAGS: flags.FlagValues, config: Config, signals, program: str,
+         fail: Callable[..., None]) -> int:
+    """Plans, runs and reports the command for ``config`` (the flags' hyper-parameters, checked
+    with :func:`check_video_flags` before TensorFlow loaded)."""
+    from tf_nst import images, resources
+    from tf_nst.config import ConfigError
+    from tf_nst.distribute import StrategyError
+
+    try:
+        made = make_output_directory(FLAGS.output)
+    except OSError as err:
+        fail(f"--output={FLAGS.output}: cannot create the directory ({err.strerror or err})")
+    try:
+        plan, strategy = plan_run(FLAGS, config)
+    except (ConfigError, images.ImageError, StrategyError, resources.ResourceError) as err:
+        remove_directories(made)
+        fail(str(err), 2 if isinstance(err, ConfigError) else 1)
+    return _drive(FLAGS, config, plan, strategy, signals, program, fail)
+
+
+def _drive(FLAGS, config, plan, strategy, signals, program: str, fail) -> int:
+    """Runs the checked ``plan``; one line for how it ended."""
+    import signal as signal_names
+
+    from tf_nst import batch, builder, driver, images
+    from tf_nst.checkpoint import CheckpointError
+    from tf_nst.config import ConfigError
+    from tf_nst.distribute import worker_index
+    from tf_nst.features import WeightsError
+    from tf_nst.health import NumericalError
+    from tf_nst.summaries import LogdirError
+
+    worker = worker_index(strategy)
+    tag = f"{program}[worker {worker}]" if FLAGS.strategy == "multi_worker" else program
+    stream = sys.stderr
+    interactive = bool(getattr(stream, "isatty", lambda: False)())
+
+    def log(message: str, tagged: bool = True) -> None:
+        line = f"{tag}: {message}" if tagged else message
+        stream.write(("\r\x1b[K" if interactive else "") + line + "\n")
+        stream.flush()
+
+    run = driver.Driver(FLAGS, config, plan, signals, log, strategy, worker)
+    try:
+        run.parts = builder.build(config, len(FLAGS.style), strategy)  # the network: seconds
+        replicas = strategy.num_replicas_in_sync if strategy is not None else 1
+        log(first_line(FLAGS, config, plan, replicas))
+        for warning in filter(None, [ramp_warning(config)]):
+            log(warning)
+        written = run.run()
+    except (driver.Stop, KeyboardInterrupt) as stop:
+        signals.ignore()
+        signum = stop.signum if isinstance(stop, driver.Stop) else signal_names.SIGINT
+        name = signal_names.Signals(signum).name
+        st = run.transfer
+        where = "" if st is None else f" at step {st.steps_done}/{config.num_steps}"
+        fail(f"interrupted by {name}{where}; {run.leave_partial()}", 128 + signum)
+    except NumericalError as err:
+        signals.ignore()
+        fail(f"{err}; {run.leave_partial()}")
+    except ConfigError as err:
+        fail(str(err), 2)
+    except (images.ImageError, CheckpointError, WeightsError, LogdirError) as err:
+        suffix = "" if plan.single else f" ({run.leave_partial()})"
+        fail(f"{err}{suffix}")
+    if plan.single:
+        log(f"wrote {plan.outputs[0]} ({run.reason})" if written
+            else f"{plan.outputs[0]} was finished before")
+    else:
+        unit = "frames" if plan.video else "images"
+        into = f" into {FLAGS.output}" if batch.is_directory_output(FLAGS.output) else ""
+        skipped = f" ({len(plan.finished)} finished before)" if plan.finished else ""
+        log(f"wrote {len(written)} {unit}{into}{skipped}")
+    return 0

@@ -1,0 +1,147 @@
+"""Where a run's steps execute: on this device, or on every replica of a ``tf.distribute`` strategy.
+
+A :class:`~tf_nst.transfer.StyleTransfer` asks its stepper for targets, a starting state, steps and
+the image, and never needs to know which kind it has. Both run the library's one step function
+(:func:`tf_nst.objective.make_step`) with the health flag of :mod:`tf_nst.health`.
+
+With a strategy, each replica optimises an equal share of the batch: the batch is padded with
+copies of its last image (dropped again) to a multiple of the replicas, so every replica has the
+same shapes (TPUs need that). Images are independent, so replicas never communicate; a
+multi-worker run is each worker optimising its share (:meth:`local_indices`). Each replica
+prepares its own copy of the network's kernels from its own copy of the weights
+(:meth:`FeatureExtractor.computing_with`), so nothing in bfloat16 is ever broadcast.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import tensorflow as tf
+
+from tf_nst import health
+from tf_nst.distribute import on_each_device
+from tf_nst.objective import Objective, Targets, layer_masks, make_step
+
+
+class LocalStepper:
+    """Runs every step on the current device."""
+
+    def __init__(self, objective: Objective, optimizer, jit_compile: bool = False) -> None:
+        self.objective, self.optimizer = objective, optimizer
+        # One trace per image shape (the shape is static inside each trace).
+        self._step = tf.function(health.with_finite_flag(make_step(objective, optimizer),
+                                                         optimizer), jit_compile=jit_compile)
+
+    def style_grams(self, styles: Sequence[tf.Tensor], count: int = 1):
+        """Per style layer, each style's ``A / M`` stacked ``[S, B, N, N]``: ``B`` = 1, or
+        ``count`` (the content images) when each has its own colour-matched style."""
+        return self.objective.style_grams(styles)
+
+    def begin(self, content: tf.Tensor, start: tf.Tensor, grams, masks=None):
+        """``(targets, state)`` of optimising ``start`` towards ``content`` and ``grams``; style
+        ``masks`` ``[S, 1, H, W, 1]`` at the content's size, or None."""
+        return _targets(self.objective, content, grams, masks), self.optimizer.init(start)
+
+    def step(self, state, targets: Targets, weights):
+        """One step: ``(state, terms, finite)``; ``terms`` per image (this process's images)."""
+        state, terms, finite = self._step(state, targets, weights)
+        return state, terms, bool(finite)
+
+    def image(self, state) -> tf.Tensor:
+        """This process's images, ``[L, H, W, 3]`` in the order of :meth:`local_indices`."""
+        return self.optimizer.image(state)
+
+    def local_indices(self, count: int) -> list[int]:
+        return list(range(count))
+
+
+def _targets(objective: Objective, content, grams, masks) -> Targets:
+    layer = () if masks is None else tuple(layer_masks(masks, n) for n in objective.style_layers)
+    return Targets(objective.content_targets(content), grams, layer)
+
+
+class DistributedStepper:
+    """Runs every step on the replicas of ``strategy``, each on its share of the batch."""
+
+    def __init__(self, strategy: tf.distribute.Strategy, objective: Objective, optimizer) -> None:
+        self.strategy, self.objective, self.optimizer = strategy, objective, optimizer
+        extractor = objective.extractor
+        step = health.with_finite_flag(make_step(objective, optimizer), optimizer)
+
+        def on_replicas(fn, *args):
+            """``fn(*args)`` on every replica, with that replica's kernels."""
+            def with_kernels(kernels, *args):
+                with extractor.computing_with(kernels):
+                    return fn(*args)
+            return strategy.run(with_kernels, args=(self.kernels, *args))
+
+        @tf.function(reduce_retracing=True)
+        def distributed_step(state, targets, weights):
+            return on_replicas(step, state, targets, weights)
+
+        @tf.function
+        def replica_ids():
+            return strategy.run(
+                lambda: tf.constant(1) * tf.distribute.get_replica_context().replica_id_in_sync_group)
+
+        self.kernels = on_each_device(strategy,
+                                      lambda: extractor.prepare_weights(only_changed=True))
+        self._on_replicas, self._step = on_replicas, distributed_step
+        self._image = tf.function(lambda state: strategy.run(optimizer.image, args=(state,)))
+        self._ids = [int(v) for v in strategy.experimental_local_results(replica_ids())]
+        self._count = 1
+
+    def _share(self) -> int:
+        return -(-self._count // self.strategy.num_replicas_in_sync)
+
+    def _split(self, tensor: tf.Tensor):
+        """A batch tensor split over the replicas (padded); one of a single image replicated."""
+        tensor = tf.convert_to_tensor(tensor)
+        if int(tensor.shape[0]) != self._count or self._count == 1:
+            return tensor
+        share, replicas = self._share(), self.strategy.num_replicas_in_sync
+        padded = tf.gather(tensor, [min(i, self._count - 1) for i in range(share * replicas)])
+        return self.strategy.experimental_distribute_values_from_function(
+            lambda ctx: padded[ctx.replica_id_in_sync_group * share:
+                               (ctx.replica_id_in_sync_group + 1) * share])
+
+    # The targets are computed eagerly, op by op, as on one device: in a graph, a convolution, its
+    # bias and ReLU fuse into one op that rounds to bfloat16 once instead of twice.
+    def style_grams(self, styles: Sequence[tf.Tensor], count: int = 1):
+        self._count = count
+        return self._on_replicas(self.objective.style_grams, [self._split(s) for s in styles])
+
+    def begin(self, content: tf.Tensor, start: tf.Tensor, grams, masks=None):
+        self._count = int(content.shape[0])
+        return self._on_replicas(
+            lambda c, s, g: (_targets(self.objective, c, g, masks), self.optimizer.init(s)),
+            self._split(content), self._split(start), grams)
+
+    def step(self, state, targets: Targets, weights):
+        state, terms, finite = self._step(state, targets, weights)
+        local = self.strategy.experimental_local_results
+        terms = {k: self._local(local(v)) for k, v in terms.items()}
+        return state, terms, all(bool(f) for f in local(finite))
+
+    def image(self, state) -> tf.Tensor:
+        return self._local(self.strategy.experimental_local_results(self._image(state)))
+
+    def _local(self, per_replica) -> tf.Tensor:
+        """This process's replicas' values concatenated, the padding dropped."""
+        share, keep = self._share(), []
+        for rid, value in zip(self._ids, per_replica):
+            count = min(share, max(0, self._count - rid * share))
+            keep.append(tf.identity(value)[:count])
+        return tf.concat(keep, 0)
+
+    def local_indices(self, count: int) -> list[int]:
+        share = -(-count // self.strategy.num_replicas_in_sync)
+        return [rid * share + j for rid in self._ids for j in range(share) if rid * share + j < count]
+
+
+def make_stepper(objective: Objective, optimizer, strategy=None, jit_compile: bool = False):
+    """A :class:`DistributedStepper` under a (non-default) strategy, else a :class:`LocalStepper`."""
+    from tf_nst.distribute import is_distributed
+    if is_distributed(strategy):
+        return DistributedStepper(strategy, objective, optimizer)
+    return LocalStepper(objective, optimizer, jit_compile)

@@ -16,14 +16,18 @@ RUN="--image_size=$SIZE --num_steps=$STEPS --overwrite"
 CAT="--content=examples/content.png"
 
 $PY -m tf_nst $CAT --style=examples/style.jpg --output=docs/example.jpg --overwrite
-for size in 128 256 512; do
-    $PY -m tf_nst $CAT --style="$STARRY" --image_size=$size --output=docs/size_$size.jpg --overwrite
+SIZES=$(mktemp -d)
+for size in 256 512; do
+    $PY -m tf_nst $CAT --style="$STARRY" --image_size=$size --stop_tolerance=0 \
+        --output="$SIZES/size_$size.jpg" --overwrite
 done
 $PY -m tf_nst $CAT --style="$STARRY" --image_size=1024 --scales=2 --steps_per_scale=400,100 \
-    --output=docs/size_1024.jpg --overwrite
-$PY -c "import numpy as np; from PIL import Image; from tf_nst import grid
-cells = [np.asarray(Image.open(f'docs/size_{n}.jpg').resize((384, 256))) for n in (128, 256)]
-grid.save(grid.make_grid(cells, ['128 px', '256 px']), 'docs/sizes_128_256.jpg')"
+    --stop_tolerance=0 --output="$SIZES/size_1024.jpg" --overwrite
+$PY -c "import sys, numpy as np; from PIL import Image; from tf_nst import grid
+cells = [np.asarray(Image.open(f'{sys.argv[1]}/size_{n}.jpg').convert('RGB').resize(
+    (432, 288), Image.LANCZOS)) for n in (256, 512, 1024)]
+grid.save(grid.make_grid(cells, ['256 px', '512 px', '1024 px']), 'docs/sizes_256_512_1024.jpg')
+" "$SIZES"
 $VIS ablation $CAT --style="$STARRY" --image_size=128 --num_steps=150 --ratios=5e-3,5e-2,5e-1,5 \
     --no_inputs --output=docs/fig3_layers_ratios.jpg --overwrite
 $VIS feature-maps --image=examples/content.png --layer=conv2_1 --channels=16 --columns=8 \

@@ -171,10 +171,10 @@ def test_decoding_refuses_too_many_pixels_before_decoding():
 
 
 @pytest.mark.parametrize("config, limits, message", [
-    (Config(init="start.png"), export.Limits(), "^--init=start.png: a file path is not a request "
-                                                "input"),
-    (Config(tile_size=256), export.Limits(), "^--tile_size=256: tiling visits the tiles of a "
-                                             "canvas from the host"),
+    (Config(init="start.png"), export.Limits(), "^--init=start.png: not with an exported "
+                                                "SavedModel: a file path is not a request input"),
+    (Config(tile_size=256), export.Limits(), "^--tile_size=256: not with an exported "
+                                             "SavedModel: tiling visits the tiles of a canvas"),
     (Config(), export.Limits(max_steps=10), "^--num_steps=500.*--max_steps=10"),
     (Config(), export.Limits(max_pixels=1000), "^--image_size=512.*--max_output_pixels"),
     (Config(image_size=24, style_scale=0.5), export.Limits(),

@@ -149,8 +149,9 @@ def test_resize_as_matrix_products_equals_the_library():
 
 
 def test_histogram_colour_transfer_is_refused_in_one_line():
-    with pytest.raises(ConfigError, match="^--color_transfer=histogram: its matrix square roots "
-                                          "need an eigendecomposition") as err:
+    with pytest.raises(ConfigError, match="^--color_transfer=histogram: not with a TFLite model: "
+                                          "--color_transfer=histogram's matrix square roots need "
+                                          "an eigendecomposition") as err:
         export.lite_config(CONFIG.replace(color_transfer="histogram"))
     assert "\n" not in str(err.value)
 
@@ -209,7 +210,8 @@ def test_auto_precision_exports_float32_even_where_auto_means_bfloat16(monkeypat
     module = export.OnDeviceModule(Config(image_size=32, num_steps=1))  # no error: float32
     assert module.content_shape == [1, 32, 32, 3]
     for precision in ("mixed_bfloat16", "mixed_float16"):
-        with pytest.raises(ConfigError, match=f"^--precision={precision}: the TFLite export is "
+        with pytest.raises(ConfigError, match=f"^--precision={precision}: not with a TFLite "
+                                              "model: TFLite's builtin operators compute in "
                                               "float32") as err:
             export.OnDeviceModule(Config(image_size=32, num_steps=1, precision=precision))
         assert "\n" not in str(err.value)

@@ -84,8 +84,8 @@ def test_command_writes_each_frame_named_after_it(sequence, tmp_path, image_file
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--video", "--strategy=mirrored"], "--video: frames are stylised one after another"),
-    (["--video", "--batch_size=2"], "--batch_size=2 cannot apply"),
+    (["--video", "--strategy=mirrored"], "--strategy=mirrored: not with --video: each frame"),
+    (["--video", "--batch_size=2"], "--batch_size=2: not with --video: each frame"),
     (["--video_content_blend=0.5"], "--video_content_blend: only with --video"),
     (["--video", "--style_blend_weights=1,2,3"], "needs one weight per style image (2 given)"),
 ])

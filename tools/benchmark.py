@@ -6,7 +6,7 @@
     python tools/benchmark.py --sizes --no_quality --memory_sizes 1024 2048 4096/1024/0.5
     python tools/benchmark.py --quick --sizes --tflite 128   # only TFLite vs TF at 128 px
     python tools/benchmark.py --sizes --memory_sizes --tflite 0 --no_quality --hires 1024 2048
-                                             # --preset=hires: wall time and look (benchmark_hires.py)
+                                             # --preset=hires: time and look (benchmark_hires.py)
 
 Images per minute of batch mode (batch sizes 1, 2, 4 at 256 px): tools/benchmark_batch.py.
 
@@ -611,12 +611,7 @@ def main() -> None:
         sys.path.insert(0, os.path.join(ROOT, "tools"))
         import benchmark_hires
 
-        pairs = [benchmark_hires.parse_pair(p, SHARED) for p in args.hires_pairs]
-        hires = benchmark_hires.run(args.hires, args.hires_compare, pairs, args.cache_dir)
-        print("\n" + benchmark_hires.report(hires), flush=True)
-        if args.hires_figure and hires["compare"]:
-            benchmark_hires.figure(hires["compare"][0], args.hires_figure)
-        report["hires"] = hires
+        report["hires"] = benchmark_hires.from_args(args, SHARED)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=1)

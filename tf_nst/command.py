@@ -63,7 +63,7 @@ def remove_directories(made: list[str]) -> None:
 
 
 def plan_run(FLAGS: flags.FlagValues, config: Config):
-    """``(plan, strategy)``, everything checked before the run (ConfigError, ImageError,
+    """``(plan, strategy, config)``, everything checked before the run (ConfigError, ImageError,
     StrategyError, ResourceError). Nothing here runs a TensorFlow op: a multi-worker strategy
     must be created before TensorFlow initialises its devices."""
     from tf_nst import batch, driver, images
@@ -91,20 +91,23 @@ def plan_run(FLAGS: flags.FlagValues, config: Config):
         finished = driver.video_finished(finished, driver.load_previous(FLAGS.checkpoint_dir))
     outputs = batch.plan_outputs(contents, FLAGS.output, FLAGS.output_format, FLAGS.overwrite,
                                  done={provisional[i] for i in finished})
-    if FLAGS.check_memory:
-        check_memory(FLAGS, config, *max(sizes, key=lambda s: s[0] * s[1]))
+    config = resolve(FLAGS, config, *max(sizes, key=lambda s: s[0] * s[1]))
     jobs = driver.make_jobs(sizes, FLAGS.video, FLAGS.batch_size or None)
     plan = driver.Plan(contents, outputs, sizes, jobs, keys, finished, FLAGS.video)
-    return plan, make_strategy(FLAGS.strategy, FLAGS.tpu)
+    return plan, make_strategy(FLAGS.strategy, FLAGS.tpu), config
 
 
-def check_memory(FLAGS: flags.FlagValues, config: Config, height: int, width: int) -> None:
-    """:class:`~tf_nst.resources.ResourceError` if the run clearly cannot fit in memory (the
-    styles counted as square, the worst case)."""
+def resolve(FLAGS: flags.FlagValues, config: Config, height: int, width: int) -> Config:
+    """``config`` with its automatic choices made for the largest output (``--scales=0``,
+    ``--tile_size=-1``: tiles only if the run would not fit the memory), then checked to fit
+    (:class:`~tf_nst.resources.ResourceError`; the styles counted as square, the worst case)."""
     from tf_nst import resources
-    side = config.style_side()
-    resources.check(config, height, width, FLAGS.memory_limit_gb * resources.GB or None,
-                    side, side, checkpointing=bool(FLAGS.checkpoint_dir))
+    side, limit = config.style_side(), FLAGS.memory_limit_gb * resources.GB or None
+    memory = dict(style_height=side, style_width=side, checkpointing=bool(FLAGS.checkpoint_dir))
+    config = resources.resolve(config, height, width, resources.memory_budget(limit), **memory)
+    if FLAGS.check_memory:
+        resources.check(config, height, width, limit, **memory)
+    return config
 
 
 def first_line(FLAGS: flags.FlagValues, config: Config, plan, replicas: int) -> str:
@@ -135,6 +138,17 @@ def first_line(FLAGS: flags.FlagValues, config: Config, plan, replicas: int) -> 
             + done)
 
 
+def expected_time(config: Config, plan) -> str | None:
+    """For outputs of 1024 px and more, the time to expect, from this machine's measured rate
+    (:mod:`tf_nst.timing`; a few seconds): ``about 14 min: 100 steps at 512 px, ...``."""
+    from tf_nst import timing
+    if config.image_size < 1024:
+        return None
+    height, width = max(plan.sizes, key=lambda s: s[0] * s[1])
+    per_job = timing.time_line(config, height, width, timing.measure_rate(config))
+    return per_job + (f" per job, {len(plan.jobs)} jobs" if len(plan.jobs) > 1 else "")
+
+
 def ramp_warning(config: Config) -> str | None:
     """A warning when a scale ends before the style-weight ramp does, else None."""
     ramp, shortest = config.style_ramp_steps, min(config.scale_steps)
@@ -160,7 +174,7 @@ def main(FLAGS: flags.FlagValues, config: Config, signals, program: str,
     except OSError as err:
         fail(f"--output={FLAGS.output}: cannot create the directory ({err.strerror or err})")
     try:
-        plan, strategy = plan_run(FLAGS, config)
+        plan, strategy, config = plan_run(FLAGS, config)
     except (ConfigError, images.ImageError, StrategyError, resources.ResourceError) as err:
         remove_directories(made)
         fail(str(err), 2 if isinstance(err, ConfigError) else 1)
@@ -194,8 +208,8 @@ def _drive(FLAGS, config, plan, strategy, signals, program: str, fail) -> int:
         run.parts = builder.build(config, len(FLAGS.style), strategy)  # the network: seconds
         replicas = strategy.num_replicas_in_sync if strategy is not None else 1
         log(first_line(FLAGS, config, plan, replicas))
-        for warning in filter(None, [ramp_warning(config)]):
-            log(warning)
+        for line in filter(None, [ramp_warning(config), expected_time(config, plan)]):
+            log(line)
         written = run.run()
     except (driver.Stop, KeyboardInterrupt) as stop:
         signals.ignore()

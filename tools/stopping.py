@@ -3,7 +3,7 @@
 how far its image is then from the 500-step image.
 
     python tools/stopping.py --cache_dir /tmp/nst-stopping      # every pair at 160, 256, 512 px
-    python tools/stopping.py --cache_dir /tmp/nst-stopping --sizes 160 --pairs examples \
+    python tools/stopping.py --cache_dir /tmp/nst-stopping --sizes 160 256 --pairs examples \
         tubingen:starry_night golden_gate:the_scream hoovertowernight:shipwreck
                                               # the table of docs/performance.md, "When a run stops"
     python tools/stopping.py --cache_dir /tmp/nst-stopping --sizes 160 \

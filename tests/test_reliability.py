@@ -365,18 +365,19 @@ def test_a_killed_batch_or_video_resumes_to_the_files_of_an_uninterrupted_run(
             tmp_path / "reference" / name).read_bytes(), name
 
 
-def test_a_killed_tiled_run_resumes_to_the_image_of_an_uninterrupted_run(inputs, tmp_path,
-                                                                          vgg_weights):
-    common = [f"--content={inputs / 'content.png'}", f"--style={inputs / 'style.png'}",
-              "--image_size=80", "--tile_size=64", "--tile_overlap=16", "--num_steps=6",
-              "--print_every=1", "--checkpoint_every=1", "--optimizer=lbfgs"]
-    reference = complete(*common, f"--output={tmp_path / 'reference.png'}")
-    assert reference.returncode == 0, reference.stderr
-    args = [*common, f"--output={tmp_path / 'out.png'}", f"--checkpoint_dir={tmp_path / 'ck'}"]
-    proc = start(*args)
-    wait_for_step(proc, 4, [])
-    proc.kill()
-    proc.wait(timeout=60)
-    resumed = complete(*args)
-    assert resumed.returncode == 0 and "resuming at step" in resumed.stderr, resumed.stderr
-    assert (tmp_path / "out.png").read_bytes() == (tmp_path / "reference.png").read_bytes()
+def test_a_tiled_run_resumes_mid_visit_to_the_image_of_an_uninterrupted_run(small_pair, tmp_path,
+                                                                             vgg_weights):
+    """The tiles' checkpoint (canvas, the sweep's changes, the visit, its optimiser state) taken
+    in the middle of a tile's visit, restored into a fresh run, ends with the same image."""
+    config = Config(image_size=80, tile_size=64, tile_overlap=16, num_steps=6, optimizer="lbfgs",
+                    stop_tolerance=0)
+    want = StyleTransfer(*small_pair, config).run()
+    first = StyleTransfer(*small_pair, config)
+    first.run(4)
+    assert first.tiles.state is not None  # 4 steps of 2 tiles: the 3rd of 4 visits, 2 of 3 steps in
+    saver = checkpoint.Checkpointer(tmp_path, "this run")
+    saver.save(first.checkpoint_state(), first.steps_done)
+    second = StyleTransfer(*small_pair, config)
+    restored = saver.restore(second.seek)
+    second.restore_state(restored.state, restored.steps_done)
+    np.testing.assert_array_equal(second.run(), want)

@@ -374,7 +374,7 @@ def test_a_tiled_run_resumes_mid_visit_to_the_image_of_an_uninterrupted_run(smal
     want = StyleTransfer(*small_pair, config).run()
     first = StyleTransfer(*small_pair, config)
     first.run(4)
-    assert first.tiles.state is not None  # 4 steps of 2 tiles: the 3rd of 4 visits, 2 of 3 steps in
+    assert first.tiles.state is not None  # 4 steps of 2 tiles: inside the 3rd of 4 visits
     saver = checkpoint.Checkpointer(tmp_path, "this run")
     saver.save(first.checkpoint_state(), first.steps_done)
     second = StyleTransfer(*small_pair, config)

@@ -281,9 +281,8 @@ def stylize_frames(frames: Sequence[ImageLike], style: ImageLike | Sequence[Imag
                                st.steps_done, config.num_steps, time.perf_counter() - started,
                                None if finished else st.terms, finished=finished, frames=True)
 
-        st = StyleTransfer(frame, style, config, parts=parts,
-                           start=None if previous is None else following_start(previous, content_blend),
-                           **masks)
+        start = None if previous is None else following_start(previous, content_blend)
+        st = StyleTransfer(frame, style, config, parts=parts, start=start, **masks)
         st.run(callback=None if on_progress is None else lambda st: on_progress(status(st)))
         previous = tf.constant(st.raw_images)
         results.append(st.image)

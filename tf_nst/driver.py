@@ -119,8 +119,8 @@ def make_jobs(sizes, video: bool, batch_size: int | None) -> list[Job]:
     from tf_nst.batch import plan_batches
     groups = ([[i] for i in range(len(sizes))] if video else plan_batches(sizes, batch_size))
     kind = "frame" if video else "batch"
-    return [Job(tuple(g), "" if len(groups) == 1 else f"{kind} {n}/{len(groups)}", f"{kind}-{n:05d}")
-            for n, g in enumerate(groups, 1)]
+    label = (lambda n: "") if len(groups) == 1 else (lambda n: f"{kind} {n}/{len(groups)}")
+    return [Job(tuple(g), label(n), f"{kind}-{n:05d}") for n, g in enumerate(groups, 1)]
 
 
 def output_keys(config: Config, contents, styles, extra_files, video: bool) -> list[str]:

@@ -609,7 +609,8 @@ def lite_config(config: Config) -> Config:
     if config.precision == "auto":  # TFLite's builtins compute in float32
         config = config.replace(precision="float32")
     modes.check("tflite", {
-        "mixed_bfloat16": None if config.precision == "float32" else f"--precision={config.precision}",
+        "mixed_bfloat16": (None if config.precision == "float32"
+                           else f"--precision={config.precision}"),
         "color_transfer": "--color_transfer=histogram" if config.color_transfer == "histogram"
         else None})
     return config

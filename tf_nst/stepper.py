@@ -82,7 +82,8 @@ class DistributedStepper:
         @tf.function
         def replica_ids():
             return strategy.run(
-                lambda: tf.constant(1) * tf.distribute.get_replica_context().replica_id_in_sync_group)
+                lambda: tf.constant(1)
+                * tf.distribute.get_replica_context().replica_id_in_sync_group)
 
         self.kernels = on_each_device(strategy,
                                       lambda: extractor.prepare_weights(only_changed=True))
@@ -136,11 +137,12 @@ class DistributedStepper:
 
     def local_indices(self, count: int) -> list[int]:
         share = -(-count // self.strategy.num_replicas_in_sync)
-        return [rid * share + j for rid in self._ids for j in range(share) if rid * share + j < count]
+        return [index for rid in self._ids
+                for index in range(rid * share, min((rid + 1) * share, count))]
 
 
 def make_stepper(objective: Objective, optimizer, strategy=None, jit_compile: bool = False):
-    """A :class:`DistributedStepper` under a (non-default) strategy, else a :class:`LocalStepper`."""
+    """A :class:`DistributedStepper` under a non-default strategy, else a :class:`LocalStepper`."""
     from tf_nst.distribute import is_distributed
     if is_distributed(strategy):
         return DistributedStepper(strategy, objective, optimizer)

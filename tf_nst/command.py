@@ -151,11 +151,12 @@ def expected_time(config: Config, plan) -> str | None:
 
 def ramp_warning(config: Config) -> str | None:
     """A warning when a scale ends before the style-weight ramp does, else None."""
+    from tf_nst.objective import LossWeights, ramped_weights
     ramp, shortest = config.style_ramp_steps, min(config.scale_steps)
     if not 0 < shortest < ramp:
         return None
-    start = config.style_ramp_start
-    reached = start + (1.0 - start) * shortest / ramp
+    unit = LossWeights.from_config(config)._replace(style=1.0)  # the ramp's factor alone
+    reached = float(ramped_weights(unit, shortest).style)
     return (f"warning: {shortest} steps end before the style-weight ramp "
             f"(--style_ramp_steps={ramp}): the style weight reaches only {reached:.2g} x "
             "--style_weight; lower --style_ramp_steps or set it to 0")

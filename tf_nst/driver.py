@@ -335,14 +335,14 @@ class Driver:
         from tf_nst import images
         st, directory = self.transfer, self.flags.checkpoint_dir
         self.save_checkpoint()
-        results = st.images
+        results, raw = st.images, st.raw_images
         if self.flags.logdir and st.steps_done != self.config.num_steps:  # stopped early
             for output, image in zip(self.outputs, results):
                 self._logger(output).image(st.steps_done, image)
         with self.signals.critical():
             if directory:
                 if self.plan.video:
-                    save_previous(directory, job.indices[0], st.raw_images)
+                    save_previous(directory, job.indices[0], raw)
                 record_finished(directory, self.worker, {
                     out: self.plan.keys[job.indices[i]]
                     for out, i in zip(self.outputs, st.local_indices)})
@@ -350,7 +350,7 @@ class Driver:
                 images.write_image(output, image, overwrite=True)
                 self.written.append(output)
                 remove_stale_partial(output, self.log)
-            self.last_result = st.raw_images
+            self.last_result = raw
             self.done_now.update(job.indices)
             self.transfer = None
             if directory and not self.plan.single:

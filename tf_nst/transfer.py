@@ -217,7 +217,7 @@ class StyleTransfer:
         if len(recent):
             history[window - len(recent):] = recent
         stopped = self.stopping.stopped_at
-        finals = np.zeros(self.raw_images.shape, np.float32)
+        finals = np.zeros(self._current().shape, np.float32)
         for position, image in self._finals.items():
             finals[position] = image
         flat = collections.namedtuple("RunState", type(state)._fields
@@ -278,7 +278,8 @@ class StyleTransfer:
     def _judge(self) -> None:
         """Feeds the stopping rule at the finest, untiled scale; keeps the image of each image
         that converged at this step. (A tiled scale has no whole-image loss to judge.)"""
-        if self.scale != len(self.sizes) - 1 or self.tiles is not None:
+        if (not self.stopping.enabled or self.scale != len(self.sizes) - 1
+                or self.tiles is not None):
             return
         before = self.stopping.converged
         converged = self.stopping.update(self.steps_done - self._scale_start(),

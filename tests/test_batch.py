@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from tf_nst import Config, ImageError, stylize
-from tf_nst.batch import (BatchStatus, expand_contents, plan_batches, plan_outputs,
-                          stylize_batch)
+from tf_nst.batch import expand_contents, plan_batches, plan_outputs, stylize_batch
+from tf_nst.driver import Status
 from tests.conftest import ROOT, load_small
 
 PRECISIONS = ("float32", "mixed_bfloat16")
@@ -90,12 +90,17 @@ def test_batches_group_images_by_size_in_input_order():
 
 
 def test_status_counts_images_per_minute_and_eta():
-    status = BatchStatus(images_done=2, images_total=4, batch=2, batches=2, batch_images=2,
-                         step=5, num_steps=10, elapsed=30.0)
-    assert status.images_per_minute == pytest.approx(4.0)
-    assert status.fraction == pytest.approx(0.75)
-    assert status.eta == pytest.approx(10.0)
-    assert "images 2/4" in status.line() and "4.00 images/min" in status.line()
+    # 3 of 6 images done, 1 by an earlier run; half of a 2-image batch's steps in 30 s.
+    status = Status(images_done=3, images_total=6, images_now=2, job=3, jobs=4, job_images=2,
+                    step=5, num_steps=10, elapsed=30.0, terms={"total": np.array([1.0, 3.0])})
+    assert status.per_minute == pytest.approx(4.0)
+    assert status.eta == pytest.approx(30.0 * 2 / 3)  # 2 of 3 images' work left at 3 per 30 s
+    assert status.losses() == {"total": 2.0}
+    assert status.line() == ("images 3/6 | batch 3/4 (2 images) step 5/10 | 4.00 images/min "
+                             "eta 20s")
+    done = Status(3, 6, 2, 3, 4, 2, 10, 10, 30.0, video=True, finished=True)
+    assert done.line() == "frames 3/6 | 4.00 frames/min eta 45s"
+    assert Status(0, 1, 0, 1, 1, 1, 0, 10, 0.0).line().endswith("eta ?")
 
 
 # --- results ---------------------------------------------------------------------------------------
@@ -124,7 +129,8 @@ def test_each_result_of_a_batch_equals_stylising_that_image_alone(contents, opti
         difference = np.abs(result - alone)
         assert difference.max() < TOLERANCE[precision][optimizer][0]
         assert difference.mean() < TOLERANCE[precision][optimizer][1]
-    assert seen[-1].images_done == 3 and seen[-1].batches == 2
+    assert seen[-1].images_done == 3 and seen[-1].jobs == 2 and seen[-1].finished
+    assert [s.step for s in seen].count(steps) == 2 * 2  # each batch's last step, and its end
     assert np.abs(results[0] - results[1]).mean() > 1e-3  # really two images
 
 

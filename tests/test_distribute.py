@@ -93,6 +93,22 @@ MIRRORED = textwrap.dedent("""
     results["float32/blend/one"] = np.stack(stylize_batch(contents, styles, config))
     results["float32/blend/single-style"] = np.stack(stylize_batch(
         contents, style, config.replace(style_blend_weights=())))
+    # The replicas' states checkpointed after 2 steps resume to the uninterrupted result.
+    import tempfile
+    from tf_nst import StyleTransfer
+    from tf_nst.checkpoint import Checkpointer
+    for precision in PRECISIONS:
+        config = Config(image_size=32, num_steps=4, precision=precision)
+        results[f"{precision}/whole"] = StyleTransfer(contents, style, config,
+                                                      strategy=strategy).run()
+        first = StyleTransfer(contents, style, config, strategy=strategy)
+        first.step(2)
+        saver = Checkpointer(tempfile.mkdtemp(), "run")
+        saver.save(first.checkpoint_state(), 2)
+        second = StyleTransfer(contents, style, config, strategy=strategy)
+        restored = saver.restore(second.seek)
+        second.restore_state(restored.state, restored.steps_done)
+        results[f"{precision}/resumed"] = second.run()
     # Every replica's share passes the health check (content loss overflowing from step 2).
     from tf_nst.health import NumericalError
     try:
@@ -128,6 +144,8 @@ def test_two_logical_devices_equal_one_device(mirrored, precision):
         difference = np.abs(two - one)
         assert difference.max() < TOLERANCE[precision][optimizer][0], case
         assert difference.mean() < TOLERANCE[precision][optimizer][1], case
+    # Resumed from the replicas' checkpointed states: the same computation, the same result.
+    np.testing.assert_array_equal(mirrored[f"{precision}/resumed"], mirrored[f"{precision}/whole"])
     if precision == "float32":
         blend = mirrored["float32/blend/one"]
         assert np.abs(blend - mirrored["float32/blend/single-style"]).mean() > 1e-3

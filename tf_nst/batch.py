@@ -20,20 +20,18 @@ worker stylising its share; :func:`stylize_batch` returns ``None`` for the image
 
 from __future__ import annotations
 
-import dataclasses
 import glob
-import math
 import os
 import re
-import time
-from typing import Callable, Collection, Mapping, Sequence
+from typing import Callable, Collection, Sequence
 
 import numpy as np
 import tensorflow as tf
 
-from tf_nst import builder, images
+from tf_nst import images
 from tf_nst.config import Config
-from tf_nst.inputs import ImageLike, as_image, check_large_enough, style_list
+from tf_nst.driver import Driver, Hooks, Status, make_jobs, plan_batches  # noqa: F401 (API)
+from tf_nst.inputs import ImageLike, as_image, check_large_enough
 from tf_nst.transfer import StyleTransfer
 
 OUTPUT_FORMATS = ("png", "jpg", "jpeg")
@@ -138,79 +136,13 @@ def content_sizes(contents: Sequence[ImageLike], config: Config) -> list[tuple[i
     return sizes
 
 
-def plan_batches(sizes: Sequence[tuple[int, int]], batch_size: int | None = None
-                 ) -> list[list[int]]:
-    """Indices of the images optimised together: same size, at most ``batch_size`` per batch
-    (``None`` or 0: no limit), sizes in order of first appearance, images in input order."""
-    groups: dict[tuple[int, int], list[int]] = {}
-    for i, size in enumerate(sizes):
-        groups.setdefault(tuple(size), []).append(i)
-    batches = []
-    for members in groups.values():
-        step = batch_size or len(members)
-        batches.extend(members[i:i + step] for i in range(0, len(members), step))
-    return batches
-
-
 # --------------------------------------------------------------------------------------------------
-# Progress
-# --------------------------------------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class BatchStatus:
-    """Where a batch run is: passed to ``on_progress`` after every step."""
-
-    images_done: int      # images finished (all workers' shares of the finished batches)
-    images_total: int
-    batch: int            # 1-based number of the batch being optimised
-    batches: int
-    batch_images: int     # images in that batch
-    step: int             # steps done in that batch
-    num_steps: int
-    elapsed: float        # seconds since the run started (network and targets included)
-    terms: Mapping[str, tf.Tensor] | None = None  # this step's loss terms (this process's images)
-    finished: bool = False  # the batch is done and counted in images_done
-    frames: bool = False    # video frames (stylize_frames): one frame per "batch", in order
-
-    @property
-    def images_per_minute(self) -> float:
-        return 60.0 * self.images_done / self.elapsed if self.elapsed > 0 else 0.0
-
-    @property
-    def fraction(self) -> float:
-        current = 0 if self.finished else self.batch_images * self.step
-        work = self.images_done * self.num_steps + current
-        return work / max(1, self.images_total * self.num_steps)
-
-    @property
-    def eta(self) -> float:
-        f = self.fraction
-        return self.elapsed * (1.0 - f) / f if f > 0 else float("inf")
-
-    def losses(self) -> dict[str, float]:
-        """Mean of each loss term over the images of this process (forces a device sync)."""
-        if not self.terms:
-            return {}
-        return {k: float(tf.reduce_mean(v)) for k, v in self.terms.items()}
-
-    def line(self) -> str:
-        eta = f"{self.eta:.0f}s" if math.isfinite(self.eta) else "?"
-        if self.frames:
-            return (f"frames {self.images_done}/{self.images_total} | frame {self.batch} step "
-                    f"{self.step}/{self.num_steps} | {self.images_per_minute:.2f} frames/min "
-                    f"eta {eta}")
-        plural = "s" if self.batch_images != 1 else ""
-        return (f"images {self.images_done}/{self.images_total} | batch {self.batch}/"
-                f"{self.batches} ({self.batch_images} image{plural}) step {self.step}/"
-                f"{self.num_steps} | {self.images_per_minute:.2f} images/min eta {eta}")
-
-
-# --------------------------------------------------------------------------------------------------
-# Running batches
+# Running batches and frames
 # --------------------------------------------------------------------------------------------------
 def stylize_batch(contents: Sequence[ImageLike], style: ImageLike | Sequence[ImageLike],
                   config: Config | None = None, batch_size: int | None = None,
                   strategy: tf.distribute.Strategy | None = None,
-                  on_progress: Callable[[BatchStatus], None] | None = None,
+                  on_progress: Callable[[Status], None] | None = None,
                   on_result: Callable[[int, np.ndarray], None] | None = None,
                   sizes: Sequence[tuple[int, int]] | None = None,
                   **masks) -> list[np.ndarray | None]:
@@ -221,40 +153,22 @@ def stylize_batch(contents: Sequence[ImageLike], style: ImageLike | Sequence[Ima
     run applies. ``style`` may be a list of styles (blended by ``config.style_blend_weights``);
     ``masks`` are StyleTransfer's ``style_masks`` / ``content_mask``.
     ``on_result(index, image)`` is called as each result is ready (to write it at once);
-    ``on_progress`` after every step. With a multi-worker ``strategy`` this process returns only
-    its share (``None`` elsewhere). ``sizes`` skips re-reading the files when
-    :func:`content_sizes` was already called.
+    ``on_progress(status)`` after every step and every batch (:class:`~tf_nst.driver.Status`).
+    With a multi-worker ``strategy`` this process returns only its share (``None`` elsewhere).
+    ``sizes`` skips re-reading the files when :func:`content_sizes` was already called.
     """
     config = config or Config()
     if batch_size is not None and batch_size < 0:
         raise ValueError("batch_size must be >= 0")
     sizes = list(sizes) if sizes is not None else content_sizes(contents, config)
-    started = time.perf_counter()
-    parts = builder.build(config, len(style_list(style)), strategy)
-    results: list[np.ndarray | None] = [None] * len(contents)
-    batches = plan_batches(sizes, batch_size)
-    done = 0
-    for number, members in enumerate(batches, 1):
-        def status(st, finished=False, number=number, members=members) -> BatchStatus:
-            return BatchStatus(done, len(contents), number, len(batches), len(members),
-                               st.steps_done, config.num_steps, time.perf_counter() - started,
-                               None if finished else st.terms, finished=finished)
-
-        st = StyleTransfer([contents[i] for i in members], style, config, parts=parts, **masks)
-        st.run(callback=None if on_progress is None else lambda st: on_progress(status(st)))
-        for position, image in zip(st.local_indices, st.images):
-            results[members[position]] = image
-            if on_result is not None:
-                on_result(members[position], image)
-        done += len(members)
-        if on_progress is not None:
-            on_progress(status(st, finished=True))
-    return results
+    jobs = make_jobs(sizes, video=False, batch_size=batch_size)
+    return _collect(on_progress, on_result, contents, style, config, jobs, strategy=strategy,
+                    **masks)
 
 
 def stylize_frames(frames: Sequence[ImageLike], style: ImageLike | Sequence[ImageLike],
                    config: Config | None = None, content_blend: float = 0.0,
-                   on_progress: Callable[[BatchStatus], None] | None = None,
+                   on_progress: Callable[[Status], None] | None = None,
                    on_result: Callable[[int, np.ndarray], None] | None = None,
                    **masks) -> list[np.ndarray]:
     """Stylise the frames of a video in order, each starting from the previous frame's result.
@@ -266,36 +180,37 @@ def stylize_frames(frames: Sequence[ImageLike], style: ImageLike | Sequence[Imag
     with ``init=content`` and no noise is stylising each frame alone. There is no optical flow:
     moving objects leave ghosts of their previous position that the optimisation must paint over.
 
-    Arguments as :func:`stylize_batch` (``on_progress`` gets ``BatchStatus(frames=True)``).
+    Arguments as :func:`stylize_batch`.
     """
     config = config or Config()
     if not 0.0 <= content_blend <= 1.0:
         raise ValueError("content_blend must be between 0 and 1")
-    started = time.perf_counter()
-    parts = builder.build(config, len(style_list(style)))
-    results: list[np.ndarray] = []
-    previous: tf.Tensor | None = None
-    for index, frame in enumerate(frames):
-        def status(st, finished=False, index=index) -> BatchStatus:
-            return BatchStatus(index + finished, len(frames), index + 1, len(frames), 1,
-                               st.steps_done, config.num_steps, time.perf_counter() - started,
-                               None if finished else st.terms, finished=finished, frames=True)
-
-        start = None if previous is None else following_start(previous, content_blend)
-        st = StyleTransfer(frame, style, config, parts=parts, start=start, **masks)
-        st.run(callback=None if on_progress is None else lambda st: on_progress(status(st)))
-        previous = tf.constant(st.raw_images)
-        results.append(st.image)
-        if on_result is not None:
-            on_result(index, results[-1])
-        if on_progress is not None:
-            on_progress(status(st, finished=True))
-    return results
+    jobs = make_jobs(range(len(frames)), video=True, batch_size=1)
+    return _collect(on_progress, on_result, frames, style, config, jobs,
+                    content_blend=content_blend, **masks)
 
 
-def following_start(previous: tf.Tensor, blend: float) -> Callable[[tf.Tensor], tf.Tensor]:
-    """A frame's start: the previous frame's result resized to ``content``, blended with it."""
-    def start(content: tf.Tensor) -> tf.Tensor:
-        resized = images.resize_image(previous, tf.shape(content)[1:3])
-        return resized if blend == 0 else (1.0 - blend) * resized + blend * content
-    return start
+class _Results(Hooks):
+    """The library's hooks: results kept (and passed to ``on_result``), progress reported."""
+
+    def __init__(self, count: int, on_progress, on_result) -> None:
+        self.results: list[np.ndarray | None] = [None] * count
+        self.on_progress, self.on_result = on_progress, on_result
+
+    def stepped(self, driver: Driver, st: StyleTransfer) -> None:
+        if self.on_progress is not None:
+            self.on_progress(driver.status())
+
+    def job_finished(self, driver: Driver, job, st: StyleTransfer) -> None:
+        for position, image in zip(st.local_indices, st.images):
+            self.results[job.indices[position]] = image
+            if self.on_result is not None:
+                self.on_result(job.indices[position], image)
+        self.stepped(driver, st)  # the finished status
+
+
+def _collect(on_progress, on_result, contents, *args, **kwargs) -> list[np.ndarray | None]:
+    """The results of a :class:`Driver` of ``contents`` and the other arguments."""
+    hooks = _Results(len(contents), on_progress, on_result)
+    Driver(contents, *args, hooks=[hooks], **kwargs).run()
+    return hooks.results

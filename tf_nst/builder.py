@@ -51,14 +51,17 @@ class RunParts(NamedTuple):
 
 
 def build(config: Config, num_styles: int = 1,
-          strategy: tf.distribute.Strategy | None = None) -> RunParts:
+          strategy: tf.distribute.Strategy | None = None,
+          extractor: FeatureExtractor | None = None, builtin_ops: bool = False) -> RunParts:
     """The extractor, objective, optimiser, loss weights and stepper of ``config`` for
-    ``num_styles`` blended styles (the network and the steps under ``strategy`` if given)."""
+    ``num_styles`` blended styles (the network and the steps under ``strategy`` if given).
+    The exports pass their own form of the network as ``extractor``, and the on-device model
+    ``builtin_ops`` (an optimiser of TFLite's builtin operators)."""
     from tf_nst.distribute import is_distributed
     strategy = strategy if is_distributed(strategy) else None
-    extractor = extractor_for(config, strategy)
+    extractor = extractor or extractor_for(config, strategy)
     objective = Objective.from_config(extractor, config)
-    optimizer = optimizers.from_config(config)
+    optimizer = optimizers.from_config(config, builtin_ops=builtin_ops)
     return RunParts(extractor, objective, optimizer,
                     LossWeights.from_config(config, num_styles=num_styles),
                     stepper.make_stepper(objective, optimizer, strategy, config.jit_compile))

@@ -91,7 +91,7 @@ def _fail(message: str, status: int = 1) -> "NoReturn":  # noqa: F821
 def main(argv: list[str]) -> int:
     if len(argv) > 1:
         _fail(f"unexpected arguments: {' '.join(argv[1:])}", 2)
-    from tf_nst.driver import Signals
+    from tf_nst.run_files import Signals
     signals = Signals()
     config = _checked_config()
     # Imported here so that --help and bad flags answer without loading TensorFlow.

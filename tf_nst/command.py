@@ -1,5 +1,6 @@
 """What the ``tf-nst`` command does once its flags are read: check everything, plan the jobs, run
-them with :class:`tf_nst.driver.Driver` and say how it ended, the same way in every mode.
+them with :class:`tf_nst.driver.Driver` and the command's hooks
+(:class:`tf_nst.run_files.CommandHooks`) and say how it ended, the same way in every mode.
 
     tf-nst --content=photo.jpg --style=painting.jpg --output=out.png
     tf-nst --content='photos/*.jpg' --style=painting.jpg --output=out/    # out/ made if missing
@@ -66,7 +67,7 @@ def plan_run(FLAGS: flags.FlagValues, config: Config):
     """``(plan, strategy, config)``, everything checked before the run (ConfigError, ImageError,
     StrategyError, ResourceError). Nothing here runs a TensorFlow op: a multi-worker strategy
     must be created before TensorFlow initialises its devices."""
-    from tf_nst import batch, driver, images
+    from tf_nst import batch, driver, images, run_files
     from tf_nst.config import INIT_NAMED
     from tf_nst.distribute import make_strategy
     from tf_nst.inputs import check_large_enough
@@ -84,16 +85,17 @@ def plan_run(FLAGS: flags.FlagValues, config: Config):
     for path in extra:
         images.read_image(path, max_pixels=config.max_pixels)
     sizes = batch.content_sizes(contents, config)
-    keys = driver.output_keys(config, contents, FLAGS.style, extra, FLAGS.video)
+    keys = run_files.output_keys(config, contents, FLAGS.style, extra, FLAGS.video)
     provisional = batch.plan_outputs(contents, FLAGS.output, FLAGS.output_format, overwrite=True)
-    finished = driver.read_finished(FLAGS.checkpoint_dir, provisional, keys)
+    finished = run_files.read_finished(FLAGS.checkpoint_dir, provisional, keys)
     if FLAGS.video:
-        finished = driver.video_finished(finished, driver.load_previous(FLAGS.checkpoint_dir))
+        finished = run_files.video_finished(
+            finished, run_files.load_previous(FLAGS.checkpoint_dir))
     outputs = batch.plan_outputs(contents, FLAGS.output, FLAGS.output_format, FLAGS.overwrite,
                                  done={provisional[i] for i in finished})
     config = resolve(FLAGS, config, *max(sizes, key=lambda s: s[0] * s[1]))
     jobs = driver.make_jobs(sizes, FLAGS.video, FLAGS.batch_size or None)
-    plan = driver.Plan(contents, outputs, sizes, jobs, keys, finished, FLAGS.video)
+    plan = run_files.Plan(contents, outputs, sizes, jobs, keys, finished, FLAGS.video)
     return plan, make_strategy(FLAGS.strategy, FLAGS.tpu), config
 
 
@@ -182,11 +184,31 @@ def main(FLAGS: flags.FlagValues, config: Config, signals, program: str,
     return _drive(FLAGS, config, plan, strategy, signals, program, fail)
 
 
+def _logger(tag: str) -> Callable[..., None]:
+    """``log(message, tagged=True)``: a line on stderr, after the progress bar's line."""
+    stream = sys.stderr
+    interactive = bool(getattr(stream, "isatty", lambda: False)())
+
+    def log(message: str, tagged: bool = True) -> None:
+        line = f"{tag}: {message}" if tagged else message
+        stream.write(("\r\x1b[K" if interactive else "") + line + "\n")
+        stream.flush()
+    return log
+
+
+def _previous_frame(FLAGS, plan):
+    """The raw result a resumed video's first unfinished frame starts from, or None."""
+    from tf_nst import run_files
+    previous = run_files.load_previous(FLAGS.checkpoint_dir) if plan.video else None
+    first = min(set(range(len(plan.contents))) - plan.finished, default=0)
+    return previous[1] if previous is not None and previous[0] == first - 1 else None
+
+
 def _drive(FLAGS, config, plan, strategy, signals, program: str, fail) -> int:
     """Runs the checked ``plan``; one line for how it ended."""
     import signal as signal_names
 
-    from tf_nst import batch, builder, driver, images
+    from tf_nst import batch, builder, driver, images, run_files
     from tf_nst.checkpoint import CheckpointError
     from tf_nst.config import ConfigError
     from tf_nst.distribute import worker_index
@@ -195,40 +217,37 @@ def _drive(FLAGS, config, plan, strategy, signals, program: str, fail) -> int:
     from tf_nst.summaries import LogdirError
 
     worker = worker_index(strategy)
-    tag = f"{program}[worker {worker}]" if FLAGS.strategy == "multi_worker" else program
-    stream = sys.stderr
-    interactive = bool(getattr(stream, "isatty", lambda: False)())
-
-    def log(message: str, tagged: bool = True) -> None:
-        line = f"{tag}: {message}" if tagged else message
-        stream.write(("\r\x1b[K" if interactive else "") + line + "\n")
-        stream.flush()
-
-    run = driver.Driver(FLAGS, config, plan, signals, log, strategy, worker)
+    log = _logger(f"{program}[worker {worker}]" if FLAGS.strategy == "multi_worker" else program)
+    hooks = run_files.CommandHooks(FLAGS, config, plan, signals, log, worker)
     try:
-        run.parts = builder.build(config, len(FLAGS.style), strategy)  # the network: seconds
+        parts = builder.build(config, len(FLAGS.style), strategy)  # the network: seconds
         replicas = strategy.num_replicas_in_sync if strategy is not None else 1
         log(first_line(FLAGS, config, plan, replicas))
         for line in filter(None, [ramp_warning(config), expected_time(config, plan)]):
             log(line)
-        written = run.run()
-    except (driver.Stop, KeyboardInterrupt) as stop:
+        driver.Driver(plan.contents, FLAGS.style, config, plan.jobs, hooks=[hooks],
+                      strategy=strategy, parts=parts, guard=signals.critical,
+                      content_blend=FLAGS.video_content_blend if plan.video else None,
+                      done_before=plan.finished, style_masks=FLAGS.style_masks,
+                      content_mask=FLAGS.content_mask).run(_previous_frame(FLAGS, plan))
+    except (run_files.Stop, KeyboardInterrupt) as stop:
         signals.ignore()
-        signum = stop.signum if isinstance(stop, driver.Stop) else signal_names.SIGINT
+        signum = stop.signum if isinstance(stop, run_files.Stop) else signal_names.SIGINT
         name = signal_names.Signals(signum).name
-        st = run.transfer
+        st = hooks.transfer
         where = "" if st is None else f" at step {st.steps_done}/{config.num_steps}"
-        fail(f"interrupted by {name}{where}; {run.leave_partial()}", 128 + signum)
+        fail(f"interrupted by {name}{where}; {hooks.leave_partial()}", 128 + signum)
     except NumericalError as err:
         signals.ignore()
-        fail(f"{err}; {run.leave_partial()}")
+        fail(f"{err}; {hooks.leave_partial()}")
     except ConfigError as err:
         fail(str(err), 2)
     except (images.ImageError, CheckpointError, WeightsError, LogdirError) as err:
-        suffix = "" if plan.single else f" ({run.leave_partial()})"
+        suffix = "" if plan.single else f" ({hooks.leave_partial()})"
         fail(f"{err}{suffix}")
+    written = hooks.written
     if plan.single:
-        log(f"wrote {plan.outputs[0]} ({run.reason})" if written
+        log(f"wrote {plan.outputs[0]} ({hooks.reason})" if written
             else f"{plan.outputs[0]} was finished before")
     else:
         unit = "frames" if plan.video else "images"

@@ -1,434 +1,200 @@
-"""The run loop of the ``tf-nst`` command, the same in every mode.
+"""The one loop over the jobs of a run, in every mode, with hooks.
 
 A run is a list of jobs done one after another: one content image, a batch of content images of
 one size optimised together, or one frame of a video (which starts from the previous frame's
 result). Each job is a :class:`~tf_nst.transfer.StyleTransfer` of the run's one :class:`Config`,
-sharing one network and one traced step (:func:`tf_nst.builder.build`), stepped to the end with
-the command's hooks: the progress line, the losses every ``--print_every`` steps, snapshots,
-TensorBoard, checkpoints and SIGINT/SIGTERM. A job's results are written, atomically, when it
-ends; a run stopped by a signal or a diverged step leaves the job's current images as
-``NAME.partial.EXT`` and never a partial or overwritten output.
-
-With ``--checkpoint_dir`` a killed run started again with the same command continues where it
-was: the outputs it finished are recorded in ``DIR/finished*.json`` with a key of everything they
-depend on, and skipped (not refused as existing); the job in progress resumes from its checkpoint
-(``DIR`` itself for a single image, ``DIR/<job>/`` otherwise, removed once the job is written),
-and a video's next frame starts from the previous frame's float result (``DIR/previous.npz``).
-With a ``--strategy`` the replicas' states are not saved: a resumed run redoes the unfinished job.
+sharing one network and one traced step (:func:`tf_nst.builder.build`), stepped to its end.
+What a mode adds is a :class:`Hooks`: the library collects the results
+(:func:`tf_nst.batch.stylize_batch`), the command writes files, checkpoints and logs
+(:class:`tf_nst.run_files.CommandHooks`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
-import os
-import signal
-from typing import TYPE_CHECKING, NamedTuple
+import dataclasses
+import math
+import time
+from typing import TYPE_CHECKING, Callable, Collection, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
 if TYPE_CHECKING:
+    import tensorflow as tf
+
     from tf_nst.config import Config
+    from tf_nst.transfer import StyleTransfer
 
 
-class Stop(BaseException):
-    """Raised in the main thread by SIGINT/SIGTERM (see :class:`Signals`)."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
-class Signals:
-    """SIGINT and SIGTERM raise :class:`Stop`, except inside ``critical()`` (a step running, a
-    file or checkpoint being written), where they are held until its end or ``check()``."""
-
-    def __init__(self) -> None:
-        self.pending: int | None = None
-        self.depth = 0
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, self._handle)
-
-    def _handle(self, signum: int, frame) -> None:
-        if self.depth:
-            self.pending = self.pending or signum
-        else:
-            raise Stop(signum)
-
-    @contextlib.contextmanager
-    def critical(self):
-        self.depth += 1
-        try:
-            yield
-        finally:
-            self.depth -= 1
-        if not self.depth and self.pending:
-            raise Stop(self.pending)
-
-    def check(self) -> None:
-        """Acts on a signal held during ``critical()``; call it where stopping is safe."""
-        if self.pending:
-            raise Stop(self.pending)
-
-    def ignore(self) -> None:
-        """From now on signals are ignored (the last files are being written)."""
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, signal.SIG_IGN)
-        self.pending = None
-
-
-def snapshot_path(output: str, step: int) -> str:
-    stem, ext = os.path.splitext(output)
-    return f"{stem}_{step:05d}{ext}"
-
-
-def partial_path(output: str) -> str:
-    """Where an interrupted or diverged run leaves its current image: ``NAME.partial.EXT``."""
-    stem, ext = os.path.splitext(output)
-    return f"{stem}.partial{ext}"
-
-
-# --------------------------------------------------------------------------------------------------
-# What a run does, decided before it starts
-# --------------------------------------------------------------------------------------------------
 class Job(NamedTuple):
-    """Content images optimised together: their positions in :attr:`Plan.contents`."""
+    """Content images optimised together: their positions in the run's list of contents."""
 
     indices: tuple[int, ...]
     label: str  # "" for a run of one job, else "batch 2/3" or "frame 4/9"
     key: str    # names its checkpoint folder
 
 
-class Plan(NamedTuple):
-    contents: list[str]
-    outputs: list[str]
-    sizes: list[tuple[int, int]]  # (height, width) each content image is optimised at
-    jobs: list[Job]
-    keys: list[str]        # per content image: what its result depends on (see output_keys)
-    finished: set[int]     # content images an earlier run of this command finished
-    video: bool
-
-    @property
-    def single(self) -> bool:
-        return len(self.contents) == 1 and not self.video
+def plan_batches(sizes: Sequence[tuple[int, int]], batch_size: int | None = None
+                 ) -> list[list[int]]:
+    """Indices of the images optimised together: same size, at most ``batch_size`` per batch
+    (``None`` or 0: no limit), sizes in order of first appearance, images in input order."""
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, size in enumerate(sizes):
+        groups.setdefault(tuple(size), []).append(i)
+    batches = []
+    for members in groups.values():
+        step = batch_size or len(members)
+        batches.extend(members[i:i + step] for i in range(0, len(members), step))
+    return batches
 
 
 def make_jobs(sizes, video: bool, batch_size: int | None) -> list[Job]:
     """One job per frame of a video, in order; else one per batch of images of one size."""
-    from tf_nst.batch import plan_batches
     groups = ([[i] for i in range(len(sizes))] if video else plan_batches(sizes, batch_size))
     kind = "frame" if video else "batch"
     label = (lambda n: "") if len(groups) == 1 else (lambda n: f"{kind} {n}/{len(groups)}")
     return [Job(tuple(g), label(n), f"{kind}-{n:05d}") for n, g in enumerate(groups, 1)]
 
 
-def output_keys(config: Config, contents, styles, extra_files, video: bool) -> list[str]:
-    """A key per content image of everything its result depends on: the config (with
-    ``num_steps``), the bytes of its content, of the styles and of ``extra_files`` (masks, an
-    init image); a video frame's key includes the previous frame's (it starts from its result)."""
-    from tf_nst.checkpoint import fingerprint
-    shared = hashlib.sha256(fingerprint(config).encode() + str(config.num_steps).encode())
-    for path in [*styles, *extra_files]:
-        shared.update(_file_digest(path))
-    keys, previous = [], b""
-    for content in contents:
-        digest = shared.copy()
-        digest.update(_file_digest(content) + previous)
-        keys.append(digest.hexdigest())
-        previous = keys[-1].encode() if video else b""
-    return keys
+def following_start(previous: tf.Tensor, blend: float) -> Callable[[tf.Tensor], tf.Tensor]:
+    """A frame's start: the previous frame's result resized to ``content``, blended with it."""
+    import tensorflow as tf
+
+    from tf_nst import images
+
+    def start(content: tf.Tensor) -> tf.Tensor:
+        resized = images.resize_image(previous, tf.shape(content)[1:3])
+        return resized if blend == 0 else (1.0 - blend) * resized + blend * content
+    return start
 
 
-def _file_digest(path: str) -> bytes:
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).digest()
+@dataclasses.dataclass(frozen=True)
+class Status:
+    """Where a run is, after a step or a job (``finished``): the library's ``on_progress``
+    argument and the command's line after each job."""
+
+    images_done: int      # images finished, by earlier runs too (every worker's)
+    images_total: int
+    images_now: int       # images finished by this run
+    job: int              # 1-based number of the job being optimised
+    jobs: int
+    job_images: int       # images in that job
+    step: int             # steps done in that job
+    num_steps: int
+    elapsed: float        # seconds since this run started (network and targets included)
+    video: bool = False
+    finished: bool = False  # the job is done and counted in images_done
+    terms: Mapping[str, np.ndarray] | None = None  # this step's loss terms, per image
+
+    @property
+    def per_minute(self) -> float:
+        return 60.0 * self.images_now / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def eta(self) -> float:
+        """Seconds left at this run's pace so far (steps done in the current job count)."""
+        current = 0 if self.finished else self.job_images * self.step / max(1, self.num_steps)
+        work = self.images_now + current
+        left = self.images_total - self.images_done - current
+        return self.elapsed * left / work if work > 0 else float("inf")
+
+    def losses(self) -> dict[str, float]:
+        """Each loss term's mean over the job's images (of this process)."""
+        return {k: float(np.mean(v)) for k, v in (self.terms or {}).items()}
+
+    def line(self) -> str:
+        """``images 3/10 | batch 2/4 (2 images) step 40/500 | 1.50 images/min eta 280s``."""
+        unit = "frames" if self.video else "images"
+        eta = f"{self.eta:.0f}s" if math.isfinite(self.eta) else "?"
+        where = "" if self.finished else (
+            f" | {'frame' if self.video else 'batch'} {self.job}/{self.jobs}"
+            + ("" if self.video else f" ({self.job_images} image"
+               f"{'s' if self.job_images != 1 else ''})") + f" step {self.step}/{self.num_steps}")
+        return (f"{unit} {self.images_done}/{self.images_total}{where} | "
+                f"{self.per_minute:.2f} {unit}/min eta {eta}")
 
 
-def read_finished(directory: str | None, outputs, keys) -> set[int]:
-    """The content images whose outputs a run with the same keys recorded as finished in
-    ``directory`` and which still exist."""
-    if not directory or not os.path.isdir(directory):
-        return set()
-    recorded: dict[str, str] = {}
-    for name in sorted(os.listdir(directory)):
-        if name.startswith("finished") and name.endswith(".json"):
-            try:
-                with open(os.path.join(directory, name)) as f:
-                    recorded.update(json.load(f))
-            except (OSError, ValueError):
-                continue  # a torn file: those images are made again
-    return {i for i, (out, key) in enumerate(zip(outputs, keys))
-            if recorded.get(os.path.realpath(out)) == key and os.path.exists(out)}
+class Hooks:
+    """What a mode does around the jobs; every method is optional."""
+
+    def job_started(self, driver: Driver, job: Job, st: StyleTransfer) -> None:
+        """Before the first step (a checkpoint may be restored into ``st`` here)."""
+
+    def stepped(self, driver: Driver, st: StyleTransfer) -> None:
+        """After each step."""
+
+    def job_finished(self, driver: Driver, job: Job, st: StyleTransfer) -> None:
+        """After the job's last step (its images counted as done); the results are
+        ``st.images``."""
+
+    def ended(self, driver: Driver) -> None:
+        """When the run ends, however it ends."""
 
 
-def record_finished(directory: str, worker: int, entries: dict[str, str]) -> None:
-    """Adds ``{output: key}`` to this worker's record in ``directory``, atomically."""
-    from tf_nst.images import write_atomically
-    path = os.path.join(directory, f"finished{'' if worker == 0 else f'-{worker}'}.json")
-    try:
-        with open(path) as f:
-            recorded = json.load(f)
-    except (OSError, ValueError):
-        recorded = {}
-    recorded.update({os.path.realpath(k): v for k, v in entries.items()})
-    os.makedirs(directory, exist_ok=True)
-    write_atomically(path, lambda f: f.write(json.dumps(recorded, indent=0).encode()))
-
-
-def save_previous(directory: str, frame: int, image: np.ndarray) -> None:
-    """Video frame ``frame``'s float result, which the next frame of a resumed run starts from."""
-    from tf_nst.images import write_atomically
-    os.makedirs(directory, exist_ok=True)
-    write_atomically(os.path.join(directory, "previous.npz"), lambda f: np.savez(
-        f, frame=frame, image=np.asarray(image, np.float32)))
-
-
-def load_previous(directory: str | None) -> tuple[int, np.ndarray] | None:
-    """``(frame, result)`` saved by :func:`save_previous`, or None."""
-    try:
-        with np.load(os.path.join(directory, "previous.npz")) as saved:
-            return int(saved["frame"]), saved["image"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def video_finished(finished: set[int], previous) -> set[int]:
-    """The frames a resumed video skips: the finished ones before the first unfinished, up to
-    the frame whose result was saved (the next frame starts from it)."""
-    done = 0
-    while done in finished:
-        done += 1
-    return set(range(min(done, previous[0] + 1 if previous is not None else 0)))
-
-
-# --------------------------------------------------------------------------------------------------
-# Running it
-# --------------------------------------------------------------------------------------------------
 class Driver:
-    """Runs a :class:`Plan`'s unfinished jobs, each a StyleTransfer stepped with the command's
-    hooks. ``flag_values``: the command's flags (output, snapshots, logs, checkpoints, styles
-    and masks); ``log(line)`` prints a line."""
+    """Runs ``jobs`` over ``contents`` with the style(s), masks and ``strategy`` of one
+    ``config``, calling ``hooks``. ``content_blend`` makes it a video (see
+    :func:`following_start`); ``guard`` is a context a step and a job's end run in (the command
+    holds signals there)."""
 
-    def __init__(self, flag_values, config: Config, plan: Plan, signals: Signals, log,
-                 strategy=None, worker: int = 0) -> None:
-        self.flags, self.config, self.plan, self.signals = flag_values, config, plan, signals
-        self.log, self.strategy, self.worker = log, strategy, worker
-        self.parts = self.transfer = self.job = self.saver = self.progress = None
-        self.outputs: list[str] = []   # the current job's outputs made by this process
-        self.saved_step = -1
-        self.loggers: dict[str, object] = {}
-        self.written: list[str] = []
-        self.done_now: set[int] = set()  # content images finished by this run (all workers')
-        self.reason = ""  # why the last job ended (StyleTransfer.stop_reason)
-        self.started = 0.0
-
-    def run(self) -> list[str]:
-        """Every unfinished job, in order; returns the outputs written. NumericalError, Stop,
-        ImageError, CheckpointError and ConfigError end it (see :meth:`leave_partial`)."""
-        import time
-
-        import tensorflow as tf
-        from tf_nst.batch import following_start
+    def __init__(self, contents: Sequence, style, config: Config, jobs: Sequence[Job], *,
+                 hooks: Sequence[Hooks] = (), strategy=None, parts=None,
+                 content_blend: float | None = None, guard=contextlib.nullcontext,
+                 done_before: Collection[int] = (), **masks) -> None:
+        self.contents, self.style, self.config, self.jobs = list(contents), style, config, jobs
+        self.hooks, self.strategy, self.parts, self.guard = list(hooks), strategy, parts, guard
+        self.content_blend, self.masks = content_blend, masks
+        self.done_before = set(done_before)  # content images an earlier run finished
+        self.done_now: set[int] = set()
+        self.transfer: StyleTransfer | None = None  # the job being run
+        self.job: Job | None = None
+        self.previous: np.ndarray | None = None  # the last job's raw images (a video's start)
         self.started = time.perf_counter()
-        plan = self.plan
-        previous = load_previous(self.flags.checkpoint_dir) if plan.video else None
-        self.last_result = previous[1] if previous is not None else None
-        for job in plan.jobs:
-            if set(job.indices) <= plan.finished:
-                continue
-            start = None
-            if plan.video and job.indices[0] > 0:
-                start = following_start(tf.constant(self.last_result),
-                                        self.flags.video_content_blend)
-            self._run_job(job, start)
-        for logger in self.loggers.values():
-            logger.close()
-        return self.written
 
-    def _run_job(self, job: Job, start) -> None:
-        from tf_nst.builder import RunParts
-        from tf_nst.progress import Progress
+    def run(self, previous: np.ndarray | None = None) -> None:
+        """Every job not done before, in order; ``previous``: the raw result of the frame
+        before the first unfinished one (a resumed video)."""
+        self.started, self.previous = time.perf_counter(), previous
+        try:
+            for job in self.jobs:
+                if not set(job.indices) <= self.done_before:
+                    self._run_job(job)
+        finally:
+            for hook in self.hooks:
+                hook.ended(self)
+
+    def _run_job(self, job: Job) -> None:
+        import tensorflow as tf
+
         from tf_nst.transfer import StyleTransfer
-        flags = self.flags
-        st = StyleTransfer([self.plan.contents[i] for i in job.indices], flags.style, self.config,
-                           style_masks=flags.style_masks, content_mask=flags.content_mask,
-                           start=start, strategy=self.strategy, parts=self.parts)
-        self.parts = RunParts(st.extractor, st.objective, st.optimizer, st.weights, st.stepper)
-        self.transfer, self.job, self.saved_step = st, job, -1
-        self.outputs = [self.plan.outputs[job.indices[i]] for i in st.local_indices]
-        self.progress = Progress(self.config.num_steps, every=flags.print_every or 50,
-                                 label=job.label)
-        self.saver = self._checkpointer(job, st)
-        if self.saver is not None:
-            resumed = resume(self.saver, st, self.config.num_steps, flags.overwrite)
-            if resumed is not None:
-                st.restore_state(resumed.state, resumed.steps_done)
-                self.saved_step = resumed.steps_done
-                self.log(f"{job.label + ': ' if job.label else ''}resuming at step "
-                         f"{resumed.steps_done} from {resumed.path}")
-        with self.signals.critical():  # a signal during a step is acted on after it
-            st.run(callback=self._on_step)
-        self.reason = st.stop_reason
-        if not self.plan.single:
-            self.log(f"{job.label}: {self.reason}")
-        self._finish_job(job)
-
-    def _checkpointer(self, job: Job, st):
-        """The job's checkpointer, or None: without --checkpoint_dir, or with a strategy (each
-        replica holds its own state; the job restarts)."""
-        from tf_nst.checkpoint import Checkpointer
-        from tf_nst.stepper import LocalStepper
-        directory = self.flags.checkpoint_dir
-        if not directory or not isinstance(st.stepper, LocalStepper):
-            return None
-        folder = directory if self.plan.single else os.path.join(directory, job.key)
-        return Checkpointer.for_run(folder, self.config, *st.inputs, st.raw_images)
-
-    def _on_step(self, st) -> None:
-        """After each step: progress, losses, snapshot, TensorBoard, checkpoint, signals."""
-        from tf_nst import images
-        from tf_nst.progress import format_losses
-        flags, step = self.flags, st.steps_done
-        self.progress.update(step, st.losses)
-        if flags.print_every and step % flags.print_every == 0:
-            self.log(f"{self.progress.label}step {step}: "
-                     f"{format_losses(st.losses, per_layer=True)}", tagged=not self.plan.single)
-        snapshot = flags.save_every and step % flags.save_every == 0
-        logged = bool(flags.logdir) and (snapshot or step == self.config.num_steps)
-        results = st.images if snapshot or logged else None  # computed once per step
-        for position, output in enumerate(self.outputs):
-            if snapshot:
-                with self.signals.critical():
-                    images.write_image(snapshot_path(output, step), results[position])
-            if flags.logdir:
-                logger = self._logger(output)
-                logger.scalars(step, {k: v[position] for k, v in st.terms.items()})
-                if logged:
-                    logger.image(step, results[position])
-        if step % flags.checkpoint_every == 0:
-            self.save_checkpoint()
-        self.signals.check()  # between steps, where state and step count agree
-
-    def _logger(self, output: str):
-        """TensorBoard's writer for ``output``: ``--logdir`` itself for a single image, else a
-        run per image in it, named after the output."""
-        from tf_nst.summaries import SummaryLogger
-        if output not in self.loggers:
-            stem = os.path.splitext(os.path.basename(output))[0]
-            self.loggers[output] = SummaryLogger(
-                self.flags.logdir if self.plan.single else os.path.join(self.flags.logdir, stem))
-        return self.loggers[output]
-
-    def save_checkpoint(self) -> None:
-        st = self.transfer
-        if self.saver is not None and st.steps_done != self.saved_step:
-            with self.signals.critical():
-                self.saver.save(st.checkpoint_state(), st.steps_done)
-            self.saved_step = st.steps_done
-
-    def _finish_job(self, job: Job) -> None:
-        """Writes the job's results (recorded first, then written: a record without its file is
-        made again) and drops its checkpoint unless the run is one image (which may be continued
-        with a larger --num_steps)."""
-        import shutil
-        from tf_nst import images
-        st, directory = self.transfer, self.flags.checkpoint_dir
-        self.save_checkpoint()
-        results, raw = st.images, st.raw_images
-        if self.flags.logdir and st.steps_done != self.config.num_steps:  # stopped early
-            for output, image in zip(self.outputs, results):
-                self._logger(output).image(st.steps_done, image)
-        with self.signals.critical():
-            if directory:
-                if self.plan.video:
-                    save_previous(directory, job.indices[0], raw)
-                record_finished(directory, self.worker, {
-                    out: self.plan.keys[job.indices[i]]
-                    for out, i in zip(self.outputs, st.local_indices)})
-            for output, image in zip(self.outputs, results):
-                images.write_image(output, image, overwrite=True)
-                self.written.append(output)
-                remove_stale_partial(output, self.log)
-            self.last_result = raw
+        start, video = None, self.content_blend is not None
+        if video and self.previous is not None and job.indices[0] > 0:
+            start = following_start(tf.constant(self.previous), self.content_blend)
+        st = StyleTransfer([self.contents[i] for i in job.indices], self.style, self.config,
+                           start=start, strategy=self.strategy, parts=self.parts, **self.masks)
+        self.parts, self.transfer, self.job = st.parts, st, job
+        for hook in self.hooks:
+            hook.job_started(self, job, st)
+        with self.guard():
+            st.run(callback=self._stepped)
+        with self.guard():
             self.done_now.update(job.indices)
+            for hook in self.hooks:
+                hook.job_finished(self, job, st)
+            self.previous = st.raw_images
             self.transfer = None
-            if directory and not self.plan.single:
-                shutil.rmtree(os.path.join(directory, job.key), ignore_errors=True)
-        if not self.plan.single:
-            self.log(self._throughput())
 
-    def _throughput(self) -> str:
-        """``images 3/10 | 1.5 images/min eta 280s`` (frames for a video), this run's pace."""
-        import time
-        unit = "frames" if self.plan.video else "images"
-        done = len(self.plan.finished) + len(self.done_now)
-        total = len(self.plan.contents)
-        minutes = (time.perf_counter() - self.started) / 60.0
-        rate = len(self.done_now) / minutes if minutes > 0 else 0.0
-        eta = f"{60.0 * (total - done) / rate:.0f}s" if rate > 0 else "?"
-        return f"{unit} {done}/{total} | {rate:.2f} {unit}/min eta {eta}"
+    def _stepped(self, st: StyleTransfer) -> None:
+        for hook in self.hooks:
+            hook.stepped(self, st)
 
-    def leave_partial(self) -> str:
-        """Writes the current job's images as NAME.partial.EXT (and a checkpoint); says what was
-        done, in a clause for the command's last line."""
-        from tf_nst import images
-        from tf_nst.checkpoint import CheckpointError
-        st, notes = self.transfer, []
-        if st is not None and st.steps_done > 0:
-            try:
-                for output, image in zip(self.outputs, st.images):
-                    images.write_image(partial_path(output), image, overwrite=True)
-                notes.append(f"PARTIAL image{'s' if len(self.outputs) > 1 else ''} of step "
-                             f"{st.steps_done} written to "
-                             f"{', '.join(partial_path(o) for o in self.outputs)}")
-            except images.ImageError as err:
-                notes.append(f"could not write the partial image ({err})")
-            if self.saver is not None:
-                try:
-                    self.save_checkpoint()
-                    notes.append(f"checkpoint in {self.flags.checkpoint_dir}: run the same "
-                                 "command to resume")
-                except CheckpointError as err:
-                    notes.append(str(err))
-        if self.plan.single:
-            notes.append(f"{self.plan.outputs[0]} not written" if notes else
-                         f"nothing written ({self.plan.outputs[0]} untouched)")
-        else:
-            unit = "frames" if self.plan.video else "images"
-            notes.append(f"{len(self.written)} of {len(self.plan.contents)} {unit} written")
-        return "; ".join(notes)
-
-
-def resume(saver, transfer, num_steps: int, overwrite: bool):
-    """The checkpoint to resume from, or None; a foreign or overshooting checkpoint is refused
-    (CheckpointError) unless ``overwrite``, which discards it. ``transfer`` is moved to the scale
-    of the checkpoint's step (see StyleTransfer.seek)."""
-    from tf_nst.checkpoint import CheckpointError
-
-    def template(steps_done: int):
-        if steps_done > num_steps:
-            raise CheckpointError(
-                f"--checkpoint_dir={saver.directory} is at step {steps_done}, beyond "
-                f"--num_steps={num_steps}; raise --num_steps, use another --checkpoint_dir, or pass "
-                "--overwrite to discard it")
-        return transfer.seek(steps_done)
-
-    try:
-        return saver.restore(template)
-    except CheckpointError:
-        if not overwrite:
-            raise
-        saver.discard()
-        transfer.seek(0)  # back to the start, in case the broken checkpoint moved it
-        return None
-
-
-def remove_stale_partial(output: str, log) -> None:
-    """The finished image supersedes the NAME.partial.EXT an interrupted run of it left."""
-    try:
-        os.remove(partial_path(output))
-    except FileNotFoundError:
-        pass
-    except OSError as err:
-        log(f"note: could not remove {partial_path(output)} ({err})")
+    def status(self) -> Status:
+        """Where the run is now."""
+        st, job = self.transfer, self.job
+        finished = job is None or set(job.indices) <= self.done_now
+        return Status(len(self.done_before | self.done_now), len(self.contents),
+                      len(self.done_now), self.jobs.index(job) + 1 if job else 0, len(self.jobs),
+                      len(job.indices) if job else 0, st.steps_done if st else 0,
+                      self.config.num_steps, time.perf_counter() - self.started,
+                      self.content_blend is not None, finished,
+                      None if finished or st is None else st.terms)

@@ -46,11 +46,10 @@ from typing import Any, NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from tf_nst import color, images, layers, modes, optimizers, stopping
-from tf_nst.builder import extractor_for
+from tf_nst import builder, color, images, layers, modes, stopping
 from tf_nst.config import INIT_NAMED, Config, ConfigError
 from tf_nst.features import FeatureExtractor
-from tf_nst.objective import LossWeights, Objective, make_step
+from tf_nst.objective import make_step
 from tf_nst.inputs import check_large_enough, initial_image, initial_noise
 
 SERVING_SIGNATURE = "serving_default"
@@ -333,11 +332,11 @@ class GraphSchedule:
     run: each scale's inputs and targets, its share of the steps, and its start from the
     upsampled result of the scale before; ``--original_colors`` on the result."""
 
-    def __init__(self, config: Config, objective: Objective, optimizer, weights: LossWeights,
-                 resize=images.resize_image, max_steps: int | None = None) -> None:
-        self.config, self.objective, self.optimizer = config, objective, optimizer
-        self.weights, self.resize, self.max_steps = weights, resize, max_steps
-        self.step = make_step(objective, optimizer)
+    def __init__(self, config: Config, parts: builder.RunParts, resize=images.resize_image,
+                 max_steps: int | None = None) -> None:
+        self.config, self.objective, self.optimizer = config, parts.objective, parts.optimizer
+        self.weights, self.resize, self.max_steps = parts.weights, resize, max_steps
+        self.step = make_step(parts.objective, parts.optimizer)
 
     def start(self, plan: Plan, content, styles: list, seed, noise=None) -> list:
         """``(state, targets)`` of each scale: the first at its starting point, the others at
@@ -447,17 +446,17 @@ class ServedOptimisation:
         # The kernels are prepared from the saved variables at each step (no second copy saved);
         # preparing them once per request made concurrent requests of a loaded model fail
         # (AlreadyExistsError on a Grappler temporary variable).
-        self.objective = Objective.from_config(extractor.preparing_each_call(), config)
-        self.optimizer = optimizers.from_config(config)
+        self.parts = builder.build(config, len(style_names(config)),
+                                   extractor=extractor.preparing_each_call())
 
     def __call__(self, content, styles, scalars) -> tuple[tf.Tensor, dict]:
         """``[H, W, 3]`` result of one request, and its outputs: the losses of the returned image
         (with the request's weights) and its size."""
         plan = self.plan(content, styles, scalars)
-        weights = LossWeights.from_config(self.config)._replace(
+        weights = self.parts.weights._replace(
             content=scalars["content_weight"], style=scalars["style_weight"],
             tv=scalars["tv_weight"])
-        schedule = GraphSchedule(self.config, self.objective, self.optimizer, weights,
+        schedule = GraphSchedule(self.config, self.parts._replace(weights=weights),
                                  max_steps=self.limits.max_steps)
         scales = schedule.start(plan, content, styles, scalars["seed"])
         scales = schedule.advance(plan, scales, -1, plan.ends[-1])
@@ -526,7 +525,7 @@ class ServingModule(tf.Module):
         super().__init__(name="tf_nst")
         check_exportable(config, limits)
         self.config, self.limits = config, limits
-        extractor = extractor or extractor_for(config)
+        extractor = extractor or builder.extractor_for(config)
         # The underlying tf.Variables, tracked directly: saved once, found by TF1 loaders.
         self.vgg_variables = list(extractor.variables)
         optimise = ServedOptimisation(config, limits, extractor)
@@ -628,12 +627,11 @@ class DeviceSchedule:
     TFLite's resource variables: each scale's optimiser state and targets, and the steps done.
     Calls move through the scales as ``StyleTransfer.step`` does."""
 
-    def __init__(self, config: Config, objective: Objective, optimizer) -> None:
+    def __init__(self, config: Config, parts: builder.RunParts) -> None:
         from tf_nst import tflite_ops
 
         self.config = config
-        self.schedule = GraphSchedule(config, objective, optimizer,
-                                      LossWeights.from_config(config), tflite_ops.resize)
+        self.schedule = GraphSchedule(config, parts, tflite_ops.resize)
         styles = len(style_names(config))
         self.plan = Plan([(s, s) for s in config.scale_sizes],
                          [[(t, t)] * styles for t in map(config.style_side, config.scale_sizes)],
@@ -711,15 +709,15 @@ class OnDeviceModule(tf.Module):
         from tf_nst import tflite_ops
 
         config = lite_config(config)
-        extractor = extractor or extractor_for(config)
+        extractor = extractor or builder.extractor_for(config)
         # Copies of the weights that set_images rewrites (with their own values): the converter
         # then keeps them as resource variables stored once, instead of freezing them into
         # constants and folding a second, transposed copy for the gradient's convolutions.
         self.vgg_variables = [tf.Variable(v.read_value(), trainable=False)
                               for v in extractor.variables]
         builtin = tflite_ops.BuiltinFeatureExtractor(extractor, self.vgg_variables)
-        device = DeviceSchedule(config, Objective.from_config(builtin, config),
-                                optimizers.from_config(config, builtin_ops=True))
+        device = DeviceSchedule(config, builder.build(
+            config, len(style_names(config)), extractor=builtin, builtin_ops=True))
         self.state_variables = [device.variables, device.content, device.steps_done]
         self.content_shape, self.style_shape = device.content_shape, device.style_shape
         names = style_names(config)

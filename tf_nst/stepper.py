@@ -54,6 +54,14 @@ class LocalStepper:
     def local_indices(self, count: int) -> list[int]:
         return list(range(count))
 
+    def host_state(self, state):
+        """``state`` as a checkpoint holds it: tensors of this process's replicas."""
+        return state
+
+    def device_state(self, saved):
+        """The inverse of :meth:`host_state`."""
+        return saved
+
 
 def _targets(objective: Objective, content, grams, masks) -> Targets:
     layer = () if masks is None else tuple(layer_masks(masks, n) for n in objective.style_layers)
@@ -80,7 +88,7 @@ class DistributedStepper:
             return on_replicas(step, state, targets, weights)
 
         @tf.function
-        def replica_ids():
+        def ids_of_replicas():
             return strategy.run(
                 lambda: tf.constant(1)
                 * tf.distribute.get_replica_context().replica_id_in_sync_group)
@@ -89,7 +97,8 @@ class DistributedStepper:
                                       lambda: extractor.prepare_weights(only_changed=True))
         self._on_replicas, self._step = on_replicas, distributed_step
         self._image = tf.function(lambda state: strategy.run(optimizer.image, args=(state,)))
-        self._ids = [int(v) for v in strategy.experimental_local_results(replica_ids())]
+        # The replicas of this process, in the order of its local results.
+        self.replica_ids = [int(v) for v in strategy.experimental_local_results(ids_of_replicas())]
         self._count = 1
 
     def _share(self) -> int:
@@ -130,15 +139,29 @@ class DistributedStepper:
     def _local(self, per_replica) -> tf.Tensor:
         """This process's replicas' values concatenated, the padding dropped."""
         share, keep = self._share(), []
-        for rid, value in zip(self._ids, per_replica):
+        for rid, value in zip(self.replica_ids, per_replica):
             count = min(share, max(0, self._count - rid * share))
             keep.append(tf.identity(value)[:count])
         return tf.concat(keep, 0)
 
     def local_indices(self, count: int) -> list[int]:
         share = -(-count // self.strategy.num_replicas_in_sync)
-        return [index for rid in self._ids
+        return [index for rid in self.replica_ids
                 for index in range(rid * share, min((rid + 1) * share, count))]
+
+    def host_state(self, state):
+        """Each field's values on this process's replicas, stacked ``[R, ...]`` (every replica
+        has the same shapes): a worker checkpoints its own replicas."""
+        local = self.strategy.experimental_local_results
+        return tf.nest.map_structure(lambda v: tf.stack([tf.identity(x) for x in local(v)]),
+                                     state)
+
+    def device_state(self, saved):
+        """The inverse of :meth:`host_state`: row ``r`` to this process's ``r``-th replica."""
+        def spread(value):
+            return self.strategy.experimental_distribute_values_from_function(
+                lambda ctx: value[self.replica_ids.index(ctx.replica_id_in_sync_group)])
+        return tf.nest.map_structure(spread, saved)
 
 
 def make_stepper(objective: Objective, optimizer, strategy=None, jit_compile: bool = False):

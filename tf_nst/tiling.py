@@ -203,7 +203,7 @@ class TiledScale:
         flat = collections.namedtuple("TiledState", ("canvas", "delta", "visit", "left")
                                       + type(state)._fields)
         return flat(tf.constant(self.canvas), tf.constant(self.delta), tf.constant(visit),
-                    tf.constant(self._left), *state)
+                    tf.constant(self._left), *self._stepper.host_state(state))
 
     def restore(self, saved: tuple) -> None:
         """Continues from a :meth:`checkpoint_state` (the crop and the targets are recomputed:
@@ -214,7 +214,7 @@ class TiledScale:
         if self._visit + 1 < len(self.visits):
             self._begin_visit()
             self._left = int(saved[3])
-            self.state = type(self.state)(*saved[4:])
+            self.state = self._stepper.device_state(type(self.state)(*saved[4:]))
 
     def image(self) -> tf.Tensor:
         """The images, ``[B, H, W, 3]``: the sweep's start with the visits of the sweep so far

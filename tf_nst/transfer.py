@@ -53,8 +53,8 @@ class StyleTransfer:
         config = (config or Config()).replace(**overrides) if overrides else (config or Config())
         self.config = config
         self._read_inputs(content, style, style_masks, content_mask)
-        self.extractor, self.objective, self.optimizer, self.weights, self.stepper = (
-            parts or builder.build(config, len(self._style_images), strategy))
+        self.parts = parts or builder.build(config, len(self._style_images), strategy)
+        self.extractor, self.objective, self.optimizer, self.weights, self.stepper = self.parts
         self.sizes = config.scale_sizes
         self._scale_ends = tuple(np.cumsum(config.scale_steps).tolist())
         self.scale = 0
@@ -208,7 +208,8 @@ class StyleTransfer:
     def checkpoint_state(self) -> tuple:
         """The state a checkpoint saves: the optimiser's (at a tiled scale the tiles'), and with
         a stopping rule its recent losses and the images that met it."""
-        state = self.state if self.tiles is None else self.tiles.checkpoint_state()
+        state = (self.stepper.host_state(self.state) if self.tiles is None
+                 else self.tiles.checkpoint_state())
         if not self.stopping.enabled:
             return state
         count, window = len(self.local_indices), self.stopping.window + 1
@@ -237,7 +238,7 @@ class StyleTransfer:
                             for p in np.flatnonzero(np.asarray(stopped) > 0)}
             saved = type(self.state)(*saved) if self.tiles is None else saved
         if self.tiles is None:
-            self.state = saved
+            self.state = self.stepper.device_state(saved)
         else:
             self.tiles.restore(saved)
         self.steps_done = steps_done

@@ -32,22 +32,10 @@ class StepFlops(NamedTuple):
 
 
 def layer_shapes(height: int, width: int, deepest: str) -> list[tuple[str, int, int, int, int]]:
-    """``(keras_name, H, W, C_in, C_out)`` of each 3x3 convolution up to ``deepest``.
-
-    Convolutions keep the size ('same' padding); each 2x2/2 pooling floors it (Keras' 'valid').
-    """
-    out = []
-    h, w, channels_in = height, width, 3
-    for name in layers.KERAS_LAYERS:
-        if name.endswith("_pool"):
-            h, w = h // 2, w // 2
-        else:
-            channels_out = layers.channels(name)
-            out.append((name, h, w, channels_in, channels_out))
-            channels_in = channels_out
-        if name == deepest:
-            break
-    return out
+    """``(keras_name, H, W, C_in, C_out)`` of each 3x3 convolution up to ``deepest``."""
+    convs = [s for s in layers.output_shapes(height, width, deepest) if "_conv" in s[0]]
+    inputs = [3] + [c for *_, c in convs[:-1]]
+    return [(name, h, w, c_in, c_out) for (name, h, w, c_out), c_in in zip(convs, inputs)]
 
 
 def step_flops(height: int, width: int, content_layers: Iterable[str],

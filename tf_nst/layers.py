@@ -66,3 +66,17 @@ def smallest_side(name: str) -> int:
     pools = sum(1 for layer in KERAS_LAYERS[:KERAS_LAYERS.index(keras) + 1]
                 if layer.endswith("_pool"))
     return 2 ** pools
+
+
+def output_shapes(height: int, width: int, deepest: str) -> list[tuple[str, int, int, int]]:
+    """``(keras_name, h, w, channels)`` of each layer's output up to ``deepest`` for an input of
+    ``height x width``: 3x3 convolutions keep the size ('same' padding), each 2x2/2 pooling
+    floors it (Keras' 'valid')."""
+    out, h, w = [], height, width
+    for name in KERAS_LAYERS:
+        if name.endswith("_pool"):
+            h, w = h // 2, w // 2
+        out.append((name, h, w, channels(name)))
+        if name == deepest:
+            break
+    return out

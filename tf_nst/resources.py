@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Iterable
 
 from tf_nst import layers
 
@@ -69,22 +68,6 @@ class Estimate:
         return ", ".join(f"{k} {v / GB:.2f}" for k, v in parts.items() if v) + " GB"
 
 
-def layer_outputs(layer_names: Iterable[str], height: int, width: int
-                  ) -> list[tuple[str, int, int, int]]:
-    """``(keras_name, h, w, channels)`` of every VGG19 layer up to the deepest of ``layer_names``."""
-    deepest = layers.deepest(tuple(layer_names))
-    out = []
-    h, w = height, width
-    for name in layers.KERAS_LAYERS:
-        channels = layers.channels(name)
-        if name.endswith("_pool"):
-            h, w = h // 2, w // 2
-        out.append((name, h, w, channels))
-        if name == deepest:
-            break
-    return out
-
-
 def _elements(shapes) -> int:
     return sum(h * w * c for _, h, w, c in shapes)
 
@@ -99,7 +82,7 @@ def estimate(config, height: int, width: int, style_height: int | None = None,
     if config.tiled(max(height, width)):
         canvas = TILED_FULL_IMAGES * height * width * 3 * 4.0
         height, width = min(height, config.tile_size), min(width, config.tile_size)
-    shapes = layer_outputs(names, height, width)
+    shapes = layers.output_shapes(height, width, layers.deepest(names))
     # Forward + backward of the generated image; in mixed precision the layers used by the loss
     # are also cast to float32.
     activations = ACTIVATION_FACTOR * _elements(shapes) * act_bytes
@@ -126,7 +109,7 @@ def estimate(config, height: int, width: int, style_height: int | None = None,
         # The style image's forward pass, before the loop: the maps of the style layers are all
         # alive for their Gram matrices, beside the largest layer being computed; it peaks as
         # high in mixed precision as in float32, so it is counted at 4 bytes per element.
-        style_shapes = layer_outputs(names, style_height, style_width)
+        style_shapes = layers.output_shapes(style_height, style_width, layers.deepest(names))
         style_names = {layers.keras_name(n) for n in config.style_layers}
         kept = sum(h * w * c for name, h, w, c in style_shapes if name in style_names)
         style_peak = 4 * (kept + max(h * w * c for _, h, w, c in style_shapes))

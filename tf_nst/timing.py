@@ -35,20 +35,14 @@ class Stage(NamedTuple):
     step_flops: int
 
 
-def _scaled(height: int, width: int, side: int) -> tuple[int, int]:
-    """``(height, width)`` resized to the longer side ``side``, as :func:`images.scaled_size`."""
-    longer, shorter = max(height, width), min(height, width)
-    short = max(1, (2 * shorter * side + longer) // (2 * longer))
-    return (side, short) if height >= width else (short, side)
-
-
 def stages(config, height: int, width: int) -> list[Stage]:
     """The run's scales, coarsest first, for a ``height x width`` output."""
+    from tf_nst.images import scaled_size
     from tf_nst.tiling import tile_boxes
 
     out = []
     for side, steps in zip(config.scale_sizes, config.scale_steps):
-        h, w = _scaled(height, width, side)
+        h, w = scaled_size(height, width, side)
         boxes = ([(h, w)] if not config.tiled(side) else
                  [(b.height, b.width) for b in tile_boxes(h, w, config.tile_size,
                                                           config.tile_overlap)])

@@ -39,6 +39,13 @@ def made_style(height: int = 128, width: int = 96) -> np.ndarray:
     return (rgb.clip(0, 1) * 255).round().astype(np.uint8)
 
 
+def precision_flags(precision: str) -> list[str]:
+    """The command's flags for ``precision``: none where ``--precision=auto`` (the default, what
+    users run) resolves to it on this machine, else the explicit flag."""
+    from tf_nst.config import Config
+    return [] if Config().compute_precision == precision else [f"--precision={precision}"]
+
+
 def load_small(path: os.PathLike, size: int) -> np.ndarray:
     """The image at ``path`` as a float array in [0, 1], ``size`` px on its longest side."""
     from PIL import Image

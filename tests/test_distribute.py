@@ -21,7 +21,7 @@ from PIL import Image
 from tf_nst import Config
 from tf_nst.batch import stylize_batch
 from tf_nst.images import to_uint8
-from tests.conftest import ROOT
+from tests.conftest import ROOT, precision_flags
 from tests.test_batch import PRECISIONS, TOLERANCE
 
 TIMEOUT = 300
@@ -170,12 +170,13 @@ def test_two_worker_processes_on_localhost_equal_one_process(frames, tmp_path, v
     workers = [f"127.0.0.1:{p}" for p in free_ports(2)]
     args = [sys.executable, "-m", "tf_nst", "--strategy=multi_worker", f"--content={folder}/*.png",
             f"--style={style}", f"--output={out}/", "--image_size=32", "--num_steps=3",
-            "--optimizer=lbfgs", f"--precision={precision}"]
+            "--optimizer=lbfgs", *precision_flags(precision)]
     envs = [dict(os.environ, TF_CONFIG=json.dumps(
         {"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}})) for i in (0, 1)]
     outputs = run_all([args, args], envs)
     # Worker 0 optimised a and b, worker 1 c (and a padding copy it does not write).
     assert "wrote 2 images" in outputs[0][1] and "wrote 1 images" in outputs[1][1]
+    assert f"lbfgs, {precision}" in outputs[0][1]  # by default where auto resolves to it
     assert sorted(os.listdir(out)) == ["a.png", "b.png", "c.png"]
     config = Config(image_size=32, num_steps=3, optimizer="lbfgs", precision=precision)
     alone = stylize_batch([str(folder / f"{n}.png") for n in "abc"], str(style), config)

@@ -16,7 +16,7 @@ from tf_nst import modes
 from tf_nst.config import Config, ConfigError
 from tf_nst.export import Limits, check_exportable, lite_config
 
-from .conftest import ROOT, load_tool
+from .conftest import ROOT, load_tool, precision_flags
 
 COMMAND_MODES = ("single", "batch", "video")
 EXPORT_MODES = ("saved_model", "tflite")
@@ -87,13 +87,14 @@ def test_every_feature_a_mode_accepts_runs_at_once(mode, precision, folder, tmp_
     video = ["--video"] if mode == "video" else []
     result = run(f"--content={contents}", f"--style={folder / 's.jpg'},{folder / 'b.png'}",
                  f"--output={out}" + ("" if mode == "single" else "/"), "--image_size=96",
-                 "--num_steps=4", "--optimizer=adam", f"--precision={precision}", *video, *flags)
+                 "--num_steps=4", "--optimizer=adam", *precision_flags(precision), *video, *flags)
     assert result.returncode == 0, result.stderr
     written = [out] if mode == "single" else [out / "a.png", out / "b.png"]
     for path in written:
         assert max(Image.open(path).size) == 96
         assert os.path.exists(str(path).replace(".png", "_00004.png"))  # the snapshot
     assert "in tiles of 64 px at 96 px" in result.stderr and "coarse to fine" in result.stderr
+    assert f"adam, {precision}" in result.stderr  # computed in it, by default or by the flag
     assert os.listdir(tmp_path / "logs")
 
 

@@ -65,13 +65,15 @@ def remove_directories(made: list[str]) -> None:
 
 def plan_run(FLAGS: flags.FlagValues, config: Config):
     """``(plan, strategy, config)``, everything checked before the run (ConfigError, ImageError,
-    StrategyError, ResourceError). Nothing here runs a TensorFlow op: a multi-worker strategy
-    must be created before TensorFlow initialises its devices."""
+    StrategyError, ResourceError). The strategy comes first: a multi-worker one must set up its
+    collective ops before TensorFlow initialises its devices, which resolving
+    ``--precision=auto`` does (it looks for TPUs)."""
     from tf_nst import batch, driver, images, run_files
     from tf_nst.config import INIT_NAMED
     from tf_nst.distribute import make_strategy
     from tf_nst.inputs import check_large_enough
 
+    strategy = make_strategy(FLAGS.strategy, FLAGS.tpu)
     config.resolved_style_blend_weights(len(FLAGS.style))  # one weight per style
     several = batch.is_batch(FLAGS.content, FLAGS.output) or "{stem}" in FLAGS.output
     contents = batch.expand_contents(FLAGS.content) if several or FLAGS.video else [FLAGS.content]
@@ -96,7 +98,7 @@ def plan_run(FLAGS: flags.FlagValues, config: Config):
     config = resolve(FLAGS, config, *max(sizes, key=lambda s: s[0] * s[1]))
     jobs = driver.make_jobs(sizes, FLAGS.video, FLAGS.batch_size or None)
     plan = run_files.Plan(contents, outputs, sizes, jobs, keys, finished, FLAGS.video)
-    return plan, make_strategy(FLAGS.strategy, FLAGS.tpu), config
+    return plan, strategy, config
 
 
 def resolve(FLAGS: flags.FlagValues, config: Config, height: int, width: int) -> Config:

@@ -304,7 +304,7 @@ class CommandHooks(Hooks):
         if directory and not self.plan.single:
             shutil.rmtree(os.path.join(directory, job.key), ignore_errors=True)
         if not self.plan.single:
-            self.log(f"{job.label}: {self.reason}")
+            self.log(f"{job.label or 'batch'}: {self.reason}")
             self.log(driver.status().line())
 
     def ended(self, driver) -> None:

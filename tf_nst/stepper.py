@@ -55,7 +55,7 @@ class LocalStepper:
         return list(range(count))
 
     def host_state(self, state):
-        """``state`` as a checkpoint holds it: tensors of this process's replicas."""
+        """``state`` as a checkpoint holds it (on one device, the state itself)."""
         return state
 
     def device_state(self, saved):

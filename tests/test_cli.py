@@ -1,4 +1,5 @@
-"""The ``tf-nst`` command, run as a user runs it (a subprocess)."""
+"""The ``tf-nst`` command, run as a user runs it (a subprocess), or in the test process where
+the process itself is not what is tested (tests/in_process.py)."""
 
 import os
 import subprocess
@@ -10,6 +11,7 @@ from PIL import Image
 
 from tf_nst import hardware
 from tf_nst.config import Config, fields
+from tests import in_process
 from tests.conftest import ROOT
 
 
@@ -92,7 +94,7 @@ def test_bad_input_is_one_line_nonzero_and_writes_nothing(case, inputs, tmp_path
         flag = flag.format(inputs=inputs, tmp=tmp_path)
         name = flag.split("=")[0].lstrip("-")
         args[name if name in args else flag] = flag
-    result = tf_nst(*args.values())
+    result = in_process.tf_nst(*args.values())
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     lines = error_lines(result)
@@ -104,7 +106,7 @@ def test_bad_input_is_one_line_nonzero_and_writes_nothing(case, inputs, tmp_path
 def test_existing_output_is_not_overwritten_without_flag(inputs, tmp_path):
     out = tmp_path / "out.png"
     out.write_bytes(b"precious")
-    result = tf_nst(f"--content={inputs / 'content.png'}", f"--style={inputs / 'style.jpg'}",
+    result = in_process.tf_nst(f"--content={inputs / 'content.png'}", f"--style={inputs / 'style.jpg'}",
                     f"--output={out}", "--image_size=32", "--num_steps=1")
     assert result.returncode != 0 and "--overwrite" in error_lines(result)[0]
     assert out.read_bytes() == b"precious"

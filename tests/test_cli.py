@@ -106,8 +106,9 @@ def test_bad_input_is_one_line_nonzero_and_writes_nothing(case, inputs, tmp_path
 def test_existing_output_is_not_overwritten_without_flag(inputs, tmp_path):
     out = tmp_path / "out.png"
     out.write_bytes(b"precious")
-    result = in_process.tf_nst(f"--content={inputs / 'content.png'}", f"--style={inputs / 'style.jpg'}",
-                    f"--output={out}", "--image_size=32", "--num_steps=1")
+    result = in_process.tf_nst(f"--content={inputs / 'content.png'}",
+                               f"--style={inputs / 'style.jpg'}", f"--output={out}",
+                               "--image_size=32", "--num_steps=1")
     assert result.returncode != 0 and "--overwrite" in error_lines(result)[0]
     assert out.read_bytes() == b"precious"
 

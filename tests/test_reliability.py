@@ -42,38 +42,37 @@ def start(*args):
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def wait_for_step(proc, step, seen):
-    """Reads stderr until the per-step log line of ``step``; returns the lines read."""
-    for line in proc.stderr:
-        seen.append(line)
-        if line.startswith(f"step {step}:"):
-            return seen
-    raise AssertionError("run ended before step %d:\n%s" % (step, "".join(seen)))
+class Signalled(threading.Thread):
+    """``tf-nst ARGS`` started in a process that this thread sends ``signum`` at its first line
+    of standard error starting with ``prefix`` (SIGKILL: no handler runs, only the checkpoints
+    on disk survive), while the test goes on; ``stderr`` is all the process wrote there."""
 
-
-class KilledAt(threading.Thread):
-    """``tf-nst ARGS`` started in a process that this thread SIGKILLs at its first line of
-    standard error starting with ``prefix``, while the test computes what to compare with."""
-
-    def __init__(self, args, prefix):
+    def __init__(self, args, prefix, signum=signal.SIGKILL):
         super().__init__(daemon=True)
-        self.proc, self.prefix, self.seen = start(*args), prefix, []
+        self.proc, self.prefix, self.signum, self.seen = start(*args), prefix, signum, []
+        self.sent = False
         self.start()
 
     def run(self):
         for line in self.proc.stderr:
             self.seen.append(line)
-            if line.startswith(self.prefix):
-                self.proc.kill()  # SIGKILL: no handler runs, only the checkpoints on disk survive
-                break
+            if line.startswith(self.prefix) and not self.sent:
+                self.proc.send_signal(self.signum)
+                self.sent = True
         self.proc.wait()
 
     def returncode(self) -> int:
-        """The process's exit status once it has ended; AssertionError if it ended by itself."""
+        """The process's exit status once it has ended; AssertionError if it ended unsignalled."""
         self.join(timeout=300)
-        assert not self.is_alive() and self.seen[-1:] and self.seen[-1].startswith(self.prefix), (
-            f"run ended before {self.prefix!r}:\n{''.join(self.seen)}")
+        if self.is_alive():
+            self.proc.kill()
+        assert not self.is_alive() and self.sent, (
+            f"run ended before {self.prefix!r}:\n{self.stderr}")
         return self.proc.returncode
+
+    @property
+    def stderr(self) -> str:
+        return "".join(self.seen)
 
 
 def tool_lines(stderr):
@@ -84,7 +83,7 @@ def test_sigkill_then_resume_ends_exactly_like_an_uninterrupted_run(inputs, tmp_
     ckpt, out = tmp_path / "ckpt", tmp_path / "out.png"
     args = [f"--content={inputs / 'content.png'}", f"--style={inputs / 'style.png'}",
             f"--output={out}", f"--checkpoint_dir={ckpt}", "--num_steps=30", *RUN]
-    killed = KilledAt(args, "step 12:")
+    killed = Signalled(args, "step 12:")
     # Meanwhile the same run without interruption, in this process.
     config = Config(image_size=40, num_steps=30, optimizer="lbfgs")
     reference = StyleTransfer(str(inputs / "content.png"), str(inputs / "style.png"), config)
@@ -104,18 +103,32 @@ def test_sigkill_then_resume_ends_exactly_like_an_uninterrupted_run(inputs, tmp_
         assert np.array_equal(stored, np.asarray(value)), name  # the pairs' slots saved stacked
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_signal_writes_a_partial_image_and_never_the_output(signum, inputs, tmp_path, vgg_weights):
-    ckpt, out = tmp_path / "ckpt", tmp_path / "out.png"
-    out.write_bytes(b"precious")  # --overwrite allows replacing it only with a finished image
-    proc = start(f"--content={inputs / 'content.png'}", f"--style={inputs / 'style.png'}",
-                 f"--output={out}", f"--checkpoint_dir={ckpt}", "--num_steps=100000", "--overwrite",
-                 *RUN)
-    seen = wait_for_step(proc, 7, [])
-    proc.send_signal(signum)
-    _, rest = proc.communicate(timeout=120)
-    stderr = "".join(seen) + rest
-    assert proc.returncode == 128 + signum, stderr
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@pytest.fixture(scope="module")
+def signalled(inputs, tmp_path_factory, vgg_weights):
+    """``{signum: (folder, run)}``: a run sent SIGINT, another SIGTERM, each at its step 7 and in
+    its own folder (the two processes run at the same time)."""
+    runs = {}
+    for signum in SIGNALS:
+        folder = tmp_path_factory.mktemp(signal.Signals(signum).name)
+        # --overwrite allows replacing the output only with a finished image.
+        (folder / "out.png").write_bytes(b"precious")
+        runs[signum] = folder, Signalled([
+            f"--content={inputs / 'content.png'}", f"--style={inputs / 'style.png'}",
+            f"--output={folder / 'out.png'}", f"--checkpoint_dir={folder / 'ckpt'}",
+            "--num_steps=100000", "--overwrite", *RUN], "step 7:", signum)
+    for _, run in runs.values():
+        run.join(timeout=300)
+    return runs
+
+
+@pytest.mark.parametrize("signum", SIGNALS)
+def test_signal_writes_a_partial_image_and_never_the_output(signum, signalled, inputs):
+    folder, run = signalled[signum]
+    ckpt, out, stderr = folder / "ckpt", folder / "out.png", run.stderr
+    assert run.returncode() == 128 + signum, stderr
     assert "Traceback" not in stderr
     lines = tool_lines(stderr)
     assert len(lines) == 2 and lines[1].startswith("tf-nst: error: interrupted by "
@@ -123,10 +136,10 @@ def test_signal_writes_a_partial_image_and_never_the_output(signum, inputs, tmp_
     step = int(lines[1].split(" at step ")[1].split("/")[0])
     assert step >= 7 and "PARTIAL" in lines[1] and "out.partial.png" in lines[1]
     assert out.read_bytes() == b"precious"
-    partial = Image.open(tmp_path / "out.partial.png")
+    partial = Image.open(folder / "out.partial.png")
     assert partial.size == (40, 30) and partial.format == "PNG"
     # Nothing else left around: no temporary file, the checkpoint holds the interrupted step.
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt", "out.partial.png", "out.png"]
+    assert sorted(p.name for p in folder.iterdir()) == ["ckpt", "out.partial.png", "out.png"]
     assert tf.train.latest_checkpoint(str(ckpt)).endswith(f"ckpt-{step}")
     if signum == signal.SIGINT:  # finishing the run supersedes the partial image
         done = tf_nst(f"--content={inputs / 'content.png'}", f"--style={inputs / 'style.png'}",
@@ -134,7 +147,7 @@ def test_signal_writes_a_partial_image_and_never_the_output(signum, inputs, tmp_
                       "--overwrite", *RUN)
         assert done.returncode == 0 and f"resuming at step {step}" in done.stderr, done.stderr
         assert Image.open(out).size == (40, 30)
-        assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt", "out.png"]
+        assert sorted(p.name for p in folder.iterdir()) == ["ckpt", "out.png"]
 
 
 # init=content makes the content loss 0 at step 1 (in float32: targets and steps round alike);
@@ -349,7 +362,7 @@ def test_a_killed_batch_or_video_resumes_to_the_files_of_an_uninterrupted_run(
               "--print_every=1", "--checkpoint_every=1", "--optimizer=lbfgs"]
     common += ["--video"] if mode == "video" else []
     args = [*common, f"--output={tmp_path / 'out'}/", f"--checkpoint_dir={tmp_path / 'ck'}"]
-    killed = KilledAt(args, kill_at)  # in the fine scale of the second job
+    killed = Signalled(args, kill_at)  # in the fine scale of the second job
     reference = tf_nst(*common, f"--output={tmp_path / 'reference'}/")  # meanwhile, uninterrupted
     assert reference.returncode == 0, reference.stderr
     assert killed.returncode() == -signal.SIGKILL

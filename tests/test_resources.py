@@ -110,8 +110,8 @@ def test_cli_refuses_before_loading_anything(tmp_path):
     content = tmp_path / "c.png"
     from PIL import Image
     Image.new("RGB", (400, 300), "white").save(content)
-    result = tf_nst(f"--content={content}", f"--style={content}",
-                    f"--output={tmp_path / 'out.png'}", "--image_size=4000", "--memory_limit_gb=1.5")
+    result = tf_nst(f"--content={content}", f"--style={content}", f"--output={tmp_path / 'out.png'}",
+                    "--image_size=4000", "--memory_limit_gb=1.5")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     lines = [l for l in result.stderr.splitlines() if l.startswith("tf-nst")]
     assert len(lines) == 1 and "4000x3000 px run needs about" in lines[0]

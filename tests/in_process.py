@@ -31,12 +31,13 @@ def _process_state_kept():
     import keras
 
     handlers = {signum: signal.getsignal(signum) for signum in SIGNALS}
-    policy, environ = keras.config.dtype_policy(), dict(os.environ)
+    policy, environ, cwd = keras.config.dtype_policy(), dict(os.environ), os.getcwd()
     flags.FLAGS.unparse_flags()
+    os.chdir(ROOT)
     try:
-        with contextlib.chdir(ROOT):
-            yield
+        yield
     finally:
+        os.chdir(cwd)
         flags.FLAGS.unparse_flags()
         keras.config.set_dtype_policy(policy)
         for signum, handler in handlers.items():

@@ -1,8 +1,6 @@
 """Batch mode: planning (no network), batch results equal single runs, the command's batch mode."""
 
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -11,7 +9,8 @@ from PIL import Image
 from tf_nst import Config, ImageError, stylize
 from tf_nst.batch import expand_contents, plan_batches, plan_outputs, stylize_batch
 from tf_nst.driver import Status
-from tests.conftest import ROOT, load_small
+from tests.conftest import load_small
+from tests.in_process import tf_nst
 
 PRECISIONS = ("float32", "mixed_bfloat16")
 # Batched convolutions round differently from single ones. Measured on this machine after 5 steps
@@ -159,16 +158,15 @@ def test_command_writes_one_file_per_input(tmp_path, image_files, vgg_weights):
         image.save(folder / f"{name}.jpg")
     out = tmp_path / "out"
     out.mkdir()
-    args = [sys.executable, "-m", "tf_nst", f"--content={folder}/*.jpg",
-            f"--style={image_files / 'galaxies.jpg'}", f"--output={out}/",
-            "--image_size=32", "--num_steps=2", "--optimizer=adam"]
-    result = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    args = [f"--content={folder}/*.jpg", f"--style={image_files / 'galaxies.jpg'}",
+            f"--output={out}/", "--image_size=32", "--num_steps=2", "--optimizer=adam"]
+    result = tf_nst(*args)
     assert result.returncode == 0, result.stderr
     assert sorted(os.listdir(out)) == ["cat.png", "waves.png"]
     assert Image.open(out / "cat.png").size == (32, 24)
     assert "images 2/2" in result.stderr and "images/min" in result.stderr
     # Run again: the outputs exist, so nothing runs and nothing is touched.
-    again = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    again = tf_nst(*args)
     lines = [l for l in again.stderr.splitlines() if l.startswith("tf-nst")]
     assert again.returncode != 0 and len(lines) == 1 and "--overwrite" in lines[0], again.stderr
 
@@ -184,10 +182,8 @@ def test_command_refuses_images_too_small_for_the_network_before_running(tmp_pat
         Image.open(image_files / f"{name}.png").resize((64, 48)).save(folder / f"{name}.jpg")
     out = tmp_path / "out"
     out.mkdir()
-    result = subprocess.run([sys.executable, "-m", "tf_nst", f"--content={folder}/*.jpg",
-                             f"--style={image_files / 'galaxies.jpg'}", f"--output={out}/",
-                             "--image_size=32", "--num_steps=1", *flags],
-                            capture_output=True, text=True, cwd=ROOT, timeout=300)
+    result = tf_nst(f"--content={folder}/*.jpg", f"--style={image_files / 'galaxies.jpg'}",
+                    f"--output={out}/", "--image_size=32", "--num_steps=1", *flags)
     lines = [l for l in result.stderr.splitlines() if l.startswith("tf-nst")]
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert len(lines) == 1 and message in lines[0], result.stderr

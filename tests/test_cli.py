@@ -1,4 +1,5 @@
-"""The ``tf-nst`` command, run as a user runs it (a subprocess)."""
+"""The ``tf-nst`` command, run as a user runs it (a subprocess), or in the test process where
+the process itself is not what is tested (tests/in_process.py)."""
 
 import os
 import subprocess
@@ -10,12 +11,22 @@ from PIL import Image
 
 from tf_nst import hardware
 from tf_nst.config import Config, fields
+from tests import in_process
 from tests.conftest import ROOT
 
 
 def tf_nst(*args, cwd=None, env=None):
-    return subprocess.run([sys.executable, "-m", "tf_nst", *args], capture_output=True, text=True,
-                          cwd=cwd or ROOT, env=env, timeout=300)
+    return ended(started(*args, cwd=cwd, env=env))
+
+
+def started(*args, cwd=None, env=None):
+    return subprocess.Popen([sys.executable, "-m", "tf_nst", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=cwd or ROOT, env=env)
+
+
+def ended(proc) -> subprocess.CompletedProcess:
+    out, err = proc.communicate(timeout=300)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def error_lines(result):
@@ -37,16 +48,35 @@ def inputs(tmp_path_factory, image_files):
     return folder
 
 
-def test_stylises_with_a_preset_and_writes_snapshots(inputs, tmp_path, vgg_weights):
-    out = tmp_path / "out.jpg"
-    # A flag before --preset overrides it as well as one after it (preview.cfg: 256 px, 60 steps).
-    result = tf_nst("--image_size=40", "--preset=preview", f"--content={inputs / 'content.png'}",
-                    f"--style={inputs / 'style.jpg'}", f"--output={out}",
-                    "--num_steps=4", "--save_every=2", "--print_every=2", "--style_ramp_steps=10")
+@pytest.fixture(scope="module")
+def processes(inputs, tmp_path_factory):
+    """``{name: (folder, result)}`` of this module's runs in a process of their own, started
+    together: ``preset``, a run as a user sees it, and ``offline``, one without the weights."""
+    folders = {name: tmp_path_factory.mktemp(name) for name in ("preset", "offline")}
+    offline = dict(os.environ, KERAS_HOME=str(folders["offline"] / "empty_keras_home"),
+                   # A proxy on the discard port makes any download fail at once, online or not.
+                   HTTP_PROXY="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9",
+                   http_proxy="http://127.0.0.1:9", https_proxy="http://127.0.0.1:9")
+    procs = {
+        # A flag before --preset overrides it as well as one after it (preview.cfg: 256 px,
+        # 60 steps).
+        "preset": started("--image_size=40", "--preset=preview",
+                          f"--content={inputs / 'content.png'}", f"--style={inputs / 'style.jpg'}",
+                          f"--output={folders['preset'] / 'out.jpg'}", "--num_steps=4",
+                          "--save_every=2", "--print_every=2", "--style_ramp_steps=10"),
+        "offline": started(f"--content={inputs / 'content.png'}", f"--style={inputs / 'style.jpg'}",
+                           f"--output={folders['offline'] / 'out.png'}", "--image_size=32",
+                           "--num_steps=1", env=offline)}
+    return {name: (folders[name], ended(proc)) for name, proc in procs.items()}
+
+
+def test_stylises_with_a_preset_and_writes_snapshots(inputs, processes, vgg_weights):
+    folder, result = processes["preset"]
+    out = folder / "out.jpg"
     assert result.returncode == 0, result.stderr
     image = Image.open(out)
     assert image.format == "JPEG" and image.size == (40, 30)
-    assert (tmp_path / "out_00002.jpg").is_file() and (tmp_path / "out_00004.jpg").is_file()
+    assert (folder / "out_00002.jpg").is_file() and (folder / "out_00004.jpg").is_file()
     assert "style/conv1_1=" in result.stderr and "steps/s" in result.stderr
     # TensorFlow's native start-up log is held to TF_CPP_MIN_LOG_LEVEL (tf_nst.startup).
     assert "absl::InitializeLog" not in result.stderr and "cuda drivers" not in result.stderr
@@ -92,7 +122,7 @@ def test_bad_input_is_one_line_nonzero_and_writes_nothing(case, inputs, tmp_path
         flag = flag.format(inputs=inputs, tmp=tmp_path)
         name = flag.split("=")[0].lstrip("-")
         args[name if name in args else flag] = flag
-    result = tf_nst(*args.values())
+    result = in_process.tf_nst(*args.values())
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     lines = error_lines(result)
@@ -104,8 +134,9 @@ def test_bad_input_is_one_line_nonzero_and_writes_nothing(case, inputs, tmp_path
 def test_existing_output_is_not_overwritten_without_flag(inputs, tmp_path):
     out = tmp_path / "out.png"
     out.write_bytes(b"precious")
-    result = tf_nst(f"--content={inputs / 'content.png'}", f"--style={inputs / 'style.jpg'}",
-                    f"--output={out}", "--image_size=32", "--num_steps=1")
+    result = in_process.tf_nst(f"--content={inputs / 'content.png'}",
+                               f"--style={inputs / 'style.jpg'}", f"--output={out}",
+                               "--image_size=32", "--num_steps=1")
     assert result.returncode != 0 and "--overwrite" in error_lines(result)[0]
     assert out.read_bytes() == b"precious"
 
@@ -164,14 +195,9 @@ def test_presets_are_valid_configs(preset):
         assert config.style_ramp_steps == 200 and config.style_ramp_start == pytest.approx(0.1)
 
 
-def test_offline_without_cached_weights_says_how_to_provide_them(inputs, tmp_path):
-    env = dict(os.environ, KERAS_HOME=str(tmp_path / "empty_keras_home"),
-               # A proxy on the discard port makes any download fail at once, online or not.
-               HTTP_PROXY="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9",
-               http_proxy="http://127.0.0.1:9", https_proxy="http://127.0.0.1:9")
-    out = tmp_path / "out.png"
-    result = tf_nst(f"--content={inputs / 'content.png'}", f"--style={inputs / 'style.jpg'}",
-                    f"--output={out}", "--image_size=32", "--num_steps=1", env=env)
+def test_offline_without_cached_weights_says_how_to_provide_them(processes):
+    folder, result = processes["offline"]
+    out = folder / "out.png"
     assert result.returncode != 0 and "Traceback" not in result.stderr
     lines = error_lines(result)
     assert len(lines) == 1, result.stderr

@@ -11,7 +11,7 @@ from tf_nst import Config, StyleTransfer, losses
 from tf_nst.config import ConfigError
 from tf_nst.objective import layer_masks
 from tests.conftest import load_small
-from tests.test_cli import tf_nst
+from tests.in_process import tf_nst
 
 TINY = dict(image_size=32, num_steps=15)
 

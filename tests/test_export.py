@@ -79,12 +79,11 @@ def assert_matches(image: np.ndarray, losses: dict, want) -> None:
         assert losses[k] == pytest.approx(want_losses[k], rel=1e-4, abs=1e-3), k
 
 
-def _run_script(script: str, *args: str) -> str:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
-    done = subprocess.run([PYTHON, "-c", script, *args], capture_output=True, text=True,
-                          env=env, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
+def _ended(proc: subprocess.Popen) -> str:
+    """The standard output of ``proc`` once it has ended; it must end well."""
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-3000:]
+    return out
 
 
 # --- pure pieces, no weights ----------------------------------------------------------------------
@@ -281,14 +280,34 @@ np.savez(out, png_a=decode(a["png_bytes"]), png_b=decode(b["png_bytes"]), image=
 """
 
 
-def test_tf2_loader_in_a_fresh_process_matches_the_library(model_dir, pairs, expected, tmp_path):
-    (content, style), want = pairs[0], expected[0]
-    (tmp_path / "c.png").write_bytes(png_bytes(content))
-    (tmp_path / "s.png").write_bytes(png_bytes(style))
-    _run_script(TF2_SCRIPT, model_dir, str(tmp_path / "c.png"), str(tmp_path / "s.png"),
-                str(tmp_path / "out.npz"),
-                json.dumps({k: getattr(CONFIG, k) for k in export.REQUEST_SCALARS}))
-    got = np.load(tmp_path / "out.npz")
+@pytest.fixture(scope="module")
+def other_programs(model_dir, pairs, tmp_path_factory):
+    """``(folder, {name: process})``: the first pair served by two other programs at the same
+    time, each in a process of its own: ``tf2``, TF2's loader in a fresh process (TF2_SCRIPT,
+    writing out.npz), and ``cli``, TensorFlow's saved_model_cli (writing into out/)."""
+    content, style = pairs[0]
+    folder = tmp_path_factory.mktemp("served")
+    for name, image in (("c", content), ("s", style)):
+        (folder / f"{name}.png").write_bytes(png_bytes(image))
+        np.save(folder / f"{name}.npy", np.array(png_bytes(image), dtype=object),
+                allow_pickle=True)
+    defaults = json.dumps({k: getattr(CONFIG, k) for k in export.REQUEST_SCALARS})
+    quiet = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    tf2 = [PYTHON, "-c", TF2_SCRIPT, model_dir, str(folder / "c.png"), str(folder / "s.png"),
+           str(folder / "out.npz"), defaults]
+    cli = [os.path.join(os.path.dirname(PYTHON), "saved_model_cli"), "run", "--dir", model_dir,
+           "--tag_set", "serve", "--signature_def", "serving_default",
+           "--inputs", f"content={folder / 'c.npy'};style={folder / 's.npy'}",
+           "--input_exprs", "num_steps=4", "--outdir", str(folder / "out")]
+    pipes = dict(stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return folder, {"tf2": subprocess.Popen(tf2, env=dict(quiet, PYTHONPATH=str(ROOT)), **pipes),
+                    "cli": subprocess.Popen(cli, env=quiet, **pipes)}
+
+
+def test_tf2_loader_in_a_fresh_process_matches_the_library(other_programs, expected):
+    (folder, processes), want = other_programs, expected[0]
+    _ended(processes["tf2"])
+    got = np.load(folder / "out.npz")
     assert_matches(got["image"], {k: float(got[f"{k}_loss"]) for k in export.LOSS_OUTPUTS}, want)
     want_png = images.to_uint8(want[0])
     assert np.abs(got["png_a"].astype(int) - want_png).max() <= 1
@@ -317,21 +336,12 @@ def test_tf1_session_loader_with_optional_inputs_omitted(model_dir, pairs, expec
             sess.run(fetch, feed)
 
 
-def test_saved_model_cli_runs_it(model_dir, pairs, expected, tmp_path):
-    (content, style), want = pairs[0], expected[0]
-    np.save(tmp_path / "c.npy", np.array(png_bytes(content), dtype=object), allow_pickle=True)
-    np.save(tmp_path / "s.npy", np.array(png_bytes(style), dtype=object), allow_pickle=True)
-    cli = os.path.join(os.path.dirname(PYTHON), "saved_model_cli")
-    done = subprocess.run(
-        [cli, "run", "--dir", model_dir, "--tag_set", "serve", "--signature_def",
-         "serving_default", "--inputs", f"content={tmp_path / 'c.npy'};style={tmp_path / 's.npy'}",
-         "--input_exprs", "num_steps=4", "--outdir", str(tmp_path / "out")],
-        capture_output=True, text=True, timeout=300,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
-    assert done.returncode == 0, done.stderr[-3000:]
-    png = np.load(tmp_path / "out" / "png_bytes.npy", allow_pickle=True).item()
+def test_saved_model_cli_runs_it(other_programs, expected):
+    (folder, processes), want = other_programs, expected[0]
+    _ended(processes["cli"])
+    png = np.load(folder / "out" / "png_bytes.npy", allow_pickle=True).item()
     assert np.abs(tf.io.decode_png(png).numpy().astype(int) - images.to_uint8(want[0])).max() <= 1
-    total = float(np.load(tmp_path / "out" / "total_loss.npy"))
+    total = float(np.load(folder / "out" / "total_loss.npy"))
     assert total == pytest.approx(want[1]["total"], rel=1e-4)
 
 

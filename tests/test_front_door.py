@@ -11,6 +11,7 @@ from absl import flags
 from PIL import Image
 
 from tests.conftest import ROOT
+from tests.in_process import tf_nst
 from tf_nst import aliases, usage
 from tf_nst.aliases import AliasError, translate
 from tf_nst.command import make_output_directory, remove_directories
@@ -256,7 +257,7 @@ def test_neural_style_command_line_writes_the_output(tmp_path, vgg_weights):
     # 32 px on each side: conv5_1 needs 16 (4 poolings), 32 is the size neural-style users try.
     write_images(tmp_path, "C.png", "S.png")
     paths = {"C": tmp_path / "C.png", "S": tmp_path / "S.png", "O": tmp_path / "O.png"}
-    result = command("tf_nst", *[str(paths.get(arg, arg)) for arg in ACCEPTANCE])
+    result = tf_nst(*[str(paths.get(arg, arg)) for arg in ACCEPTANCE])
     assert result.returncode == 0, result.stderr
     assert Image.open(tmp_path / "O.png").size == (32, 32)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["C.png", "O.png", "S.png"]  # -save_iter 0
@@ -266,12 +267,12 @@ def test_neural_style_command_line_writes_the_output(tmp_path, vgg_weights):
 def test_several_images_into_a_missing_directory(tmp_path, vgg_weights):
     # 16 px: the smallest square conv5_1 takes.
     write_images(tmp_path, "a.png", "b.png", "style.png", side=16)
-    result = command("tf_nst", f"--content={tmp_path}/[ab].png", f"--style={tmp_path}/style.png",
-                     f"--output={tmp_path}/new/dir/", "--image_size=16", "--num_steps=1")
+    result = tf_nst(f"--content={tmp_path}/[ab].png", f"--style={tmp_path}/style.png",
+                    f"--output={tmp_path}/new/dir/", "--image_size=16", "--num_steps=1")
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in (tmp_path / "new" / "dir").iterdir()) == ["a.png", "b.png"]
     # A run refused by its checks leaves no directory behind.
-    result = command("tf_nst", f"--content={tmp_path}/[ab].png", f"--style={tmp_path}/none.png",
-                     f"--output={tmp_path}/other/", "--image_size=16", "--num_steps=1")
+    result = tf_nst(f"--content={tmp_path}/[ab].png", f"--style={tmp_path}/none.png",
+                    f"--output={tmp_path}/other/", "--image_size=16", "--num_steps=1")
     assert result.returncode == 1 and "none.png" in result.stderr
     assert not (tmp_path / "other").exists()

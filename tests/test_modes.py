@@ -5,8 +5,6 @@ the table's reason; README shows the table."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -17,6 +15,7 @@ from tf_nst.config import Config, ConfigError
 from tf_nst.export import Limits, check_exportable, lite_config
 
 from .conftest import ROOT, load_tool, precision_flags
+from .in_process import tf_nst as run
 
 COMMAND_MODES = ("single", "batch", "video")
 EXPORT_MODES = ("saved_model", "tflite")
@@ -61,11 +60,6 @@ def folder(tmp_path_factory, image_files):
     Image.fromarray(centre).save(folder / "centre.png")
     Image.fromarray(np.full((72, 96, 3), 128, np.uint8)).save(folder / "init.png")
     return folder
-
-
-def run(*args):
-    return subprocess.run([sys.executable, "-m", "tf_nst", *args], capture_output=True, text=True,
-                          cwd=ROOT, timeout=600)
 
 
 def test_readme_shows_the_table():

@@ -1,10 +1,14 @@
 """Long runs survive interruptions: checkpoint + resume after SIGKILL, SIGINT/SIGTERM leave a
-partial image (never a half-written output), NaN/Inf stops the run and keeps the last good image."""
+partial image (never a half-written output), NaN/Inf stops the run and keeps the last good image.
+
+The runs that are killed or signalled are real processes; the runs that resume them, and those
+that only end, run in the test process (tests/in_process.py)."""
 
 import os
 import signal
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -12,6 +16,7 @@ import tensorflow as tf
 from PIL import Image
 
 from tests.conftest import ROOT
+from tests.in_process import tf_nst
 from tests.test_batch import PRECISIONS
 from tf_nst import checkpoint, health, images, optimizers
 from tf_nst.batch import stylize_frames
@@ -37,13 +42,37 @@ def start(*args):
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def wait_for_step(proc, step, seen):
-    """Reads stderr until the per-step log line of ``step``; returns the lines read."""
-    for line in proc.stderr:
-        seen.append(line)
-        if line.startswith(f"step {step}:"):
-            return seen
-    raise AssertionError("run ended before step %d:\n%s" % (step, "".join(seen)))
+class Signalled(threading.Thread):
+    """``tf-nst ARGS`` started in a process that this thread sends ``signum`` at its first line
+    of standard error starting with ``prefix`` (SIGKILL: no handler runs, only the checkpoints
+    on disk survive), while the test goes on; ``stderr`` is all the process wrote there."""
+
+    def __init__(self, args, prefix, signum=signal.SIGKILL):
+        super().__init__(daemon=True)
+        self.proc, self.prefix, self.signum, self.seen = start(*args), prefix, signum, []
+        self.sent = False
+        self.start()
+
+    def run(self):
+        for line in self.proc.stderr:
+            self.seen.append(line)
+            if line.startswith(self.prefix) and not self.sent:
+                self.proc.send_signal(self.signum)
+                self.sent = True
+        self.proc.wait()
+
+    def returncode(self) -> int:
+        """The process's exit status once it has ended; AssertionError if it ended unsignalled."""
+        self.join(timeout=300)
+        if self.is_alive():
+            self.proc.kill()
+        assert not self.is_alive() and self.sent, (
+            f"run ended before {self.prefix!r}:\n{self.stderr}")
+        return self.proc.returncode
+
+    @property
+    def stderr(self) -> str:
+        return "".join(self.seen)
 
 
 def tool_lines(stderr):
@@ -54,23 +83,18 @@ def test_sigkill_then_resume_ends_exactly_like_an_uninterrupted_run(inputs, tmp_
     ckpt, out = tmp_path / "ckpt", tmp_path / "out.png"
     args = [f"--content={inputs / 'content.png'}", f"--style={inputs / 'style.png'}",
             f"--output={out}", f"--checkpoint_dir={ckpt}", "--num_steps=30", *RUN]
-    proc = start(*args)
-    wait_for_step(proc, 12, [])
-    proc.kill()  # SIGKILL: no handler runs, only the checkpoints on disk survive
-    proc.wait(timeout=60)
-    assert proc.returncode == -signal.SIGKILL and not out.exists()
-    assert tf.train.latest_checkpoint(str(ckpt)).endswith("ckpt-10")
-
-    resumed = subprocess.run([sys.executable, "-m", "tf_nst", *args], cwd=ROOT, text=True,
-                             capture_output=True, timeout=300)
-    assert resumed.returncode == 0, resumed.stderr
-    assert "resuming at step 10" in resumed.stderr
-    assert "step 11:" in resumed.stderr and "step 10:" not in resumed.stderr
-
-    # The same run without interruption, in this process.
+    killed = Signalled(args, "step 12:")
+    # Meanwhile the same run without interruption, in this process.
     config = Config(image_size=40, num_steps=30, optimizer="lbfgs")
     reference = StyleTransfer(str(inputs / "content.png"), str(inputs / "style.png"), config)
     final_image = reference.run()
+    assert killed.returncode() == -signal.SIGKILL and not out.exists()
+    assert tf.train.latest_checkpoint(str(ckpt)).endswith("ckpt-10")
+
+    resumed = tf_nst(*args)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming at step 10" in resumed.stderr
+    assert "step 11:" in resumed.stderr and "step 10:" not in resumed.stderr
     assert np.array_equal(np.asarray(Image.open(out)), images.to_uint8(final_image))
     # Bitwise: the whole optimiser state at step 30, L-BFGS history included.
     reader = tf.train.load_checkpoint(str(ckpt / "ckpt-30"))
@@ -79,18 +103,32 @@ def test_sigkill_then_resume_ends_exactly_like_an_uninterrupted_run(inputs, tmp_
         assert np.array_equal(stored, np.asarray(value)), name  # the pairs' slots saved stacked
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_signal_writes_a_partial_image_and_never_the_output(signum, inputs, tmp_path, vgg_weights):
-    ckpt, out = tmp_path / "ckpt", tmp_path / "out.png"
-    out.write_bytes(b"precious")  # --overwrite allows replacing it only with a finished image
-    proc = start(f"--content={inputs / 'content.png'}", f"--style={inputs / 'style.png'}",
-                 f"--output={out}", f"--checkpoint_dir={ckpt}", "--num_steps=100000", "--overwrite",
-                 *RUN)
-    seen = wait_for_step(proc, 7, [])
-    proc.send_signal(signum)
-    _, rest = proc.communicate(timeout=120)
-    stderr = "".join(seen) + rest
-    assert proc.returncode == 128 + signum, stderr
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@pytest.fixture(scope="module")
+def signalled(inputs, tmp_path_factory, vgg_weights):
+    """``{signum: (folder, run)}``: a run sent SIGINT, another SIGTERM, each at its step 7 and in
+    its own folder (the two processes run at the same time)."""
+    runs = {}
+    for signum in SIGNALS:
+        folder = tmp_path_factory.mktemp(signal.Signals(signum).name)
+        # --overwrite allows replacing the output only with a finished image.
+        (folder / "out.png").write_bytes(b"precious")
+        runs[signum] = folder, Signalled([
+            f"--content={inputs / 'content.png'}", f"--style={inputs / 'style.png'}",
+            f"--output={folder / 'out.png'}", f"--checkpoint_dir={folder / 'ckpt'}",
+            "--num_steps=100000", "--overwrite", *RUN], "step 7:", signum)
+    for _, run in runs.values():
+        run.join(timeout=300)
+    return runs
+
+
+@pytest.mark.parametrize("signum", SIGNALS)
+def test_signal_writes_a_partial_image_and_never_the_output(signum, signalled, inputs):
+    folder, run = signalled[signum]
+    ckpt, out, stderr = folder / "ckpt", folder / "out.png", run.stderr
+    assert run.returncode() == 128 + signum, stderr
     assert "Traceback" not in stderr
     lines = tool_lines(stderr)
     assert len(lines) == 2 and lines[1].startswith("tf-nst: error: interrupted by "
@@ -98,20 +136,18 @@ def test_signal_writes_a_partial_image_and_never_the_output(signum, inputs, tmp_
     step = int(lines[1].split(" at step ")[1].split("/")[0])
     assert step >= 7 and "PARTIAL" in lines[1] and "out.partial.png" in lines[1]
     assert out.read_bytes() == b"precious"
-    partial = Image.open(tmp_path / "out.partial.png")
+    partial = Image.open(folder / "out.partial.png")
     assert partial.size == (40, 30) and partial.format == "PNG"
     # Nothing else left around: no temporary file, the checkpoint holds the interrupted step.
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt", "out.partial.png", "out.png"]
+    assert sorted(p.name for p in folder.iterdir()) == ["ckpt", "out.partial.png", "out.png"]
     assert tf.train.latest_checkpoint(str(ckpt)).endswith(f"ckpt-{step}")
     if signum == signal.SIGINT:  # finishing the run supersedes the partial image
-        done = subprocess.run([sys.executable, "-m", "tf_nst", f"--content={inputs / 'content.png'}",
-                               f"--style={inputs / 'style.png'}", f"--output={out}",
-                               f"--checkpoint_dir={ckpt}", f"--num_steps={step + 1}",
-                               "--overwrite", *RUN], cwd=ROOT, capture_output=True, text=True,
-                              timeout=300)
+        done = tf_nst(f"--content={inputs / 'content.png'}", f"--style={inputs / 'style.png'}",
+                      f"--output={out}", f"--checkpoint_dir={ckpt}", f"--num_steps={step + 1}",
+                      "--overwrite", *RUN)
         assert done.returncode == 0 and f"resuming at step {step}" in done.stderr, done.stderr
         assert Image.open(out).size == (40, 30)
-        assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt", "out.png"]
+        assert sorted(p.name for p in folder.iterdir()) == ["ckpt", "out.png"]
 
 
 # init=content makes the content loss 0 at step 1 (in float32: targets and steps round alike);
@@ -124,10 +160,8 @@ DIVERGING = ["--image_size=32", "--optimizer=adam", "--content_weight=1e38",
 def test_diverging_run_stops_with_the_cause_and_keeps_the_last_good_image(inputs, tmp_path,
                                                                            vgg_weights):
     out = tmp_path / "out.png"
-    result = subprocess.run(
-        [sys.executable, "-m", "tf_nst", f"--content={inputs / 'content.png'}",
-         f"--style={inputs / 'style.png'}", f"--output={out}", "--num_steps=20", *DIVERGING],
-        cwd=ROOT, text=True, capture_output=True, timeout=300)
+    result = tf_nst(f"--content={inputs / 'content.png'}", f"--style={inputs / 'style.png'}",
+                    f"--output={out}", "--num_steps=20", *DIVERGING)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     error = tool_lines(result.stderr)[-1]
     assert error.startswith("tf-nst: error: the total loss became NaN or Inf at step 2 (adam")
@@ -139,10 +173,9 @@ def test_diverging_run_stops_with_the_cause_and_keeps_the_last_good_image(inputs
 
 def test_a_diverging_batch_stops_with_one_line_naming_the_cause(inputs, tmp_path, vgg_weights):
     out = tmp_path / "out"
-    result = subprocess.run(
-        [sys.executable, "-m", "tf_nst", f"--content={inputs / 'content.png'},{inputs / 'style.png'}",
-         f"--style={inputs / 'style.png'}", f"--output={out}/", "--num_steps=3", *DIVERGING],
-        cwd=ROOT, text=True, capture_output=True, timeout=300)
+    result = tf_nst(f"--content={inputs / 'content.png'},{inputs / 'style.png'}",
+                    f"--style={inputs / 'style.png'}", f"--output={out}/", "--num_steps=3",
+                    *DIVERGING)
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     errors = [line for line in tool_lines(result.stderr) if line.startswith("tf-nst: error")]
     assert len(errors) == 1, result.stderr
@@ -313,21 +346,6 @@ def test_fingerprint_covers_every_style_of_a_blend_and_the_masks(small_pair, vgg
     assert digest([style, content]) == blend
 
 
-def complete(*args):
-    """``tf-nst ARGS`` run to its end."""
-    return subprocess.run([sys.executable, "-m", "tf_nst", *args], cwd=ROOT, text=True,
-                          capture_output=True, timeout=300)
-
-
-def wait_for_line(proc, prefix, seen):
-    """Reads stderr until a line starting with ``prefix``; returns the lines read."""
-    for line in proc.stderr:
-        seen.append(line)
-        if line.startswith(prefix):
-            return seen
-    raise AssertionError(f"run ended before {prefix!r}:\n{''.join(seen)}")
-
-
 @pytest.mark.parametrize("mode, kill_at", [("batch", "tf-nst: batch 2/2 | step 6:"),
                                            ("video", "tf-nst: frame 2/3 | step 6:")])
 def test_a_killed_batch_or_video_resumes_to_the_files_of_an_uninterrupted_run(
@@ -343,18 +361,15 @@ def test_a_killed_batch_or_video_resumes_to_the_files_of_an_uninterrupted_run(
               "--color_transfer=histogram",
               "--print_every=1", "--checkpoint_every=1", "--optimizer=lbfgs"]
     common += ["--video"] if mode == "video" else []
-    reference = complete(*common, f"--output={tmp_path / 'reference'}/")
-    assert reference.returncode == 0, reference.stderr
-
     args = [*common, f"--output={tmp_path / 'out'}/", f"--checkpoint_dir={tmp_path / 'ck'}"]
-    proc = start(*args)
-    wait_for_line(proc, kill_at, [])
-    proc.kill()  # SIGKILL in the fine scale of the second job
-    proc.wait(timeout=60)
+    killed = Signalled(args, kill_at)  # in the fine scale of the second job
+    reference = tf_nst(*common, f"--output={tmp_path / 'reference'}/")  # meanwhile, uninterrupted
+    assert reference.returncode == 0, reference.stderr
+    assert killed.returncode() == -signal.SIGKILL
     finished = sorted(os.listdir(tmp_path / "out"))
     assert finished == (["a.png", "b.png"] if mode == "batch" else ["a.png"])
 
-    resumed = complete(*args)
+    resumed = tf_nst(*args)
     assert resumed.returncode == 0, resumed.stderr
     label = kill_at.split(" | ")[0].split(": ")[1]
     assert f"{label}: resuming at step " in resumed.stderr, resumed.stderr  # 5 or 6

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT
+from tests.in_process import tf_nst
 from tf_nst import resources
 from tf_nst.config import Config
 
@@ -25,21 +26,23 @@ print(json.dumps((resources.peak_resident_bytes(), estimate)))
 """
 
 
-def _peak_and_estimate(size: int) -> tuple[float, float]:
-    """Peak RSS of a fresh process that runs 2 steps at ``size`` px, and the estimate for it.
+def _peaks_and_estimates(*sizes: int) -> list[tuple[float, float]]:
+    """Peak RSS of a fresh process that runs 2 steps at each of ``sizes`` px, and the estimate
+    for it; the processes run at the same time.
 
     One process per size: the peak is a high-water mark, so a second run in the same process
     would hide below the first one's peak (and the process's own peak, VmHWM, not ru_maxrss,
     which a subprocess inherits from this big pytest process)."""
-    result = subprocess.run([sys.executable, "-c", MEASURE, str(size)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    return tuple(json.loads(result.stdout.splitlines()[-1]))
+    procs = [subprocess.Popen([sys.executable, "-c", MEASURE, str(size)], cwd=ROOT, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for size in sizes]
+    outputs = [proc.communicate(timeout=300) for proc in procs]
+    for proc, (_, err) in zip(procs, outputs):
+        assert proc.returncode == 0, err
+    return [tuple(json.loads(out.splitlines()[-1])) for out, _ in outputs]
 
 
 def test_estimate_is_within_a_factor_of_two_of_the_measured_peak(vgg_weights):
-    rss_small, est_small = _peak_and_estimate(64)
-    rss_big, est_big = _peak_and_estimate(320)
+    (rss_small, est_small), (rss_big, est_big) = _peaks_and_estimates(64, 320)
     assert 0.5 < rss_big / est_big < 2.0, (rss_big, est_big)
     # The part that grows with the image, which is what the check is for.
     growth = (rss_big - rss_small) / (est_big - est_small)
@@ -107,10 +110,8 @@ def test_cli_refuses_before_loading_anything(tmp_path):
     content = tmp_path / "c.png"
     from PIL import Image
     Image.new("RGB", (400, 300), "white").save(content)
-    result = subprocess.run(
-        [sys.executable, "-m", "tf_nst", f"--content={content}", f"--style={content}",
-         f"--output={tmp_path / 'out.png'}", "--image_size=4000", "--memory_limit_gb=1.5"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    result = tf_nst(f"--content={content}", f"--style={content}", f"--output={tmp_path / 'out.png'}",
+                    "--image_size=4000", "--memory_limit_gb=1.5")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     lines = [l for l in result.stderr.splitlines() if l.startswith("tf-nst")]
     assert len(lines) == 1 and "4000x3000 px run needs about" in lines[0]

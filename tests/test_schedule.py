@@ -147,22 +147,18 @@ def test_jit_compile_flag_reaches_the_step(small_pair):
 
 
 def test_cli_runs_the_fast_preset_scaled_down(tmp_path, small_pair, vgg_weights):
-    import subprocess
-    import sys
-
     from PIL import Image
 
     from tests.conftest import ROOT
+    from tests.in_process import tf_nst
 
     content, style = small_pair
     Image.fromarray((content * 255).astype(np.uint8)).save(tmp_path / "c.png")
     Image.fromarray((style * 255).astype(np.uint8)).save(tmp_path / "s.png")
     out = tmp_path / "out.png"
-    result = subprocess.run(
-        [sys.executable, "-m", "tf_nst", f"--flagfile={ROOT / 'configs' / 'fast.cfg'}",
-         f"--content={tmp_path / 'c.png'}", f"--style={tmp_path / 's.png'}", f"--output={out}",
-         "--image_size=128", "--num_steps=2", "--steps_per_scale=1,1"],
-        capture_output=True, text=True, cwd=ROOT, timeout=300)
+    result = tf_nst(f"--flagfile={ROOT / 'configs' / 'fast.cfg'}",
+                    f"--content={tmp_path / 'c.png'}", f"--style={tmp_path / 's.png'}",
+                    f"--output={out}", "--image_size=128", "--num_steps=2", "--steps_per_scale=1,1")
     assert result.returncode == 0, result.stderr[-500:]
     assert "coarse to fine: 1/1 steps at 64/128 px" in result.stderr
     assert Image.open(out).size == (128, 96)

@@ -10,7 +10,7 @@ from tf_nst.export import Limits, check_exportable
 from tf_nst.objective import LossWeights
 from tests.test_batch import PRECISIONS
 from tests.test_cli import error_lines, inputs  # noqa: F401  (inputs is a fixture)
-from tests.test_cli import tf_nst as run_cli
+from tests.in_process import tf_nst as run_cli
 
 GRIDS = [(96, 80, 64, 16), (72, 96, 64, 16), (300, 500, 128, 32), (130, 64, 64, 31),
          (64, 64, 64, 16), (40, 200, 64, 0), (1000, 1000, 256, 64), (4096, 3072, 1024, 64)]

@@ -1,5 +1,6 @@
-"""The visual tools (python -m tf_nst.visualize), run as a user runs them, at 32 px and 2 steps;
-tf_nst.grid; the benchmark scripts in tools/."""
+"""The visual tools (python -m tf_nst.visualize) at 32 px and 2 steps: their errors and help run
+as a user runs them, their figures in the test process; tf_nst.grid; the benchmark scripts in
+tools/."""
 
 import json
 import os
@@ -13,6 +14,7 @@ import pytest
 from PIL import Image
 
 from tf_nst import grid
+from tests import in_process
 from tests.conftest import EXAMPLES, ROOT, load_tool
 
 PAD, LABEL = 4, 14
@@ -55,8 +57,9 @@ def test_tools_make_grids_of_the_right_size(tmp_path, vgg_weights):
     Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(tmp_path / "c.png")
     Image.fromarray(np.kron(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8),
                             np.ones((4, 4, 1), np.uint8))).save(tmp_path / "s.png")
+    # Adam: of the two optimisers the quicker to build a step for; the grids are what is checked.
     transfer = [f"--content={tmp_path / 'c.png'}", f"--style={tmp_path / 's.png'}",
-                "--image_size=32", "--num_steps=2"]
+                "--image_size=32", "--num_steps=2", "--optimizer=adam"]
     runs = {
         "feature-maps": ([f"--image={tmp_path / 'c.png'}", "--image_size=32", "--channels=4",
                           "--columns=2"], grid_size(4, 2, 64, 64)),  # 32 px maps shown at 2x
@@ -70,12 +73,12 @@ def test_tools_make_grids_of_the_right_size(tmp_path, vgg_weights):
                       *transfer[2:]], grid_size(9, 3, 32, 32)),  # 3 inputs + 6 results
     }
     (tmp_path / "gram.jpg").write_bytes(b"old")  # replaced: --overwrite
-    # In parallel: most of each run is TensorFlow's start-up.
-    procs = {tool: visualize(tool, *args, f"--output={tmp_path / tool}.jpg")
-             for tool, (args, _) in runs.items()}
-    for tool, proc in procs.items():
-        _, err = proc.communicate(timeout=600)
-        assert proc.returncode == 0, f"{tool}: {err}"
+    # In this process, one after another: the runs share one network (the entry point as a
+    # process is tested below).
+    for tool, (args, _) in runs.items():
+        done = in_process.visualize(tool, *args, f"--output={tmp_path / tool}.jpg")
+        err = done.stderr
+        assert done.returncode == 0, f"{tool}: {err}"
         wrote = f"tf_nst.visualize {tool}: wrote {tmp_path / tool}.jpg"
         assert err.strip().splitlines()[-1] == wrote
         assert sorted(p.name for p in tmp_path.glob(f"{tool}*")) == [f"{tool}.jpg"]
@@ -93,6 +96,13 @@ def test_tool_errors_are_one_line_with_status_2(tmp_path):
     (tmp_path / "kept.jpg").write_bytes(b"precious")
     kept = visualize("ablation", f"--content={tmp_path / 'missing.png'}",
                      f"--style={tmp_path / 'm.png'}", f"--output={tmp_path / 'kept.jpg'}")
+    # Flag errors are answered by the parser: one line, before TensorFlow loads.
+    inputs = ["--content=c.png", "--style=s.png", "--output=o.jpg"]
+    bad = [(visualize(tool, *args), message) for tool, args, message in (
+        ("sweep", [*inputs, "--ratios=1e-3,0"], "--ratios: '1e-3,0': expected positive"),
+        ("ablation", [*inputs, "--ratios=a"], "--ratios: 'a': expected positive"),
+        ("gram", [], "the following arguments are required: --image, --output"),
+        ("collage", [], "argument SUBCOMMAND: invalid choice: 'collage'"))]
     for proc, tool, message in (
             (missing, "gram", f"{tmp_path / 'missing.png'}"),
             (kept, "ablation", f"{tmp_path / 'kept.jpg'}: file exists; pass --overwrite to "
@@ -103,16 +113,9 @@ def test_tool_errors_are_one_line_with_status_2(tmp_path):
         assert line.startswith(f"tf_nst.visualize {tool}: error: ") and message in line, err
     assert not (tmp_path / "g.jpg").exists()
     assert (tmp_path / "kept.jpg").read_bytes() == b"precious"
-    # Flag errors are answered by the parser: one line, before TensorFlow loads.
-    inputs = ["--content=c.png", "--style=s.png", "--output=o.jpg"]
-    for tool, args, message in (
-            ("sweep", [*inputs, "--ratios=1e-3,0"], "--ratios: '1e-3,0': expected positive"),
-            ("ablation", [*inputs, "--ratios=a"], "--ratios: 'a': expected positive"),
-            ("gram", [], "the following arguments are required: --image, --output"),
-            ("collage", [], "argument SUBCOMMAND: invalid choice: 'collage'")):
-        bad = visualize(tool, *args)
-        _, err = bad.communicate(timeout=120)
-        assert bad.returncode == 2 and len(err.strip().splitlines()) == 1, err
+    for proc, message in bad:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 2 and len(err.strip().splitlines()) == 1, err
         assert message in err, err
 
 

@@ -1,8 +1,6 @@
 """Video frames: each frame starts from the previous result, which reduces flicker."""
 
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -10,7 +8,8 @@ from PIL import Image
 
 from tf_nst import Config, stylize
 from tf_nst.batch import stylize_batch, stylize_frames
-from tests.conftest import ROOT, load_small
+from tests.conftest import load_small
+from tests.in_process import tf_nst as run_command
 from tests.test_batch import PRECISIONS, TOLERANCE
 
 
@@ -58,11 +57,6 @@ def test_content_blend_one_is_each_frame_alone(sequence, vgg_weights, precision)
         assert np.abs(a - b).max() < TOLERANCE[precision]["adam"][0]
     with pytest.raises(ValueError, match="content_blend"):
         stylize_frames(frames, style, config, content_blend=1.5)
-
-
-def run_command(*args):
-    return subprocess.run([sys.executable, "-m", "tf_nst", *args], capture_output=True, text=True,
-                          cwd=ROOT, timeout=300)
 
 
 def test_command_writes_each_frame_named_after_it(sequence, tmp_path, image_files, vgg_weights):

@@ -115,12 +115,17 @@ def _checked_config():
     return config
 
 
+def flag_parser():
+    """The command line's parser: this command's short help, presets and neural-style's flags
+    (:func:`tf_nst.usage.flag_parser`)."""
+    from tf_nst import aliases
+    return usage.flag_parser(PROGRAM, HELP_GROUPS, USAGE, aliases.ALIASES)
+
+
 def run() -> None:
     """Console-script entry point."""
     from tf_nst import startup
-    from tf_nst import aliases
-    app.run(startup.reporting_on_stderr(main), flags_parser=usage.flag_parser(
-        PROGRAM, HELP_GROUPS, USAGE, aliases.ALIASES))
+    app.run(startup.reporting_on_stderr(main), flags_parser=flag_parser())
 
 
 if __name__ == "__main__":

@@ -46,10 +46,10 @@ def test_the_preset_is_the_automatic_schedule():
     config = presets.load("hires")
     assert (config.scales, config.tile_size, config.stop_tolerance) == (0, -1, 0)
     assert config.image_size == 2048 and config.precision == "auto"
-    assert config.scale_sizes == (512, 1024, 2048) and config.scale_steps == (60, 150, 40)
-    assert presets.load("hires", image_size=512).scale_steps == (250,)
-    assert presets.load("hires", image_size=1024).scale_steps == (100, 150)
-    assert presets.load("hires", image_size=4096).scale_steps == (20, 150, 40, 40)
+    assert config.scale_sizes == (512, 1024, 2048) and config.scale_steps == (40, 200, 40)
+    assert presets.load("hires", image_size=512).scale_steps == (280,)
+    assert presets.load("hires", image_size=1024).scale_steps == (80, 200)
+    assert presets.load("hires", image_size=4096).scale_steps == (0, 200, 40, 40)
     assert not config.tiling  # tile_size=-1 tiles nothing until resolved
 
 

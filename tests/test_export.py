@@ -300,8 +300,12 @@ def other_programs(model_dir, pairs, tmp_path_factory):
            "--inputs", f"content={folder / 'c.npy'};style={folder / 's.npy'}",
            "--input_exprs", "num_steps=4", "--outdir", str(folder / "out")]
     pipes = dict(stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    return folder, {"tf2": subprocess.Popen(tf2, env=dict(quiet, PYTHONPATH=str(ROOT)), **pipes),
-                    "cli": subprocess.Popen(cli, env=quiet, **pipes)}
+    processes = {"tf2": subprocess.Popen(tf2, env=dict(quiet, PYTHONPATH=str(ROOT)), **pipes),
+                 "cli": subprocess.Popen(cli, env=quiet, **pipes)}
+    yield folder, processes
+    for proc in processes.values():  # a program whose test did not wait for it
+        proc.kill()
+        proc.communicate()
 
 
 def test_tf2_loader_in_a_fresh_process_matches_the_library(other_programs, expected):

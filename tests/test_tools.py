@@ -160,13 +160,40 @@ def test_the_wheel_ships_the_visual_tools_and_the_licence(tmp_path):
     assert where.stdout.startswith(str(wheel)), where.stdout + where.stderr
 
 
-def test_benchmark_times_the_tflite_model_beside_tensorflow(tmp_path, vgg_weights):
-    out = tmp_path / "bench.json"
-    done = subprocess.run([sys.executable, str(ROOT / "tools" / "benchmark.py"), "--quick",
-                           "--sizes", "--tflite=32", "--steps=1", f"--json={out}"],
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "TFLite vs TensorFlow, 32 px, lbfgs" in done.stdout
+@pytest.fixture(scope="module")
+def benchmarks(tmp_path_factory, vgg_weights):
+    """``{name: (json, process)}``: tools/benchmark.py's two runs tested here, started together:
+    ``tflite`` (TFLite beside TensorFlow) and ``quality`` (time to quality, a bfloat16 route
+    against the paper's)."""
+    folder = tmp_path_factory.mktemp("bench")
+    route = folder / "bf16.cfg"
+    route.write_text("--precision=mixed_bfloat16\n--num_steps=12\n--lbfgs_history=3\n")
+    runs = {"tflite": ["--quick", "--sizes", "--tflite=32", "--steps=1"],
+            "quality": ["--sizes", "--memory_sizes", "--tflite=0", "--no_torch", "--quality",
+                        "--quality_size=32", "--quality_steps=8", "--judge_stride=3",
+                        "--routes", str(route), "--quality_images", str(EXAMPLES / "content.png"),
+                        str(EXAMPLES / "style.jpg")]}
+    started = {name: (folder / f"{name}.json", subprocess.Popen(
+        [sys.executable, str(ROOT / "tools" / "benchmark.py"), *args,
+         f"--json={folder / name}.json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)) for name, args in runs.items()}
+    yield started
+    for _, proc in started.values():  # a run whose test did not wait for it
+        proc.kill()
+        proc.communicate()
+
+
+def benchmark_output(benchmarks, name):
+    """``(json path, standard output)`` of benchmark run ``name``, once it has ended well."""
+    out, proc = benchmarks[name]
+    stdout, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr[-2000:]
+    return out, stdout
+
+
+def test_benchmark_times_the_tflite_model_beside_tensorflow(benchmarks):
+    out, stdout = benchmark_output(benchmarks, "tflite")
+    assert "TFLite vs TensorFlow, 32 px, lbfgs" in stdout
     rows = json.loads(out.read_text())["tflite"]["rows"]
     assert [(r["runtime"], r["weights"]) for r in rows] == [
         ("ai_edge_litert", "float32"), ("tf.lite", "float32"), ("ai_edge_litert", "float16"),
@@ -176,7 +203,7 @@ def test_benchmark_times_the_tflite_model_beside_tensorflow(tmp_path, vgg_weight
         assert r["s_per_step"] > 0, r
         assert r["total_loss"] == pytest.approx(reference, rel=1e-2 if r["weights"] == "float16"
                                                 else 1e-4), r
-        assert f"| {r['runtime']} | {r['weights']} | {r['s_per_step']:.3f} |" in done.stdout
+        assert f"| {r['runtime']} | {r['weights']} | {r['s_per_step']:.3f} |" in stdout
 
 
 def test_benchmark_sets_the_pytorch_peer_beside_our_figures():
@@ -245,19 +272,10 @@ def test_benchmark_live_judge_keeps_few_images_and_finds_the_same_step():
         [(i, losses[i]) for i in (9, 19, 29, 39, 49, 54)], None)
 
 
-def test_benchmark_time_to_quality_judges_every_route_in_float32(tmp_path, vgg_weights):
-    out = tmp_path / "bench.json"
-    route = tmp_path / "bf16.cfg"
-    route.write_text("--precision=mixed_bfloat16\n--num_steps=12\n--lbfgs_history=3\n")
-    done = subprocess.run([sys.executable, str(ROOT / "tools" / "benchmark.py"), "--sizes",
-                           "--memory_sizes", "--tflite=0", "--no_torch", "--quality",
-                           "--quality_size=32", "--quality_steps=8", "--judge_stride=3",
-                           "--routes", str(route), f"--json={out}", "--quality_images",
-                           str(EXAMPLES / "content.png"), str(EXAMPLES / "style.jpg")],
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
+def test_benchmark_time_to_quality_judges_every_route_in_float32(benchmarks):
+    out, stdout = benchmark_output(benchmarks, "quality")
     paper, mixed = json.loads(out.read_text())["quality"]
-    assert "| gatys2016 (single scale, float32) | 8 | 32 | float32 |" in done.stdout
+    assert "| gatys2016 (single scale, float32) | 8 | 32 | float32 |" in stdout
     assert 0 < paper["work_to_paper_loss"] <= 8 and paper["loss"] > 0  # its own end reached
     assert mixed["precision"] == "mixed_bfloat16" and mixed["steps"] == 12
     # The judge is the paper's float32 objective: the trajectory's losses are of the same scale

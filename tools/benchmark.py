@@ -7,6 +7,8 @@
     python tools/benchmark.py --quick --sizes --tflite 128   # only TFLite vs TF at 128 px
     python tools/benchmark.py --sizes --memory_sizes --tflite 0 --no_quality --hires 1024 2048
                                              # --preset=hires: time and look (benchmark_hires.py)
+    python tools/benchmark.py --sizes --memory_sizes --tflite 0 --no_quality --stopping 256 512
+                                             # where --stop_tolerance ends runs (stopping.py)
 
 Images per minute of batch mode (batch sizes 1, 2, 4 at 256 px): tools/benchmark_batch.py.
 
@@ -521,8 +523,12 @@ def main() -> None:
                              "../shared/images; 'examples' = the bundled pair, which is timed)")
     parser.add_argument("--hires_figure", help="with --hires: write the first pair's single "
                         "scale and hires outputs side by side here (jpg)")
+    parser.add_argument("--stopping", type=int, nargs="*", default=[], metavar="SIZE",
+                        help="the step where the stopping rule (--stop_tolerance) ends the "
+                             "default run on each pair at these sizes, and the mean difference of "
+                             "its image to the 500-step one (tools/stopping.py)")
     parser.add_argument("--cache_dir", help="with --hires: keep the outputs here (single-scale "
-                        "outputs found there are used again)")
+                        "outputs found there are used again); with --stopping: the recordings")
     # Worker-only.
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--memory_worker", action="store_true", help=argparse.SUPPRESS)
@@ -612,6 +618,14 @@ def main() -> None:
         import benchmark_hires
 
         report["hires"] = benchmark_hires.from_args(args, SHARED)
+    if args.stopping:
+        sys.path.insert(0, os.path.join(ROOT, "tools"))
+        import stopping as stopping_tool  # tools/stopping.py
+
+        print("\nWhere the stopping rule ends the default run (tools/stopping.py):")
+        report["stopping"] = stopping_tool.main(
+            ["--sizes", *map(str, args.stopping), "--images", SHARED]
+            + (["--cache_dir", args.cache_dir] if args.cache_dir else []))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=1)

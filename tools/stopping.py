@@ -111,7 +111,8 @@ def pixel_diff(frames: np.ndarray, step: int) -> float:
     return float(np.mean(np.abs(a - b)) * 255.0)
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> list[dict]:
+    """Prints the tables; returns a row per (pair, size, rule)."""
     from tf_nst import Config
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
@@ -128,7 +129,7 @@ def main(argv=None) -> None:
     parser.add_argument("--record_only", action="store_true")
     args = parser.parse_args(argv)
 
-    results = {}  # (size, window, tolerance) -> [(stop, diff)]
+    results, rows = {}, []  # (size, window, tolerance) -> [(stop, diff)]; the table's rows
     print("| pair | size | rule | stop step | mean diff (/255) |")
     print("| --- | ---: | --- | ---: | ---: |")
     for size in args.sizes:
@@ -141,6 +142,8 @@ def main(argv=None) -> None:
                     stop = stop_step(losses, tol, window)
                     diff = pixel_diff(frames, stop)
                     results.setdefault((size, window, tol), []).append((stop, diff))
+                    rows.append(dict(pair=pair, size=size, tolerance=tol, window=window,
+                                     stop_step=stop, mean_diff=diff))
                     print(f"| {pair.replace(':', ' x ')} | {size} | T={tol:g} W={window} "
                           f"| {stop} | {diff:.2f} |", flush=True)
     if results:
@@ -150,6 +153,7 @@ def main(argv=None) -> None:
             stops, diffs = np.array(rows).T
             print(f"| {size} | T={tol:g} W={window} | {stops.mean():.0f} | {stops.max():.0f} "
                   f"| {diffs.mean():.2f} | {diffs.max():.2f} |")
+    return rows
 
 
 if __name__ == "__main__":

@@ -148,7 +148,7 @@ class Driver:
         self.done_now: set[int] = set()
         self.transfer: StyleTransfer | None = None  # the job being run
         self.job: Job | None = None
-        self.previous: np.ndarray | None = None  # the last job's raw images (a video's start)
+        self.previous: np.ndarray | None = None  # a video's last frame, raw (the next start)
         self.started = time.perf_counter()
 
     def run(self, previous: np.ndarray | None = None) -> None:
@@ -181,7 +181,8 @@ class Driver:
             self.done_now.update(job.indices)
             for hook in self.hooks:
                 hook.job_finished(self, job, st)
-            self.previous = st.raw_images
+            if video:  # the next frame's start (copied to the host only for a video)
+                self.previous = st.raw_images
             self.transfer = None
 
     def _stepped(self, st: StyleTransfer) -> None:

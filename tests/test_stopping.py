@@ -2,9 +2,11 @@
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tf_nst import presets
 from tf_nst.config import Config, ConfigError
+from tf_nst import stopping
 from tf_nst.stopping import WINDOW, StoppingRule
 
 # Steps 1..8. With W = 3 the falls are, by hand: k=4 (100-60)/60 = 0.667, k=5 (80-58)/58 = 0.379,
@@ -15,7 +17,7 @@ LOSSES = [100.0, 80.0, 64.0, 60.0, 58.0, 57.0, 56.5, 56.4]
 def first_stop(rule: StoppingRule, losses, start: int = 1):
     """The first step (numbered from ``start``) at which ``rule`` says converged, else None."""
     for k, total in enumerate(losses, start=start):
-        if rule.update(k, [total])[0]:
+        if rule.update([total])[0]:
             return k
     return None
 
@@ -28,10 +30,9 @@ def test_stops_at_the_step_computed_by_hand(tolerance, expected):
 
 def test_the_fall_is_relative_to_the_current_loss_and_strictly_below_the_tolerance():
     rule = StoppingRule(0.5, window=1)
-    rule.update(1, [3.0])
-    assert not rule.update(2, [2.0])[0]  # (3 - 2) / 2 = 0.5 is not below 0.5
-    assert rule.last_fall == pytest.approx([0.5])
-    assert rule.update(3, [1.5])[0]  # (2 - 1.5) / 1.5 = 0.333
+    rule.update([3.0])
+    assert not rule.update([2.0])[0]  # (3 - 2) / 2 = 0.5 is not below 0.5
+    assert rule.update([1.5])[0]  # (2 - 1.5) / 1.5 = 0.333
     assert rule.stopped_at.tolist() == [3]
 
 
@@ -60,9 +61,6 @@ def test_not_judged_during_the_style_ramp_nor_its_window():
     losses = [10.0, 12.0, 14.0, 16.0, 18.0] + [18.0] * 10
     assert first_stop(StoppingRule(0.001, window=3, ramp_steps=5), losses) == 9
     assert first_stop(StoppingRule(0.001, window=3, ramp_steps=0), losses) == 4
-    rule = StoppingRule(0.001, window=3, ramp_steps=5)
-    first_stop(rule, losses[:8])
-    assert rule.last_fall is None  # nothing judged yet
 
 
 def test_each_image_of_a_batch_is_judged_alone_and_stays_converged():
@@ -70,53 +68,59 @@ def test_each_image_of_a_batch_is_judged_alone_and_stays_converged():
     # keeps falling by half each step (never stops), image 3 stops at 5 and then falls again.
     halving = [2.0 ** -k for k in range(8)]
     late = [12.0, 9.0, 9.0, 9.0, 9.0, 1.0, 0.5, 0.25]
-    rule = StoppingRule(0.1, window=3)
-    seen = []
-    for k, totals in enumerate(zip(LOSSES, [4.0] * 8, halving, late), start=1):
-        seen.append(rule.update(k, np.array(totals)).tolist())
+    rule = StoppingRule(0.1, window=3, batch=4)
+    seen = [rule.update(np.array(totals)).tolist()
+            for totals in zip(LOSSES, [4.0] * 8, halving, late)]
     assert rule.stopped_at.tolist() == [7, 4, 0, 5]
     assert seen[3] == [False, True, False, False]
     assert seen[-1] == [True, True, False, True]  # image 3 stays converged
     assert rule.converged.tolist() == [True, True, False, True]
 
 
-def test_restore_continues_exactly_as_an_uninterrupted_run():
+def test_the_state_carries_a_run_over_exactly_as_an_uninterrupted_one():
     rng = np.random.default_rng(0)
     k = np.arange(1, 61)[:, None]
     losses = 10.0 + 100.0 * np.exp(-k * np.array([0.1, 0.2, 0.3])) + rng.uniform(0, 0.01, (60, 3))
-    whole = StoppingRule(0.05, window=7)
-    expected = [whole.update(k, row).tolist() for k, row in enumerate(losses, start=1)]
+    whole = StoppingRule(0.05, window=7, batch=3)
+    expected = [whole.update(row).tolist() for row in losses]
     for cut in (0, 3, 8, 20, 30, 45, 59):
-        first = StoppingRule(0.05, window=7)
-        got = [first.update(k, row).tolist() for k, row in enumerate(losses[:cut], start=1)]
-        history, stopped_at = first.history, first.stopped_at
-        assert history.shape[0] <= 8 and history.dtype == np.float64
-        resumed = StoppingRule(0.05, window=7)
-        resumed.restore(history.copy(), stopped_at.copy())
-        got += [resumed.update(k, row).tolist()
-                for k, row in enumerate(losses[cut:], start=cut + 1)]
+        first = StoppingRule(0.05, window=7, batch=3)
+        got = [first.update(row).tolist() for row in losses[:cut]]
+        saved = [np.array(t) for t in first.state]  # as a checkpoint keeps it
+        resumed = StoppingRule(0.05, window=7, batch=3)
+        resumed.state = stopping.RuleState(*map(tf.constant, saved))
+        got += [resumed.update(row).tolist() for row in losses[cut:]]
         assert got == expected, cut
         assert resumed.stopped_at.tolist() == whole.stopped_at.tolist()
     assert len(set(whole.stopped_at.tolist()) - {0}) == 3  # each stopped, at its own step
 
 
-def test_history_holds_the_steps_and_totals_of_the_last_window():
-    rule = StoppingRule(0.1, window=2)
-    assert rule.history.shape == (0, 1) and rule.stopped_at.shape == (0,)
+def test_the_state_holds_the_last_window_of_totals_in_a_ring():
+    rule = StoppingRule(0.1, window=2, batch=2)
+    assert rule.stopped_at.tolist() == [0, 0]
     for k in range(1, 6):
-        rule.update(k, [k * 1.0, -k * 1.0])
-    np.testing.assert_array_equal(rule.history, [[3, 3, -3], [4, 4, -4], [5, 5, -5]])
+        rule.update([k * 1.0, -k * 1.0])
+    history, step, _ = rule.state
+    assert int(step) == 5  # step k at row k mod 3
+    np.testing.assert_array_equal(history.numpy(), [[3, -3], [4, -4], [5, -5]])
+
+
+def test_judge_runs_in_a_graph_as_it_runs_eagerly():
+    @tf.function
+    def rule_of(losses):
+        state = stopping.start(1, window=3)
+        for k in range(len(LOSSES)):
+            state = stopping.judge(state, losses[k:k + 1], 0.1, window=3)
+        return state.stopped_at
+
+    assert rule_of(tf.constant(LOSSES)).numpy().tolist() == [7]
 
 
 def test_bad_input_is_refused():
-    rule = StoppingRule(0.1, window=2)
-    rule.update(1, [1.0, 2.0])
-    with pytest.raises(ValueError, match="does not follow"):
-        rule.update(3, [1.0, 2.0])
+    rule = StoppingRule(0.1, window=2, batch=2)
+    rule.update([1.0, 2.0])
     with pytest.raises(ValueError, match="3 totals for 2 images"):
-        rule.update(2, [1.0, 2.0, 3.0])
-    with pytest.raises(ValueError, match="does not match"):
-        StoppingRule(0.1).restore(np.zeros((2, 3)), np.zeros(1))
+        rule.update([1.0, 2.0, 3.0])
     for kwargs in (dict(tolerance=-0.1), dict(tolerance=float("nan")),
                    dict(tolerance=0.1, window=0), dict(tolerance=0.1, ramp_steps=-1)):
         with pytest.raises(ValueError):

@@ -1,21 +1,14 @@
-"""Many content images, one style (or one blend of styles): batches of images optimised together,
-on one device or many; and the frames of a video, one after another.
+"""Many content images, one style (or one blend of styles): batches optimised together, on one
+device or many, and the frames of a video in order.
 
->>> from tf_nst.batch import stylize_batch, stylize_frames
 >>> results = stylize_batch(["a.jpg", "b.jpg", "c.jpg"], "painting.jpg", Config(image_size=256))
->>> results = stylize_batch(["a.jpg", "b.jpg"], ["starry.jpg", "scream.jpg"],
-...                         Config(image_size=256, style_blend_weights=(0.7, 0.3)))
 >>> frames = stylize_frames(["f001.png", "f002.png"], "painting.jpg", Config(image_size=256))
 
 Images of one size are optimised together as one :class:`~tf_nst.transfer.StyleTransfer` of a
-``[B, H, W, 3]`` batch, so everything a single run does (scales, tiles, colour controls, masks)
-applies; the optimisers' every scalar is per image, so each result equals stylising that image
-alone (up to the float rounding of batched convolutions). The runs share one network and one
-traced step (:func:`tf_nst.builder.build`).
-
-With a ``tf.distribute`` strategy (:mod:`tf_nst.stepper`) each replica optimises its share of the
-batch. Replicas never communicate (the images are independent), so a multi-worker run is each
-worker stylising its share; :func:`stylize_batch` returns ``None`` for the images other workers made.
+``[B, H, W, 3]`` batch, so everything a single run does applies, and each result equals that
+image stylised alone (the optimisers' every scalar is per image; up to the rounding of batched
+convolutions). Under a ``tf.distribute`` strategy each replica optimises its share; replicas
+never communicate, and :func:`stylize_batch` returns ``None`` for the images other workers made.
 """
 
 from __future__ import annotations

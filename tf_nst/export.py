@@ -1,35 +1,17 @@
 """Export the whole optimisation: a SavedModel for TF Serving and a TFLite model for devices.
 
-The exported graphs run what ``tf-nst``/:class:`~tf_nst.transfer.StyleTransfer` runs for the same
-:class:`Config`: the library's step function (:func:`tf_nst.objective.make_step`), optimisers,
-objective and resizing, over the same coarse-to-fine schedule (``--scales``: each scale optimised
-at its size from the upsampled previous result, with its own targets), with the colour controls
-of :mod:`tf_nst.color` (``--color_transfer`` on the styles before the targets,
-``--original_colors`` on the result), blended styles and the style-weight ramp. What no graph can
-compute is refused at export time (:func:`check_exportable`).
+Both graphs run what ``tf-nst`` runs for the same :class:`Config`, built by
+:func:`tf_nst.builder.build`: the step function, optimiser and objective, over the same
+coarse-to-fine schedule (:class:`GraphSchedule`), with the colour controls, blended styles, the
+style-weight ramp and the stopping rule. What no graph can compute is refused at export time
+(:func:`check_exportable`). docs/export.md gives the signatures and how to call them.
 
-SavedModel (:class:`ServingModule`, :func:`export_saved_model`):
-
-* ``serving_default``: ``content``, ``style`` (and ``style_2`` ... with ``--style_blend_weights``:
-  one input per blended style) as encoded image bytes (JPEG, PNG, GIF, BMP), and the optional
-  scalars ``num_steps``, ``content_weight``, ``style_weight``, ``tv_weight``, ``image_size``,
-  ``seed`` whose defaults are the export's :class:`Config` (recorded in the SignatureDef's
-  ``defaults``, so TF Serving and TF1 sessions accept requests that omit them).
-  Outputs: ``png_bytes`` (TF Serving's REST API base64-encodes outputs named ``*_bytes``), the
-  final ``total_loss``, ``content_loss``, ``style_loss``, ``tv_loss``, and ``height``/``width``.
-* ``stylize_tensors``: the same with float32 ``[H, W, 3]`` RGB images in [0, 1]; outputs ``image``
-  (float32) and ``image_uint8`` plus the losses.
-
-Each scale is one ``tf.while_loop`` whose loop variables are the optimiser's state, so a request
-keeps nothing between calls and concurrent requests are independent. Only the image is
-differentiated: the graph computes no gradient with respect to the network's weights. The weights
-are the extractor's underlying ``tf.Variable`` s, tracked directly and saved once. Request limits
-(steps, pixels, weights) are checked in the graph and fail with ``InvalidArgument``.
-
-TFLite (:class:`OnDeviceModule`, :func:`export_tflite`): a fixed-size model with the signatures
-``set_images``, ``run`` and ``get_image``; its state lives in resource variables of the
-interpreter. Gradients and resizing use :mod:`tf_nst.tflite_ops` so that only builtin operators
-are needed.
+The SavedModel (:class:`ServingModule`) is stateless: each scale of a request is one
+``tf.while_loop`` over the optimiser's state, only the image is differentiated, and request
+limits are checked in the graph (``InvalidArgument``). The network's weights are its underlying
+``tf.Variable`` s, tracked directly so that TF1 loaders find them. The TFLite model
+(:class:`OnDeviceModule`) has a fixed size and keeps its state in resource variables between
+calls; its gradients and resizing use builtin operators only (:mod:`tf_nst.tflite_ops`).
 """
 
 from __future__ import annotations
@@ -286,28 +268,17 @@ def run_steps(step, state, targets, weights, num_steps: tf.Tensor,
               maximum_iterations: int | None = None, rule=None, config: Config | None = None):
     """``num_steps`` steps of ``step`` from ``state`` in one ``tf.while_loop`` (shapes relaxed to
     their ranks unless all are static, as in the fixed-size TFLite model); ``(state, rule)``.
-
-    ``rule`` = ``(history [W + 1, B], k, stopped)``, the stopping rule of
-    :mod:`tf_nst.stopping` in graph ops with ``config``'s tolerance: the loop also ends at the
-    step k whose loss fell by less than the tolerance since step k - W."""
-    window = stopping.WINDOW + 1
-
-    def judge(terms, rule):
-        history, k, _ = rule
-        k = k + 1
-        total = tf.cast(terms["total"], tf.float32)
-        history = tf.tensor_scatter_nd_update(history, [[k % window]], total[None])
-        before = tf.gather(history, (k + 1) % window)  # L[k - W], held when k > W
-        fall = (before - total) / tf.abs(total)
-        judged = k - stopping.WINDOW > config.style_ramp_steps
-        return history, k, judged & tf.reduce_all(fall < config.stop_tolerance)
-
+    With a :class:`~tf_nst.stopping.RuleState` ``rule``, the loop also ends where
+    :func:`tf_nst.stopping.judge` with ``config``'s tolerance stops the run."""
     def body(i, state, *rule):
         state, terms = step(state, targets, weights)
-        return (i + 1, state, *(judge(terms, r) for r in rule))
+        return (i + 1, state, *(stopping.judge(r, terms["total"], config.stop_tolerance,
+                                               config.style_ramp_steps) for r in rule))
 
     def more(i, state, *rule):
-        return (i < num_steps) & tf.logical_not(rule[0][2]) if rule else i < num_steps
+        if not rule:
+            return i < num_steps
+        return (i < num_steps) & tf.logical_not(tf.reduce_all(rule[0].stopped_at > 0))
 
     loop = (tf.constant(0), state) + (() if rule is None else (rule,))
     static = all(t.shape.is_fully_defined() for t in tf.nest.flatten(state))
@@ -357,8 +328,7 @@ class GraphSchedule:
             scales.append((self.optimizer.init(start),
                            self.objective.targets(scaled, scaled_styles)))
         if config.stop_tolerance > 0:  # the stopping rule's state, at the finest scale
-            window = tf.zeros([stopping.WINDOW + 1, 1])
-            scales[-1] += ((window, tf.constant(0), tf.constant(False)),)
+            scales[-1] += (stopping.start(1),)
         return scales
 
     def advance(self, plan: Plan, scales: list, before, after, steps: bool = True) -> list:
@@ -566,13 +536,10 @@ def _fresh_target(path: str, overwrite: bool) -> None:
 
 
 def _usual_permissions(path: str) -> None:
-    """Give ``path`` (a file, or a directory and everything in it) the permissions a newly created
-    file gets, as ``open`` would: ``tempfile`` makes its files private (0600, 0700), and a model
-    server may run as another user."""
+    """Give the directory ``path`` and everything in it the permissions newly created files get:
+    ``tempfile`` makes its directories private (0700), and a model server may run as another
+    user."""
     mask = images.current_umask()
-    if os.path.isfile(path):
-        os.chmod(path, 0o666 & ~mask)
-        return
     for folder, _, files in os.walk(path):
         os.chmod(folder, 0o777 & ~mask)
         for name in files:
@@ -814,14 +781,8 @@ def export_tflite(config: Config, path: str, weights: str = "float32",
     path = os.path.abspath(path)
     _fresh_target(path, overwrite)
     model = convert_tflite(config, weights)
-    fd, temp = tempfile.mkstemp(prefix=".tf_nst_lite.", suffix=".tmp", dir=os.path.dirname(path))
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(model)
-        _usual_permissions(temp)
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.unlink(temp)
-        raise
+        images.write_atomically(path, lambda f: f.write(model))
+    except images.ImageError as err:
+        raise ExportError(str(err)) from None
     return path

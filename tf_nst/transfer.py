@@ -20,9 +20,8 @@ from typing import Callable, Sequence
 import numpy as np
 import tensorflow as tf
 
-from tf_nst import builder, color, health, images, tiling
+from tf_nst import builder, color, health, images, stopping, tiling
 from tf_nst.config import Config, ConfigError
-from tf_nst.stopping import StoppingRule
 from tf_nst.inputs import (ImageLike, as_image, check_large_enough, mask_array, prepare,
                            resize_mask, start_image, style_list)
 
@@ -69,7 +68,7 @@ class StyleTransfer:
         self.local_indices = self.stepper.local_indices(int(self.content.shape[0]))
         # --stop_tolerance, judged at the finest scale; an image that converged keeps the
         # image of that step while the others of its batch go on.
-        self.stopping = StoppingRule.from_config(config)
+        self.stopping = stopping.StoppingRule.from_config(config, len(self.local_indices))
         self._finals: dict[int, np.ndarray] = {}  # position in local_indices -> raw image
         self._initial_image = self._starter(start)
         self._start_scale(self._initial_image)
@@ -212,28 +211,19 @@ class StyleTransfer:
                  else self.tiles.checkpoint_state())
         if not self.stopping.enabled:
             return state
-        count, window = len(self.local_indices), self.stopping.window + 1
-        history = np.full((window, 1 + count), np.nan)
-        recent = self.stopping.history
-        if len(recent):
-            history[window - len(recent):] = recent
-        stopped = self.stopping.stopped_at
         finals = np.zeros(self._current().shape, np.float32)
         for position, image in self._finals.items():
             finals[position] = image
         flat = collections.namedtuple("RunState", type(state)._fields
-                                      + ("stop_history", "stop_at", "stop_images"))
-        return flat(*state, tf.constant(history),
-                    tf.constant(stopped if len(stopped) else np.zeros(count, np.int64)),
-                    tf.constant(finals))
+                                      + ("stop_history", "stop_step", "stop_at", "stop_images"))
+        return flat(*state, *self.stopping.state, tf.constant(finals))
 
     def restore_state(self, saved: tuple, steps_done: int) -> None:
         """Continues from a :meth:`checkpoint_state` saved after ``steps_done`` steps (after
         :meth:`seek` to that step)."""
         if self.stopping.enabled:
-            *saved, history, stopped, finals = saved
-            history = np.asarray(history)
-            self.stopping.restore(history[~np.isnan(history[:, 0])], np.asarray(stopped))
+            *saved, history, step, stopped, finals = saved
+            self.stopping.state = stopping.RuleState(history, step, stopped)
             self._finals = {int(p): np.asarray(finals)[p]
                             for p in np.flatnonzero(np.asarray(stopped) > 0)}
             saved = type(self.state)(*saved) if self.tiles is None else saved
@@ -283,8 +273,7 @@ class StyleTransfer:
                 or self.tiles is not None):
             return
         before = self.stopping.converged
-        converged = self.stopping.update(self.steps_done - self._scale_start(),
-                                         self.terms["total"])
+        converged = self.stopping.update(self.terms["total"])
         if converged.any() and not np.array_equal(converged, before):
             raw = self._current().numpy()
             for position in np.flatnonzero(converged):

@@ -99,7 +99,7 @@ def stop_step(losses: np.ndarray, tolerance: float, window: int) -> int:
     """The step the rule stops the run at (``len(losses)`` if it never does)."""
     rule = stopping.StoppingRule(tolerance, window)
     for k, total in enumerate(losses, start=1):
-        if rule.update(k, [total])[0]:
+        if rule.update([total])[0]:
             return k
     return len(losses)
 

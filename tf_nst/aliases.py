@@ -1,11 +1,7 @@
-"""neural-style's vocabulary: the flags of jcjohnson/neural-style and neural-style-pt, read as
-their users mean them.
-
-    tf-nst -content_image photo.jpg -style_image a.jpg,b.jpg -output_image out.png -init random
-
-:func:`translate` rewrites such a command line into tf-nst's flags before absl reads it, from the
-one table :data:`ALIASES`. A name that tf-nst has too (``-image_size``, ``-init``, ...) is
-neural-style's with one dash and tf-nst's own with two (``--init=noise``).
+"""neural-style's vocabulary: :func:`translate` rewrites the flags of jcjohnson/neural-style and
+neural-style-pt (``-content_image photo.jpg -init random``), as their users mean them, into
+tf-nst's before absl reads them. A name that tf-nst has too (``-init``) is neural-style's with one
+dash and tf-nst's own with two (``--init=noise``).
 """
 
 from __future__ import annotations
@@ -28,10 +24,6 @@ SEED_NOTE = "-seed {value} (neural-style: unseeded): drew --seed={ours}; pass it
 
 class AliasError(ConfigError):
     """A neural-style flag with a value it cannot take, or without its value; one line."""
-
-
-def _same(value: str) -> str:
-    return value
 
 
 def _choice(choices: Mapping[str, str], others: bool) -> Callable[[str], str]:
@@ -71,7 +63,7 @@ class Alias:
     ``{ours}`` are filled in; a note only for changed values if ``note_if_changed``)."""
 
     flag: str | None = None
-    convert: Callable[[str], str] = _same
+    convert: Callable[[str], str] = str
     note: str = ""
     takes_value: bool = True
     environ: str | None = None

@@ -1,14 +1,14 @@
 """The ``tf-nst`` command: stylise a content image with a style image.
 
-    tf-nst --content=photo.jpg --style=painting.jpg --output=out.png
-    tf-nst --preset=gatys2016 --content=... --style=... --output=out.png
+    tf-nst --content=photo.jpg --style=painting.jpg --output=out.png [--preset=gatys2016]
 
-Every hyper-parameter flag comes from :class:`tf_nst.config.Config`. ``--help`` lists the flags
-one line each, ``--helpfull`` with their whole help; neural-style's flags (``-content_image``,
-``-num_iterations``, ...) are read too (:mod:`tf_nst.aliases`).
+The hyper-parameter flags come from :class:`tf_nst.config.Config`; neural-style's flags are read
+too (:mod:`tf_nst.aliases`).
 """
 
 from __future__ import annotations
+
+import functools
 
 from absl import app, flags
 
@@ -71,6 +71,7 @@ flags.DEFINE_string("tpu", "", "--strategy=tpu: TPU name or grpc:// address for 
 config_flags.define_config_flags()
 
 FLAGS = flags.FLAGS
+_fail = functools.partial(usage.fail, PROGRAM)
 
 USAGE = (f"usage: {PROGRAM} --content=PHOTO --style=PAINTING [--output=out.png] [--preset=NAME] "
          "[flags]\nRepaints PHOTO with the texture of PAINTING (Gatys et al. 2016). Flags, by "
@@ -82,10 +83,6 @@ HELP_GROUPS = {
                  "check_memory", "memory_limit_gb"),
     "batch": ("output_format", "batch_size", "video", "video_content_blend", "strategy", "tpu"),
 }
-
-
-def _fail(message: str, status: int = 1) -> "NoReturn":  # noqa: F821
-    usage.fail(PROGRAM, message, status)
 
 
 def main(argv: list[str]) -> int:

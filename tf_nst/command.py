@@ -1,15 +1,8 @@
-"""What the ``tf-nst`` command does once its flags are read: check everything, plan the jobs, run
-them with :class:`tf_nst.driver.Driver` and the command's hooks
-(:class:`tf_nst.run_files.CommandHooks`) and say how it ended, the same way in every mode.
-
-    tf-nst --content=photo.jpg --style=painting.jpg --output=out.png
-    tf-nst --content='photos/*.jpg' --style=painting.jpg --output=out/    # out/ made if missing
-    tf-nst --content=a.jpg,b.jpg --style=painting.jpg --output='out/{stem}_painting.jpg'
-    TF_CONFIG=... tf-nst --strategy=multi_worker --content='photos/*.jpg' ... --output=out/
-    tf-nst --video --content='frames/*.png' --style=painting.jpg --output=styled/
-
-Everything is checked before the run (every input read, every output name free, no two inputs
-written to one file); then results are written one by one as their job finishes.
+"""What the ``tf-nst`` command does once its flags are read, the same way in every mode: check
+everything (every input read, every output name free, no two inputs written to one file), plan
+the jobs, run them with :class:`tf_nst.driver.Driver` and the command's hooks
+(:class:`tf_nst.run_files.CommandHooks`), writing each result as its job ends, and say how it
+ended.
 """
 
 from __future__ import annotations
@@ -25,8 +18,8 @@ if TYPE_CHECKING:
 
 
 def check_video_flags(flag_values: flags.FlagValues) -> None:
-    """:class:`~tf_nst.config.ConfigError` for video flags that cannot go together (flags alone:
-    the command checks them before TensorFlow loads)."""
+    """:class:`~tf_nst.config.ConfigError` for video flags that cannot go together (checked
+    before TensorFlow loads)."""
     from tf_nst import modes
     from tf_nst.config import ConfigError
 
@@ -40,9 +33,8 @@ def check_video_flags(flag_values: flags.FlagValues) -> None:
 
 
 def make_output_directory(output: str) -> list[str]:
-    """An ``--output`` directory (``out/``, ending in a separator) that does not exist yet is
-    made, with its missing parents; returns the directories made, outermost first, for
-    :func:`remove_directories`. OSError if it cannot be made."""
+    """Make a missing ``--output`` directory (``out/``: ending in a separator) and its parents;
+    the directories made, outermost first, for :func:`remove_directories`."""
     if not output.endswith(("/", os.sep)) or os.path.isdir(output):
         return []
     missing, folder = [], os.path.abspath(output)
@@ -54,8 +46,7 @@ def make_output_directory(output: str) -> list[str]:
 
 
 def remove_directories(made: list[str]) -> None:
-    """Removes the directories :func:`make_output_directory` made, if still empty (a run refused
-    after making them leaves nothing behind)."""
+    """Remove the directories :func:`make_output_directory` made, if still empty."""
     for folder in reversed(made):
         try:
             os.rmdir(folder)
@@ -102,9 +93,8 @@ def plan_run(FLAGS: flags.FlagValues, config: Config):
 
 
 def resolve(FLAGS: flags.FlagValues, config: Config, height: int, width: int) -> Config:
-    """``config`` with its automatic choices made for the largest output (``--scales=0``,
-    ``--tile_size=-1``: tiles only if the run would not fit the memory), then checked to fit
-    (:class:`~tf_nst.resources.ResourceError`; the styles counted as square, the worst case)."""
+    """``config`` with ``--scales=0`` and ``--tile_size=-1`` resolved for the largest output;
+    :class:`~tf_nst.resources.ResourceError` if it cannot fit (styles counted as square)."""
     from tf_nst import resources
     side, limit = config.style_side(), FLAGS.memory_limit_gb * resources.GB or None
     memory = dict(style_height=side, style_width=side, checkpointing=bool(FLAGS.checkpoint_dir))
@@ -135,16 +125,16 @@ def first_line(FLAGS: flags.FlagValues, config: Config, plan, replicas: int) -> 
         schedule += (f" in tiles of {config.tile_size} px at {'/'.join(tiled)} px "
                      f"({config.tile_sweeps} sweeps)")
     precision = config.compute_precision + (" (auto)" if config.precision == "auto" else "")
+    preset = f", preset {FLAGS.preset}" if FLAGS.preset else ""
     done = f", {len(plan.finished)} done before" if plan.finished else ""
     return (f"{head}, {config.optimizer}, {precision}, {config.num_steps} steps{schedule}, "
             f"content_weight={config.content_weight:g} style_weight={config.style_weight:g} "
-            f"({config.formulation})" + (f", preset {FLAGS.preset}" if FLAGS.preset else "")
-            + done)
+            f"({config.formulation}){preset}{done}")
 
 
 def expected_time(config: Config, plan) -> str | None:
-    """For outputs of 1024 px and more, the time to expect, from this machine's measured rate
-    (:mod:`tf_nst.timing`; a few seconds): ``about 14 min: 100 steps at 512 px, ...``."""
+    """For outputs of 1024 px and more, the time to expect from this machine's measured rate
+    (:mod:`tf_nst.timing`)."""
     from tf_nst import timing
     if config.image_size < 1024:
         return None
@@ -168,8 +158,7 @@ def ramp_warning(config: Config) -> str | None:
 
 def main(FLAGS: flags.FlagValues, config: Config, signals, program: str,
          fail: Callable[..., None]) -> int:
-    """Plans, runs and reports the command for ``config`` (the flags' hyper-parameters, checked
-    with :func:`check_video_flags` before TensorFlow loaded)."""
+    """Plans, runs and reports the command for ``config``, the flags' hyper-parameters."""
     from tf_nst import images, resources
     from tf_nst.config import ConfigError
     from tf_nst.distribute import StrategyError
@@ -247,13 +236,12 @@ def _drive(FLAGS, config, plan, strategy, signals, program: str, fail) -> int:
     except (images.ImageError, CheckpointError, WeightsError, LogdirError) as err:
         suffix = "" if plan.single else f" ({hooks.leave_partial()})"
         fail(f"{err}{suffix}")
-    written = hooks.written
     if plan.single:
-        log(f"wrote {plan.outputs[0]} ({hooks.reason})" if written
+        log(f"wrote {plan.outputs[0]} ({hooks.reason})" if hooks.written
             else f"{plan.outputs[0]} was finished before")
     else:
         unit = "frames" if plan.video else "images"
         into = f" into {FLAGS.output}" if batch.is_directory_output(FLAGS.output) else ""
         skipped = f" ({len(plan.finished)} finished before)" if plan.finished else ""
-        log(f"wrote {len(written)} {unit}{into}{skipped}")
+        log(f"wrote {len(hooks.written)} {unit}{into}{skipped}")
     return 0

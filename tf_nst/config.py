@@ -1,8 +1,6 @@
-"""The one source of truth for every hyper-parameter.
-
-:class:`Config` is read by the library, the command line (every field becomes an absl flag, see
-:mod:`tf_nst.flags`), the flagfile presets in ``configs/`` and the exporter. Each field carries its
-help text, so the flags' ``--helpfull`` and the code can never disagree.
+"""The one source of truth for every hyper-parameter: :class:`Config`, read by the library, the
+commands (each field is a flag with its help text, :mod:`tf_nst.flags`), the presets and the
+exporter.
 """
 
 from __future__ import annotations
@@ -12,19 +10,10 @@ from typing import Any, Sequence
 
 from tf_nst import hardware, layers
 
-OPTIMIZERS = ("lbfgs", "adam")
-POOLINGS = ("max", "avg")
 INIT_NAMED = ("content", "noise", "style")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
-COLOR_TRANSFERS = ("none", "histogram", "luminance")
 FORMULATIONS = ("authors", "printed")
-# --scales=0: the fewest scales whose coarsest is at most this many px (Config.scale_count).
-AUTO_COARSEST = 640
-
-# The paper's choice (Gatys et al. 2016, Fig. 2): content at conv4_2, style at conv1_1 ... conv5_1
-# with equal weights w_l = 1/5.
-PAPER_CONTENT_LAYERS = ("conv4_2",)
-PAPER_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+AUTO_COARSEST = 640  # --scales=0: the fewest scales whose coarsest is at most this many px
 
 
 class ConfigError(ValueError):
@@ -32,10 +21,9 @@ class ConfigError(ValueError):
 
 
 def _field(default: Any, help: str, **extra: Any) -> Any:
-    metadata = {"help": help, **extra}
     if isinstance(default, (list, dict)):
         raise TypeError("use tuples for sequence defaults")
-    return dataclasses.field(default=default, metadata=metadata)
+    return dataclasses.field(default=default, metadata={"help": help, **extra})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,8 +32,8 @@ class Config:
 
     # --- images --------------------------------------------------------------------------------
     image_size: int = _field(
-        512, "Longest side of the output in pixels; the content image is resized to it, keeping its "
-        "aspect ratio.", group="images")
+        512, "Longest side of the output in pixels; the content image is resized to it, keeping "
+        "its aspect ratio.", group="images")
     style_scale: float = _field(
         1.0, "Size of the style image relative to --image_size (longest side = image_size * "
         "style_scale). Smaller values give larger brush strokes.", group="images")
@@ -54,40 +42,40 @@ class Config:
         "(decompression-bomb guard).", group="images")
 
     # --- network -------------------------------------------------------------------------------
+    # The defaults are the paper's layers (Gatys et al. 2016, Fig. 2).
     content_layers: tuple[str, ...] = _field(
-        PAPER_CONTENT_LAYERS, "VGG19 layers whose feature maps define the content, in the paper's "
+        ("conv4_2",), "VGG19 layers whose feature maps define the content, in the paper's "
         "notation (conv4_2, relu4_2) or Keras' (block4_conv2).", group="network")
     style_layers: tuple[str, ...] = _field(
-        PAPER_STYLE_LAYERS, "VGG19 layers whose Gram matrices define the style.", group="network")
+        ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"),
+        "VGG19 layers whose Gram matrices define the style.", group="network")
     style_layer_weights: tuple[float, ...] = _field(
         (), "Weight w_l of each style layer. Empty = proportional to 1/N_l^2 (N_l = the layer's "
         "channels) and summing to 1, as the authors' code weighs them; equal weights 1/L with "
         "--formulation=printed, as the paper's text.", group="network")
     pooling: str = _field(
         "max", "Pooling in VGG19: 'max' (as trained) or 'avg' (the paper's advice for smoother "
-        "results; same weights).", group="network", choices=POOLINGS)
+        "results; same weights).", group="network", choices=("max", "avg"))
     weights: str = _field(
         "imagenet", "VGG19 weights: 'imagenet' (Keras' cache, ~/.keras/models/) or the path of "
         "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5.", group="network")
 
     # --- loss ----------------------------------------------------------------------------------
     formulation: str = _field(
-        "authors", "The objective's form. 'authors': the normalised VGG19 (each filter's mean "
-        "activation over photos is 1, as the paper's Sec. 2 says), Gram matrices divided by M and "
-        "mean squared errors, as the authors' released code: the balance is the same at every "
-        "image size. 'printed': the paper's printed sums (Eqs. 1, 4) on the raw VGG19 weights; "
-        "its alpha/beta is the paper's Fig. 2 (1e-3) but one layer dominates the style and the "
-        "content weighs more at larger sizes. See docs/objective.md.",
-        group="loss", choices=FORMULATIONS)
+        "authors", "The objective's form. 'authors', as the authors' released code: the normalised "
+        "VGG19 (Sec. 2), Gram matrices divided by M and mean squared errors, the same balance at "
+        "every image size. 'printed': the paper's printed sums (Eqs. 1, 4) on the raw VGG19 "
+        "weights, where one layer dominates the style and the content weighs more at larger "
+        "sizes. See docs/objective.md.", group="loss", choices=FORMULATIONS)
     content_weight: float = _field(
         1.0, "alpha: weight of the content loss at conv4_2 (mean squared error of the features; "
         "1/2 sum (F - P)^2 with --formulation=printed).", group="loss")
     style_weight: float = _field(
         20.0, "beta: weight of the style loss sum_l w_l E_l, the main dial: a smaller alpha/beta "
         "gives more of the painting's strokes and colours, a larger one more of the photo. The "
-        "default alpha/beta = 0.05 is the balance of the paper's Fig. 2 in the authors' "
-        "formulation; with --formulation=printed the paper's 1e-3 needs --style_weight=1000, as "
-        "--preset=gatys2016_printed sets).", group="loss")
+        "default alpha/beta = 0.05 is the paper's Fig. 2 balance in the authors' formulation; "
+        "with --formulation=printed, the paper's 1e-3 needs 1000 (--preset=gatys2016_printed).",
+        group="loss")
     tv_weight: float = _field(
         0.0, "Weight of the total-variation (smoothness) loss on 0-255 pixels.", group="loss")
 
@@ -101,12 +89,12 @@ class Config:
     color_transfer: str = _field(
         "none", "Match each style image's colours to the content before the transfer: 'none', "
         "'histogram' (mean and covariance of RGB) or 'luminance' (mean and spread of the "
-        "luminance only).", group="creative", choices=COLOR_TRANSFERS)
+        "luminance only).", group="creative", choices=("none", "histogram", "luminance"))
 
     # --- optimisation ---------------------------------------------------------------------------
     optimizer: str = _field(
         "lbfgs", "'lbfgs' (the paper's choice) or 'adam'.", group="optimization",
-        choices=OPTIMIZERS)
+        choices=("lbfgs", "adam"))
     learning_rate: float = _field(
         0.02, "Adam: step size in pixel units (pixels are in [0, 1]). L-BFGS: largest pixel change "
         "of its first step (later steps are scaled by the curvature estimate).",
@@ -121,15 +109,14 @@ class Config:
         "steps along the image's low frequencies (0 = the identity, as the paper's L-BFGS); "
         "it helps small images most.", group="optimization")
     lbfgs_frequency_gain: float = _field(
-        0.0, "L-BFGS: an initial inverse Hessian that scales each spatial frequency of the step "
-        "by min(G, max(1, 0.5/f)), f its magnitude in cycles per pixel: longer steps along the "
-        "image's low frequencies, whose curvature is small, up to G times. 0 = off (the "
-        "identity, as the paper's L-BFGS). Not with --lbfgs_multiscale.", group="optimization")
+        0.0, "L-BFGS: an initial inverse Hessian that scales each spatial frequency f (cycles per "
+        "pixel) of the step by min(G, max(1, 0.5/f)): up to G times longer steps along the low "
+        "frequencies, whose curvature is small. 0 = off (the identity, as the paper's L-BFGS). "
+        "Not with --lbfgs_multiscale.", group="optimization")
     style_ramp_steps: int = _field(
         0, "Style-weight continuation: over the first N steps of each optimiser start (each "
         "scale, each tile visit) the style weight rises linearly from --style_ramp_start x beta "
-        "to beta (L-BFGS's line search compares each trial with the last accepted point under "
-        "that point's weights). 0 = the constant weight of the paper.", group="optimization")
+        "to beta. 0 = the constant weight of the paper.", group="optimization")
     style_ramp_start: float = _field(
         0.1, "With --style_ramp_steps: the style weight at the first step, as a fraction "
         "of --style_weight, in (0, 1].", group="optimization")
@@ -151,26 +138,24 @@ class Config:
     precision: str = _field(
         "auto", "Arithmetic of the network: 'float32', or mixed precision with the first "
         "convolution, Gram matrices and losses kept in float32; 'auto' = mixed_bfloat16 where "
-        "bfloat16 is native (CPUs with AVX-512 BF16/AMX, Ampere+ GPUs, TPUs: faster, ending "
-        "close to float32's loss), else float32. Images and optimiser state always "
-        "stay float32; mixed_float16 scales the loss automatically each step so gradients "
-        "neither overflow nor underflow.",
-        group="optimization", choices=PRECISIONS)
+        "bfloat16 is native (CPUs with AVX-512 BF16/AMX, Ampere+ GPUs, TPUs), else float32. "
+        "Images and optimiser state stay float32; mixed_float16 scales the loss each step so "
+        "gradients neither overflow nor underflow.", group="optimization", choices=PRECISIONS)
 
     # --- coarse-to-fine schedule ----------------------------------------------------------------
     scales: int = _field(
-        1, "Number of resolutions of a coarse-to-fine schedule (1 = single scale, the paper). Scale "
-        "k of n optimises at image_size / scale_factor^(n-1-k), starting from the upsampled result "
-        "of the previous scale; targets are recomputed at each size. 0 = automatic: the fewest "
-        "scales whose coarsest is at most 640 px (1 up to --image_size=640).", group="schedule")
+        1, "Number of resolutions of a coarse-to-fine schedule (1 = single scale, the paper). "
+        "Scale k of n optimises at image_size / scale_factor^(n-1-k), starting from the upsampled "
+        "result of the previous scale; targets are recomputed at each size. 0 = automatic: the "
+        "fewest scales whose coarsest is at most 640 px (1 up to --image_size=640).",
+        group="schedule")
     scale_factor: float = _field(
         2.0, "Ratio between the sizes of successive scales (> 1).", group="schedule")
     steps_per_scale: tuple[int, ...] = _field(
         (), "Optimisation steps at each scale, coarsest first; must sum to --num_steps. Empty = "
-        "--num_steps split evenly, the remainder going to the finest scale. With --scales=0 the "
-        "steps of the scales after the coarsest, from the second scale on, the last number "
-        "repeated for any further scale; the coarsest gets the rest of --num_steps.",
-        group="schedule")
+        "--num_steps split evenly, the remainder going to the finest scale. With --scales=0: the "
+        "steps from the second scale on, the last number repeated for any further scale; the "
+        "coarsest gets the rest of --num_steps.", group="schedule")
     tile_size: int = _field(
         0, "Optimise every scale larger than this many px (longest side) in overlapping square "
         "tiles of this size, one after the other, against Gram targets of the whole style image "
@@ -191,13 +176,10 @@ class Config:
         "slower on CPUs, hence off by default.", group="performance")
 
     def __post_init__(self) -> None:
-        # Normalise sequences given as lists or comma strings, then validate.
-        for name in ("content_layers", "style_layers"):
-            object.__setattr__(self, name, _as_tuple(getattr(self, name), str, name))
-        object.__setattr__(self, "steps_per_scale",
-                           _as_tuple(self.steps_per_scale, int, "steps_per_scale"))
-        for name in ("style_layer_weights", "style_blend_weights"):
-            object.__setattr__(self, name, _as_tuple(getattr(self, name), float, name))
+        # Sequences may also be given as lists or comma-separated strings.
+        for name, kind in (("content_layers", str), ("style_layers", str), ("steps_per_scale", int),
+                           ("style_layer_weights", float), ("style_blend_weights", float)):
+            object.__setattr__(self, name, _as_tuple(getattr(self, name), kind, name))
         self.validate()
 
     def validate(self) -> None:
@@ -207,14 +189,22 @@ class Config:
         self._validate_optimization()
         self._validate_schedule()
 
+    def _check(self, ok: bool, name: str, what: str) -> None:
+        """:class:`ConfigError` ``--NAME=VALUE: WHAT`` unless ``ok``."""
+        if not ok:
+            value = getattr(self, name)
+            if isinstance(value, tuple):
+                value = ",".join(map(str, value))
+            raise ConfigError(f"--{name}={value}: {what}")
+
     def _validate_images(self) -> None:
-        _check(self.image_size > 0, "image_size", self.image_size, "must be a positive integer")
-        _check(self.image_size <= 16384, "image_size", self.image_size, "must be at most 16384")
-        _check(0 < self.style_scale < float("inf"), "style_scale", self.style_scale,
-               "must be a finite positive number")
-        _check(self.max_pixels > 0, "max_pixels", self.max_pixels, "must be positive")
-        _check(len(self.content_layers) > 0 or len(self.style_layers) > 0, "content_layers",
-               self.content_layers, "and --style_layers cannot both be empty")
+        self._check(self.image_size > 0, "image_size", "must be a positive integer")
+        self._check(self.image_size <= 16384, "image_size", "must be at most 16384")
+        self._check(0 < self.style_scale < float("inf"), "style_scale",
+                    "must be a finite positive number")
+        self._check(self.max_pixels > 0, "max_pixels", "must be positive")
+        self._check(bool(self.content_layers or self.style_layers), "content_layers",
+                    "and --style_layers cannot both be empty")
         for name in ("content_layers", "style_layers"):
             for layer in getattr(self, name):
                 try:
@@ -224,91 +214,79 @@ class Config:
 
     def _validate_loss(self) -> None:
         if self.style_layer_weights:
-            _check(len(self.style_layer_weights) == len(self.style_layers), "style_layer_weights",
-                   ",".join(map(str, self.style_layer_weights)),
-                   f"needs one weight per style layer ({len(self.style_layers)} layers: "
-                   f"{','.join(self.style_layers)})")
-            _check(all(w >= 0 for w in self.style_layer_weights), "style_layer_weights",
-                   self.style_layer_weights, "must be non-negative")
+            self._check(len(self.style_layer_weights) == len(self.style_layers),
+                        "style_layer_weights", f"needs one weight per style layer "
+                        f"({len(self.style_layers)} layers: {','.join(self.style_layers)})")
+            self._check(all(w >= 0 for w in self.style_layer_weights), "style_layer_weights",
+                        "must be non-negative")
         if self.style_blend_weights:
-            _check(all(0 <= w < float("inf") for w in self.style_blend_weights),
-                   "style_blend_weights", self.style_blend_weights,
-                   "must be finite and non-negative")
-            _check(sum(self.style_blend_weights) > 0, "style_blend_weights",
-                   self.style_blend_weights, "must not all be zero")
+            self._check(all(0 <= w < float("inf") for w in self.style_blend_weights),
+                        "style_blend_weights", "must be finite and non-negative")
+            self._check(sum(self.style_blend_weights) > 0, "style_blend_weights",
+                        "must not all be zero")
         for field in fields():
-            value, choices = getattr(self, field.name), field.metadata.get("choices")
-            _check(not choices or value in choices, field.name, value, f"must be one of {choices}")
+            choices = field.metadata.get("choices")
+            self._check(not choices or getattr(self, field.name) in choices, field.name,
+                        f"must be one of {choices}")
         for name in ("content_weight", "style_weight", "tv_weight"):
-            value = getattr(self, name)
-            _check(value >= 0 and value < float("inf"), name, value,
-                   "must be a finite non-negative number")
+            self._check(0 <= getattr(self, name) < float("inf"), name,
+                        "must be a finite non-negative number")
 
     def _validate_optimization(self) -> None:
-        _check(0 < self.learning_rate < float("inf"), "learning_rate", self.learning_rate,
-               "must be positive")
-        _check(self.num_steps >= 0, "num_steps", self.num_steps, "must be >= 0")
-        _check(self.lbfgs_history >= 1, "lbfgs_history", self.lbfgs_history, "must be >= 1")
-        _check(0 <= self.lbfgs_multiscale <= 8, "lbfgs_multiscale", self.lbfgs_multiscale,
-               "must be between 0 and 8")
-        _check(self.lbfgs_frequency_gain == 0 or 1 <= self.lbfgs_frequency_gain < float("inf"),
-               "lbfgs_frequency_gain", self.lbfgs_frequency_gain, "must be 0 (off) or >= 1")
-        _check(self.lbfgs_frequency_gain == 0 or self.lbfgs_multiscale == 0,
-               "lbfgs_frequency_gain", self.lbfgs_frequency_gain,
-               "cannot be combined with --lbfgs_multiscale (both set L-BFGS's initial inverse "
-               "Hessian)")
-        _check(self.style_ramp_steps >= 0, "style_ramp_steps", self.style_ramp_steps,
-               "must be >= 0")
-        _check(0.0 < self.style_ramp_start <= 1.0, "style_ramp_start", self.style_ramp_start,
-               "must be in (0, 1]")
-        _check(0.0 <= self.stop_tolerance < float("inf"), "stop_tolerance", self.stop_tolerance,
-               "must be a finite number >= 0 (0 = never stop early)")
-        _check(0.0 <= self.noise_ratio <= 1.0, "noise_ratio", self.noise_ratio,
-               "must be between 0 and 1")
-        _check(bool(self.init), "init", self.init, "must be content, noise, style or a path")
+        self._check(0 < self.learning_rate < float("inf"), "learning_rate", "must be positive")
+        self._check(self.num_steps >= 0, "num_steps", "must be >= 0")
+        self._check(self.lbfgs_history >= 1, "lbfgs_history", "must be >= 1")
+        self._check(0 <= self.lbfgs_multiscale <= 8, "lbfgs_multiscale", "must be between 0 and 8")
+        gain = self.lbfgs_frequency_gain
+        self._check(gain == 0 or 1 <= gain < float("inf"), "lbfgs_frequency_gain",
+                    "must be 0 (off) or >= 1")
+        self._check(gain == 0 or self.lbfgs_multiscale == 0, "lbfgs_frequency_gain",
+                    "cannot be combined with --lbfgs_multiscale (both set L-BFGS's initial "
+                    "inverse Hessian)")
+        self._check(self.style_ramp_steps >= 0, "style_ramp_steps", "must be >= 0")
+        self._check(0.0 < self.style_ramp_start <= 1.0, "style_ramp_start", "must be in (0, 1]")
+        self._check(0.0 <= self.stop_tolerance < float("inf"), "stop_tolerance",
+                    "must be a finite number >= 0 (0 = never stop early)")
+        self._check(0.0 <= self.noise_ratio <= 1.0, "noise_ratio", "must be between 0 and 1")
+        self._check(bool(self.init), "init", "must be content, noise, style or a path")
 
     def _validate_schedule(self) -> None:
-        _check(0 <= self.scales <= 8, "scales", self.scales,
-               "must be between 1 and 8, or 0 (automatic)")
-        _check(1.0 < self.scale_factor <= 8.0, "scale_factor", self.scale_factor,
-               "must be in (1, 8]")
+        self._check(0 <= self.scales <= 8, "scales", "must be between 1 and 8, or 0 (automatic)")
+        self._check(1.0 < self.scale_factor <= 8.0, "scale_factor", "must be in (1, 8]")
         coarsest = round(self.image_size / self.scale_factor ** (self.scale_count - 1))
-        _check(self.scale_count == 1 or coarsest >= 32, "scales", self.scales,
-               f"makes the coarsest scale {coarsest} px with --image_size={self.image_size} and "
-               f"--scale_factor={self.scale_factor:g}; it must be at least 32 px")
-        if self.scales == 0:
-            self._validate_auto_steps()
-        elif self.steps_per_scale:
-            _check(len(self.steps_per_scale) == self.scales, "steps_per_scale",
-                   self.steps_per_scale, f"needs one step count per scale (--scales={self.scales})")
-            _check(all(n >= 0 for n in self.steps_per_scale), "steps_per_scale",
-                   self.steps_per_scale, "must be non-negative")
-            _check(sum(self.steps_per_scale) == self.num_steps, "steps_per_scale",
-                   self.steps_per_scale,
-                   f"sums to {sum(self.steps_per_scale)}, not --num_steps={self.num_steps}")
-        _check(self.tile_size in (0, -1) or 64 <= self.tile_size <= 16384, "tile_size",
-               self.tile_size, "must be 0 (no tiling), -1 (automatic) or between 64 and 16384 px")
-        _check(self.tile_overlap >= 0, "tile_overlap", self.tile_overlap, "must be >= 0")
-        _check(self.tile_size <= 0 or 2 * self.tile_overlap < self.tile_size, "tile_overlap",
-               self.tile_overlap, f"must be less than half of --tile_size={self.tile_size}")
-        _check(self.tile_sweeps >= 1, "tile_sweeps", self.tile_sweeps, "must be >= 1")
-
-    def _validate_auto_steps(self) -> None:
-        """--steps_per_scale with --scales=0: non-negative, leaving steps for the coarsest."""
+        self._check(self.scale_count == 1 or coarsest >= 32, "scales",
+                    f"makes the coarsest scale {coarsest} px with --image_size={self.image_size} "
+                    f"and --scale_factor={self.scale_factor:g}; it must be at least 32 px")
         if self.steps_per_scale:
+            self._validate_steps_per_scale()
+        self._check(self.tile_size in (0, -1) or 64 <= self.tile_size <= 16384, "tile_size",
+                    "must be 0 (no tiling), -1 (automatic) or between 64 and 16384 px")
+        self._check(self.tile_overlap >= 0, "tile_overlap", "must be >= 0")
+        self._check(self.tile_size <= 0 or 2 * self.tile_overlap < self.tile_size, "tile_overlap",
+                    f"must be less than half of --tile_size={self.tile_size}")
+        self._check(self.tile_sweeps >= 1, "tile_sweeps", "must be >= 1")
+
+    def _validate_steps_per_scale(self) -> None:
+        """One non-negative count per scale, summing to --num_steps; with --scales=0, the counts
+        from the second scale on, which must leave steps for the coarsest."""
+        steps = self.steps_per_scale
+        self._check(self.scales == 0 or len(steps) == self.scales, "steps_per_scale",
+                    f"needs one step count per scale (--scales={self.scales})")
+        self._check(all(n >= 0 for n in steps), "steps_per_scale", "must be non-negative")
+        if self.scales:
+            self._check(sum(steps) == self.num_steps, "steps_per_scale",
+                        f"sums to {sum(steps)}, not --num_steps={self.num_steps}")
+        else:
             later = sum(self.scale_steps[1:])
-            _check(all(n >= 0 for n in self.steps_per_scale), "steps_per_scale",
-                   self.steps_per_scale, "must be non-negative")
-            _check(later <= self.num_steps, "steps_per_scale", self.steps_per_scale,
-                   f"gives the {self.scale_count - 1} scales after the coarsest {later} steps, "
-                   f"more than --num_steps={self.num_steps}")
+            self._check(later <= self.num_steps, "steps_per_scale",
+                        f"gives the {self.scale_count - 1} scales after the coarsest {later} "
+                        f"steps, more than --num_steps={self.num_steps}")
 
     # --- derived values -------------------------------------------------------------------------
     @property
     def resolved_style_layer_weights(self) -> tuple[float, ...]:
-        """Per-layer style weights w_l when none were given: proportional to 1/N_l^2 and summing
-        to 1 in the authors' formulation (their released code's weights), equal weights 1/L in
-        the printed one (the paper's text)."""
+        """w_l: ``style_layer_weights``, else 1/N_l^2 normalised to sum to 1 (the authors' code),
+        or 1/L with ``formulation='printed'`` (the paper's text)."""
         if self.style_layer_weights:
             return self.style_layer_weights
         if self.formulation == "printed":
@@ -323,8 +301,7 @@ class Config:
 
     @property
     def compute_precision(self) -> str:
-        """The network's precision: ``precision`` with ``'auto'`` resolved for this machine
-        (:func:`tf_nst.hardware.resolve_precision`)."""
+        """``precision`` with ``'auto'`` resolved for this machine (:mod:`tf_nst.hardware`)."""
         try:
             return hardware.resolve_precision(self.precision)
         except ValueError as err:  # a bad $TF_NST_AUTO_PRECISION
@@ -374,11 +351,9 @@ class Config:
     def resolved_style_blend_weights(self, num_styles: int) -> tuple[float, ...]:
         """Blend weights of ``num_styles`` styles, normalised to sum to 1 (equal when none)."""
         if not self.style_blend_weights:
-            return tuple(1.0 / num_styles for _ in range(num_styles))
-        if len(self.style_blend_weights) != num_styles:
-            raise ConfigError(
-                f"--style_blend_weights={','.join(map(str, self.style_blend_weights))}: needs one "
-                f"weight per style image ({num_styles} given)")
+            return (1.0 / num_styles,) * num_styles
+        self._check(len(self.style_blend_weights) == num_styles, "style_blend_weights",
+                    f"needs one weight per style image ({num_styles} given)")
         total = sum(self.style_blend_weights)
         return tuple(w / total for w in self.style_blend_weights)
 
@@ -403,13 +378,6 @@ def _as_tuple(value: Any, kind: type, name: str) -> tuple:
     except (TypeError, ValueError):
         raise ConfigError(f"--{name}={value!r}: expected a comma-separated list of "
                           f"{kind.__name__} values") from None
-
-
-def _check(ok: bool, name: str, value: Any, what: str) -> None:
-    if not ok:
-        if isinstance(value, (tuple, list)):
-            value = ",".join(map(str, value))
-        raise ConfigError(f"--{name}={value}: {what}")
 
 
 def groups() -> dict[str, Sequence[str]]:

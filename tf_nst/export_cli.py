@@ -1,14 +1,10 @@
-"""The ``tf-nst-export`` command: export the whole optimisation as a SavedModel or a TFLite model.
-
-    tf-nst-export --format=saved_model --export_dir=models/tf_nst          # -> models/tf_nst/1/
-    tf-nst-export --format=tflite --image_size=256 --optimizer=adam --output=tf_nst_256.tflite
-
-Every hyper-parameter flag of ``tf-nst`` (and ``--preset``, ``--flagfile``) applies; their values become
-the defaults baked into the model. See :mod:`tf_nst.export`.
+"""The ``tf-nst-export`` command: export the whole optimisation as a SavedModel or a TFLite model
+(:mod:`tf_nst.export`). The hyper-parameter flags (and ``--preset``) become the model's defaults.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 
@@ -39,16 +35,13 @@ flags.DEFINE_boolean("overwrite", False, "Replace an existing output.")
 config_flags.define_config_flags()
 
 FLAGS = flags.FLAGS
+_fail = functools.partial(usage.fail, PROGRAM)
 
 USAGE = (f"usage: {PROGRAM} --format=saved_model --export_dir=DIR | --format=tflite "
          "--output=FILE [flags]\nExports the whole optimisation; the hyper-parameters below are "
          "its defaults. Flags, with defaults:")
 HELP_GROUPS = {"export": ("preset", "format", "export_dir", "model_version", "output", "max_steps",
                           "max_output_pixels", "tflite_weights", "overwrite")}
-
-
-def _fail(message: str, status: int = 1) -> "NoReturn":  # noqa: F821
-    usage.fail(PROGRAM, message, status)
 
 
 def main(argv: list[str]) -> int:

@@ -1,9 +1,5 @@
-"""absl flags generated from :class:`tf_nst.config.Config`, so flags, presets and code agree.
-
-Every hyper-parameter field becomes a flag of the same name, with the field's default and help
-text; ``tf-nst`` and ``tf-nst-export`` both call :func:`define_config_flags` and read the result
-back with :func:`config_from_flags`; a flagfile (a preset) is read by :func:`config_from_flagfile`.
-The commands' parser is :func:`tf_nst.usage.flag_parser`.
+"""absl flags generated from :class:`tf_nst.config.Config`: every field becomes a flag of the
+same name, default and help text, so flags, presets and code agree.
 """
 
 from __future__ import annotations
@@ -36,18 +32,15 @@ def _define(field: dataclasses.Field, flag_values: flags.FlagValues, module_name
 
 def define_config_flags(flag_values: flags.FlagValues = flags.FLAGS,
                         module_name: str | None = None) -> None:
-    """Define one flag per :class:`Config` field (idempotent per ``flag_values``: a flag that is
-    already there is left alone; an ``id()`` would be reused by a later object)."""
-    module_name = module_name or "tf_nst.config"
+    """Define one flag per :class:`Config` field; a flag already in ``flag_values`` is kept."""
     for field in config_lib.fields():
         if field.name not in flag_values:
-            _define(field, flag_values, module_name)
+            _define(field, flag_values, module_name or "tf_nst.config")
 
 
 def config_from_flagfile(flagfile: str | pathlib.Path, **changes: Any) -> config_lib.Config:
-    """The :class:`~tf_nst.config.Config` an absl flagfile of hyper-parameter flags describes (the
-    defaults for flags it does not set), with ``changes`` applied; :class:`ConfigError` if a value
-    is invalid or the file holds a flag that is not a hyper-parameter."""
+    """The :class:`~tf_nst.config.Config` of an absl flagfile of hyper-parameter flags, with
+    ``changes`` applied; :class:`ConfigError` for an invalid value or any other flag."""
     values = flags.FlagValues()
     define_config_flags(values)
     try:

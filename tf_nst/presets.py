@@ -1,9 +1,8 @@
-"""Named presets: the absl flagfiles of ``configs/``, shipped with the package.
+"""Named presets: the absl flagfiles of ``configs/`` (``--preset=gatys2016``, :func:`load`).
 
-``tf-nst --preset=gatys2016`` (and ``tf-nst-export``, and :func:`load` from Python) finds
-``gatys2016.cfg`` in a checkout's ``configs/`` or, installed from a wheel, where pip put the
-package's data files (``share/tf-nst/configs`` under the environment's prefix). A preset gives
-defaults: every flag on the command line overrides it, wherever it stands.
+They are read from a checkout's ``configs/`` or, installed from a wheel, from the package's data
+files (``share/tf-nst/configs`` under the environment's prefix). A preset gives defaults: every
+flag on the command line overrides it, wherever it stands.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from tf_nst import config as config_lib
 from tf_nst.flags import config_from_flagfile
 
 SUFFIX = ".cfg"
-_CHECKOUT = pathlib.Path(__file__).resolve().parent.parent  # holds setup.cfg and configs/ in a checkout
+_CHECKOUT = pathlib.Path(__file__).resolve().parents[1]  # setup.cfg and configs/ in a checkout
 
 
 class PresetError(config_lib.ConfigError):
@@ -31,11 +30,9 @@ def _installed_files() -> dict[str, pathlib.Path]:
         distribution = importlib.metadata.distribution("tf-nst")
     except importlib.metadata.PackageNotFoundError:
         return {}
-    found = {}
-    for file in distribution.files or ():
-        if file.suffix == SUFFIX and tuple(file.parts[-3:-1]) == ("tf-nst", "configs"):
-            found[file.stem] = pathlib.Path(distribution.locate_file(file)).resolve()
-    return found
+    return {file.stem: pathlib.Path(distribution.locate_file(file)).resolve()
+            for file in distribution.files or ()
+            if file.suffix == SUFFIX and tuple(file.parts[-3:-1]) == ("tf-nst", "configs")}
 
 
 def available() -> dict[str, pathlib.Path]:
@@ -53,8 +50,7 @@ def _stem(name: str) -> str:
 def path(name: str) -> pathlib.Path:
     """The flagfile of preset ``name`` (``gatys2016`` or ``gatys2016.cfg``); :class:`PresetError`
     if there is none."""
-    presets = available()
-    stem = _stem(name)
+    presets, stem = available(), _stem(name)
     if stem not in presets:
         known = ", ".join(presets) or "none found: reinstall tf-nst"
         raise PresetError(f"--preset={name}: no such preset (presets: {known})")
@@ -80,21 +76,19 @@ def define_preset_flag(flag_values: flags.FlagValues = flags.FLAGS,
 
 
 def expand(argv: list[str]) -> tuple[list[str], str | None]:
-    """``argv`` with ``--preset=NAME`` (or ``--preset NAME``) also read as that preset's
-    ``--flagfile``, placed before every other argument so that they override it, and NAME (None
-    without one). The ``--preset`` argument stays, so the flag keeps its value.
-    :class:`PresetError` for an unknown name or two different presets."""
+    """``(argv, NAME)``: ``--preset=NAME`` (or ``--preset NAME``) also read as the preset's
+    ``--flagfile``, placed first so that every other argument overrides it (``--preset`` stays,
+    so the flag keeps its value); NAME is None without one. :class:`PresetError` for an unknown
+    name or two different presets."""
     names, rest = [], list(argv[:1])
     args = iter(argv[1:])
     for arg in args:
-        option = arg.lstrip("-")
-        if arg.startswith("-") and (option == "preset" or option.startswith("preset=")):
-            if option == "preset":
+        option, equals, value = arg.lstrip("-").partition("=")
+        if arg.startswith("-") and option == "preset":
+            if not equals:
                 value = next(args, None)
                 if value is None:
                     raise PresetError("--preset needs a name (--preset=NAME)")
-            else:
-                value = option[len("preset="):]
             names.append(_stem(value))
             rest.append(f"--preset={names[-1]}")
         else:

@@ -1,9 +1,6 @@
 """A command's front door: :func:`flag_parser` reads its command line (neural-style's flags,
-``--preset``), answers ``--help`` with one line per flag, by group, with its default, and a bad
-flag with one line naming the closest real one; :func:`fail` ends a command in one line.
-
-absl's ``--helpfull`` prints every flag's whole help, absl's own flags too (hundreds of lines);
-these answer the two questions a user has at the door: what can I set, and what did I mean.
+``--preset``), answers ``--help`` with one line per flag (absl's ``--helpfull`` prints hundreds)
+and a bad flag with one line naming the closest real one; :func:`fail` ends a command in one line.
 """
 
 from __future__ import annotations
@@ -56,10 +53,10 @@ def _default(flag: flags.Flag) -> str:
     return f"={value}"
 
 
-def flag_line(flag: flags.Flag, width: int, column: int = 30) -> str:
+def flag_line(flag: flags.Flag, width: int) -> str:
     """``  --name=DEFAULT  first sentence of the help``, cut to ``width`` characters."""
     name = f"  --{flag.name}{_default(flag)}"
-    line = f"{name:<{column}}  {first_sentence(' '.join(flag.help.split()))}"
+    line = f"{name:<30}  {first_sentence(' '.join(flag.help.split()))}"
     if len(line) > width:
         line = line[:width - 3].rsplit(" ", 1)[0] + "..."
     return line
@@ -96,11 +93,9 @@ def edit_distance(a: str, b: str) -> int:
 def closest(name: str, candidates: Iterable[str]) -> str | None:
     """The candidate nearest to ``name`` by :func:`edit_distance` (the first in ``candidates`` on
     a tie), or None when even that one differs in more than a third of ``name`` (at least 2)."""
-    best, best_distance = None, max(2, len(name) // 3) + 1
-    for candidate in candidates:
-        distance = edit_distance(name, candidate)
-        if distance < best_distance:
-            best, best_distance = candidate, distance
+    best = min(candidates, key=lambda candidate: edit_distance(name, candidate), default=None)
+    if best is None or edit_distance(name, best) > max(2, len(name) // 3):
+        return None
     return best
 
 
@@ -110,33 +105,30 @@ def fail(program: str, message: object, status: int = 1) -> NoReturn:
     sys.exit(status)
 
 
-_HELP_FLAGS = frozenset({"help", "helpfull", "helpshort", "helpxml", "h", "?"})
-_FULL_HELP = ("--helpfull: every flag's whole help, absl's own too; --flagfile=PATH reads flags from "
-              "a file.")
+_HELP_FLAGS = HELP_ARGS | {"helpfull", "helpxml"}
+_FULL_HELP = ("--helpfull: every flag's whole help, absl's own too; --flagfile=PATH reads flags "
+              "from a file.")
 
 
 def flag_parser(program: str, groups: Mapping[str, Sequence[str]] | None = None, usage: str = "",
                 aliases: Mapping[str, aliases_lib.Alias] | None = None,
                 ) -> Callable[[list[str]], list[str]]:
-    """An ``absl.app`` flags parser: ``-h``/``--help`` print the short help (``usage``, then the
-    command's flag ``groups`` and the hyper-parameters' groups); neural-style's flags are read
-    through ``aliases`` (:func:`tf_nst.aliases.translate`); ``--preset`` is read
-    (:func:`tf_nst.presets.expand`); a bad flag, alias or preset is one line, exit status 2, a mistyped
-    flag with the closest real one."""
+    """An ``absl.app`` flags parser: ``-h``/``--help`` print ``usage`` and the flags of the
+    command's ``groups``, then the hyper-parameters'; neural-style's flags are read through
+    ``aliases``; a bad flag, alias or preset is one line, exit status 2."""
     groups = {**(groups or {}), **config_lib.groups()}
+    usage = usage or f"usage: {program} [flags]"
+    aliases = aliases or {}
 
     def bad_flag(message: str) -> NoReturn:
         fail(program, message, 2)
 
     def parse(argv: list[str]) -> list[str]:
         if asks_for_help(argv):
-            sys.stdout.write(short_help(usage or f"usage: {program} [flags]", groups,
-                                                  flags.FLAGS, _help_foot(aliases)))
+            sys.stdout.write(short_help(usage, groups, flags.FLAGS, _help_foot(aliases)))
             sys.exit(0)
-        translation = aliases_lib.Translation(list(argv), [], {})
         try:
-            if aliases:
-                translation = aliases_lib.translate(argv, aliases)
+            translation = aliases_lib.translate(argv, aliases)
             argv, preset = presets.expand(translation.argv)
             rest = flags.FLAGS(argv)
         except SystemExit as exit_:  # absl exits with 1 after printing the help it was asked for
@@ -145,7 +137,7 @@ def flag_parser(program: str, groups: Mapping[str, Sequence[str]] | None = None,
         except config_lib.ConfigError as err:  # a bad preset or neural-style flag
             bad_flag(str(err))
         except flags.UnrecognizedFlagError as err:
-            bad_flag(_unknown_flag(err.flagname, groups, aliases or {}))
+            bad_flag(_unknown_flag(err.flagname, groups, aliases))
         except flags.Error as err:
             bad_flag(f"{err} (see --helpfull)")
         if "preset" in flags.FLAGS and flags.FLAGS.preset != preset:
@@ -159,7 +151,7 @@ def flag_parser(program: str, groups: Mapping[str, Sequence[str]] | None = None,
     return parse
 
 
-def _help_foot(aliases: Mapping[str, aliases_lib.Alias] | None) -> str:
+def _help_foot(aliases: Mapping[str, aliases_lib.Alias]) -> str:
     """The short help's last lines: where the rest is, and neural-style's flags if taken."""
     if not aliases:
         return _FULL_HELP

@@ -1,26 +1,12 @@
 """Checkpoint and resume a long run (``tf-nst --checkpoint_dir=DIR``).
 
-A checkpoint holds everything the rest of the run depends on: the optimiser's whole state (for
-L-BFGS the curvature history and the pending line-search trial too), the number of steps done, and
-a fingerprint of the run. As the optimisation is a deterministic function of that state, a resumed
-run ends with the same image as an uninterrupted one.
-
-Files are written by ``tf.train.CheckpointManager``: the data files first, then the small index
-file ``DIR/checkpoint`` is replaced atomically, so a run killed at any moment (even by SIGKILL)
-leaves the previous checkpoint readable. The optimiser state is a ``NamedTuple`` of tensors, not
-variables (a served graph keeps no state); it is copied into ``tf.Variable`` s only while saving or
-restoring.
-
-The fingerprint is a SHA-256 of every :class:`~tf_nst.config.Config` field but ``num_steps``, and of
-the prepared content and style images, the masks and the starting image. The precision in it is
-the arithmetic the run computes in (:attr:`~tf_nst.config.Config.compute_precision`), not the
-flag: ``--precision=auto`` means mixed bfloat16 on one machine and float32 on another, and a run
-resumed in other arithmetic would not end with the same image, so it is refused with a message
-naming the ``--precision`` that continues it (which may be given explicitly: ``auto`` and what it
-resolves to are the same run). ``num_steps`` is left out on purpose: a finished run can be
-continued with a larger ``--num_steps``. A coarse-to-fine run (``--scales`` > 1) is resumed at the
-scale the checkpoint was taken in; the step counts of its coarse scales are part of the
-fingerprint, so only its finest scale can be continued.
+A checkpoint holds the optimiser's whole state (for L-BFGS the curvature history and the pending
+line-search trial too), the number of steps done and a fingerprint of the run, so a resumed run
+ends with the same image as an uninterrupted one. The state is a ``NamedTuple`` of tensors, not
+variables (a served graph keeps no state): it is copied into ``tf.Variable`` s only to save or
+restore. ``tf.train.CheckpointManager`` replaces the index file last, atomically, so a run killed
+at any moment leaves the previous checkpoint readable. What the fingerprint covers and which runs
+can be continued: docs/reliability.md, "Checkpoints and resume".
 """
 
 from __future__ import annotations
@@ -36,6 +22,7 @@ import tensorflow as tf
 from absl import logging as absl_logging
 
 FORMAT_VERSION = 1
+MAX_TO_KEEP = 2  # the newest checkpoints kept
 _NOT_FINGERPRINTED = ("num_steps", "steps_per_scale")  # see coarse_scale_steps
 
 
@@ -44,10 +31,11 @@ class CheckpointError(RuntimeError):
 
 
 def fingerprint(config, *images) -> str:
-    """A hex digest identifying a run: ``config`` (but ``num_steps``) and the given images.
+    """A SHA-256 hex digest identifying a run: ``config`` but ``num_steps``, and ``images``.
 
-    The steps of the coarse scales of a coarse-to-fine schedule are part of it (they decide
-    which size the saved image has); only the finest scale can be continued for longer."""
+    Its precision is the arithmetic the run computes in, not the flag (``auto`` and what it
+    resolves to are the same run). The steps of the coarse scales are part of it (they decide
+    which size the saved image has): only the finest scale can be continued for longer."""
     fields = {k: v for k, v in dataclasses.asdict(config).items() if k not in _NOT_FINGERPRINTED}
     fields["precision"] = config.compute_precision
     fields["coarse_scale_steps"] = list(config.scale_steps[:-1])
@@ -55,7 +43,7 @@ def fingerprint(config, *images) -> str:
     digest.update(json.dumps({"format": FORMAT_VERSION, "config": fields}, sort_keys=True,
                              default=str).encode())
     for image in images:
-        array = np.ascontiguousarray(np.asarray(image.numpy() if hasattr(image, "numpy") else image))
+        array = np.ascontiguousarray(image.numpy() if hasattr(image, "numpy") else image)
         digest.update(f"{array.dtype}{array.shape}".encode())
         digest.update(array.tobytes())
     return digest.hexdigest()
@@ -70,7 +58,7 @@ class Restored(NamedTuple):
 class Checkpointer:
     """Saves and restores ``(optimiser state, steps done)`` of one run in ``directory``."""
 
-    def __init__(self, directory: str | os.PathLike, run_fingerprint: str, max_to_keep: int = 2,
+    def __init__(self, directory: str | os.PathLike, run_fingerprint: str,
                  precision: str | None = None,
                  fingerprint_in: Callable[[str], str] | None = None) -> None:
         """``precision``: the run's resolved arithmetic, saved beside the state; with
@@ -79,16 +67,13 @@ class Checkpointer:
         machine) is refused with the ``--precision`` that continues it."""
         self.directory = os.fspath(directory)
         self.fingerprint = run_fingerprint
-        self.max_to_keep = max_to_keep
         self.precision = precision
         self.fingerprint_in = fingerprint_in
 
     @classmethod
-    def for_run(cls, directory: str | os.PathLike, config, *images,
-                max_to_keep: int = 2) -> "Checkpointer":
+    def for_run(cls, directory: str | os.PathLike, config, *images) -> "Checkpointer":
         """The checkpointer of the run of ``config`` on ``images`` (see :func:`fingerprint`)."""
-        return cls(directory, fingerprint(config, *images), max_to_keep,
-                   precision=config.compute_precision,
+        return cls(directory, fingerprint(config, *images), precision=config.compute_precision,
                    fingerprint_in=lambda p: fingerprint(config.replace(precision=p), *images))
 
     @property
@@ -115,7 +100,7 @@ class Checkpointer:
         try:
             os.makedirs(self.directory, exist_ok=True)
             ckpt = self._checkpoint(state, steps_done, self.fingerprint, self.precision)
-            manager = tf.train.CheckpointManager(ckpt, self.directory, self.max_to_keep)
+            manager = tf.train.CheckpointManager(ckpt, self.directory, MAX_TO_KEEP)
             return manager.save(checkpoint_number=steps_done)
         except (OSError, tf.errors.OpError) as err:
             raise CheckpointError(f"--checkpoint_dir={self.directory}: cannot write a checkpoint "
@@ -123,57 +108,29 @@ class Checkpointer:
         finally:
             absl_logging.set_verbosity(verbosity)
 
-    def stored_fingerprint(self, path: str) -> str:
-        reader = tf.train.load_checkpoint(path)
-        return reader.get_tensor("fingerprint/.ATTRIBUTES/VARIABLE_VALUE").decode()
-
-    def stored_precision(self, path: str) -> str | None:
-        """The arithmetic the checkpointed run computed in (None for checkpoints without it)."""
-        reader = tf.train.load_checkpoint(path)
-        key = "precision/.ATTRIBUTES/VARIABLE_VALUE"
-        return reader.get_tensor(key).decode() if reader.has_tensor(key) else None
-
     def restore(self, template) -> Restored | None:
         """The newest checkpoint's state, or None if there is none.
 
         ``template`` is a state shaped like the saved one, or a function of the saved step count
         that returns one (a coarse-to-fine run changes size between scales; see
         :meth:`tf_nst.transfer.StyleTransfer.seek`). It is called only for a checkpoint of this run.
-
-        Raises :class:`CheckpointError` if the checkpoint belongs to another run (different
-        config or images) or cannot be read.
+        Raises :class:`CheckpointError` for a checkpoint of another run or one that cannot be read.
         """
         path = self.latest
         if path is None:
             return None
         try:
-            stored = self.stored_fingerprint(path)
+            reader = tf.train.load_checkpoint(path)
+            stored = _saved(reader, "fingerprint").decode()
         except (tf.errors.OpError, KeyError, ValueError) as err:
-            raise CheckpointError(f"--checkpoint_dir={self.directory}: unreadable checkpoint "
-                                  f"{os.path.basename(path)} ({_one_line(err)}); pass --overwrite "
-                                  "to discard it") from None
+            raise self._unusable("unreadable checkpoint", path, err) from None
         if stored != self.fingerprint:
-            saved_precision = self.stored_precision(path)
-            if (saved_precision and saved_precision != self.precision
-                    and self.fingerprint_in is not None
-                    and self.fingerprint_in(saved_precision) == stored):
-                raise CheckpointError(
-                    f"--checkpoint_dir={self.directory} holds a run computed in "
-                    f"{saved_precision} and this one would compute in {self.precision} (--precision"
-                    f"=auto resolves per machine); pass --precision={saved_precision} to continue "
-                    "it, or --overwrite to start again")
-            raise CheckpointError(
-                f"--checkpoint_dir={self.directory} holds a checkpoint of a different run (other "
-                "flags or input images); use another --checkpoint_dir, or pass --overwrite to "
-                "discard it and start again")
+            raise self._other_run(reader, stored)
         if callable(template):
             try:
-                steps_done = int(tf.train.load_checkpoint(path).get_tensor(
-                    "steps_done/.ATTRIBUTES/VARIABLE_VALUE"))
+                steps_done = int(_saved(reader, "steps_done"))
             except (tf.errors.OpError, KeyError, ValueError) as err:
-                raise CheckpointError(f"--checkpoint_dir={self.directory}: unreadable checkpoint "
-                                      f"{os.path.basename(path)} ({_one_line(err)}); pass "
-                                      "--overwrite to discard it") from None
+                raise self._unusable("unreadable checkpoint", path, err) from None
             template = template(steps_done)
         ckpt = self._checkpoint(template, 0, "")
         try:
@@ -181,12 +138,30 @@ class Checkpointer:
             status.expect_partial()  # the manager's save_counter is not ours to restore
             status.assert_existing_objects_matched()
         except (tf.errors.OpError, AssertionError, ValueError) as err:
-            raise CheckpointError(f"--checkpoint_dir={self.directory}: cannot restore "
-                                  f"{os.path.basename(path)} ({_one_line(err)}); pass --overwrite "
-                                  "to discard it") from None
+            raise self._unusable("cannot restore", path, err) from None
         state = type(template)(*(_like(ckpt.state[name].read_value(), value)
                                  for name, value in zip(template._fields, template)))
         return Restored(state, int(ckpt.steps_done.numpy()), path)
+
+    def _unusable(self, what: str, path: str, err: BaseException) -> CheckpointError:
+        return CheckpointError(f"--checkpoint_dir={self.directory}: {what} "
+                               f"{os.path.basename(path)} ({_one_line(err)}); pass --overwrite "
+                               "to discard it")
+
+    def _other_run(self, reader, stored: str) -> CheckpointError:
+        """The error for a checkpoint of another run, or of this run in other arithmetic."""
+        key = "precision/.ATTRIBUTES/VARIABLE_VALUE"
+        saved = reader.get_tensor(key).decode() if reader.has_tensor(key) else None
+        if (saved and saved != self.precision and self.fingerprint_in is not None
+                and self.fingerprint_in(saved) == stored):
+            return CheckpointError(
+                f"--checkpoint_dir={self.directory} holds a run computed in {saved} and this one "
+                f"would compute in {self.precision} (--precision=auto resolves per machine); pass "
+                f"--precision={saved} to continue it, or --overwrite to start again")
+        return CheckpointError(
+            f"--checkpoint_dir={self.directory} holds a checkpoint of a different run (other "
+            "flags or input images); use another --checkpoint_dir, or pass --overwrite to "
+            "discard it and start again")
 
     def discard(self) -> None:
         """Deletes this directory's checkpoints (only the files CheckpointManager writes)."""
@@ -195,6 +170,11 @@ class Checkpointer:
         for name in os.listdir(self.directory):
             if name == "checkpoint" or name.startswith("ckpt-"):
                 os.unlink(os.path.join(self.directory, name))
+
+
+def _saved(reader, name: str):
+    """The saved value of the checkpoint's variable ``name``."""
+    return reader.get_tensor(f"{name}/.ATTRIBUTES/VARIABLE_VALUE")
 
 
 def _stacked(value):

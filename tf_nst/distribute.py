@@ -1,16 +1,9 @@
-"""Choosing a ``tf.distribute`` strategy by name (``--strategy``).
+"""Choosing a ``tf.distribute`` strategy by name (``--strategy``; docs/batch-and-distributed.md).
 
-``default``      no strategy: the current device (a GPU if TensorFlow sees one).
-``mirrored``     :class:`tf.distribute.MirroredStrategy`: every GPU of this machine (or the logical
-                 CPUs set up with ``tf.config.set_logical_device_configuration``).
-``multi_worker`` :class:`tf.distribute.MultiWorkerMirroredStrategy`: several machines (or processes),
-                 described by the ``TF_CONFIG`` environment variable; each worker stylises its share.
-``tpu``          :class:`tf.distribute.TPUStrategy` on the TPU found by
-                 :class:`tf.distribute.cluster_resolver.TPUClusterResolver` (``--tpu``: its address or
-                 name; empty = the Colab / Cloud TPU VM default).
-
-Style transfer optimises each image on its own, so replicas never exchange gradients: a strategy
-only decides which device optimises which images (:mod:`tf_nst.batch`).
+Each image is optimised on its own, so replicas never exchange gradients: a strategy only decides
+which device optimises which images (:mod:`tf_nst.batch`). ``mirrored`` takes the GPUs of this
+machine, or the logical CPUs set up with ``tf.config.set_logical_device_configuration``; ``tpu``
+with an empty ``--tpu`` finds the TPU of a Colab runtime or a Cloud TPU VM.
 """
 
 from __future__ import annotations
@@ -38,18 +31,17 @@ def make_strategy(name: str = "default", tpu: str = "") -> tf.distribute.Strateg
         raise StrategyError(f"--strategy={name}: must be one of {', '.join(STRATEGIES)}")
     if name == "default":
         return None
+    if name == "multi_worker":
+        _check_tf_config()
     try:
         if name == "mirrored":
             return tf.distribute.MirroredStrategy()
         if name == "multi_worker":
-            _check_tf_config()
             return tf.distribute.MultiWorkerMirroredStrategy()
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu or "")
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
         return tf.distribute.TPUStrategy(resolver)
-    except StrategyError:
-        raise
     except (ValueError, RuntimeError, tf.errors.OpError) as err:
         first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
         where = f" (--tpu={tpu})" if name == "tpu" and tpu else ""
@@ -64,7 +56,8 @@ def _check_tf_config() -> None:
         config = json.loads(raw)
         workers = config["cluster"]["worker"]
         task = config["task"]
-        ok = isinstance(workers, list) and task["type"] in ("worker", "chief") and int(task["index"]) >= 0
+        ok = (isinstance(workers, list) and task["type"] in ("worker", "chief")
+              and int(task["index"]) >= 0)
     except (ValueError, KeyError, TypeError):
         ok = False
     if not ok:
@@ -79,15 +72,13 @@ def is_distributed(strategy: tf.distribute.Strategy | None) -> bool:
 def worker_index(strategy: tf.distribute.Strategy | None) -> int:
     """This process's worker number (0 unless multi-worker)."""
     resolver = getattr(strategy, "cluster_resolver", None)
-    return int(getattr(resolver, "task_id", 0) or 0) if resolver is not None else 0
+    return int(getattr(resolver, "task_id", 0) or 0)
 
 
 def on_each_device(strategy: tf.distribute.Strategy, make: Callable[[], object]):
     """``make()`` run on each device of this worker's replicas, as one distributed value: passed
-    to ``strategy.run``, each replica gets the one made on its own device.
-
-    For what is derived from the strategy's variables and needs no synchronising: each device
-    makes its own from its own copy, and nothing is broadcast.
+    to ``strategy.run``, each replica gets the one made on its own device. For what is derived
+    from the strategy's variables and needs no synchronising: nothing is broadcast.
     """
     devices = strategy.extended.worker_devices
     made = []

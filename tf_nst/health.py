@@ -1,14 +1,14 @@
 """Numerical health of a run: stop on NaN or Inf with a message that names the likely cause.
 
-The optimisation is a deterministic function of its inputs, so a non-finite value never heals by
-itself (Adam propagates a NaN gradient into every later image; L-BFGS's step length becomes NaN).
-Stopping at the first one keeps the last good image instead of hundreds of steps of garbage.
-Every mode checks each step the same way: its step made by :func:`with_finite_flag`, its result
-passed to :func:`check`.
+A non-finite value never heals by itself (Adam carries a NaN gradient into every later image;
+L-BFGS's step length becomes NaN), so stopping at the first one keeps the last good image. Every
+mode checks each step the same way: its step made by :func:`with_finite_flag`, its result passed
+to :func:`check`.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Mapping
 
 import numpy as np
@@ -18,11 +18,9 @@ from tf_nst.config import Config
 
 
 class NumericalError(FloatingPointError):
-    """The loss or the image became NaN or Inf; ``str(err)`` is one line naming the likely cause.
-
-    ``step`` is the step whose result was rejected; the :class:`~tf_nst.transfer.StyleTransfer`
-    that raised it still holds the state before that step (the last good image).
-    """
+    """The loss or the image became NaN or Inf at ``step``; ``str(err)`` is one line naming the
+    likely cause. The :class:`~tf_nst.transfer.StyleTransfer` that raised it still holds the state
+    before that step (the last good image)."""
 
     def __init__(self, message: str, step: int) -> None:
         super().__init__(message)
@@ -30,10 +28,8 @@ class NumericalError(FloatingPointError):
 
 
 def all_finite(image: tf.Tensor, loss: tf.Tensor) -> tf.Tensor:
-    """A scalar bool: every pixel of ``image`` and every value of ``loss`` is finite.
-
-    Cheap next to one VGG evaluation; meant to run inside the step's ``tf.function``.
-    """
+    """A scalar bool: every pixel of ``image`` and every value of ``loss`` is finite (cheap next
+    to one VGG evaluation: meant to run inside the step's ``tf.function``)."""
     return tf.logical_and(tf.reduce_all(tf.math.is_finite(image)),
                           tf.reduce_all(tf.math.is_finite(tf.cast(loss, tf.float32))))
 
@@ -52,9 +48,9 @@ def with_finite_flag(step: Callable, optimizer) -> Callable:
 def check(finite, terms: Mapping[str, tf.Tensor], config: Config, step: int) -> None:
     """:class:`NumericalError` at ``step`` unless ``finite`` (the flag of a
     :func:`with_finite_flag` step, whose loss ``terms`` are per image) is true."""
-    if bool(finite):
-        return
-    raise NumericalError(describe(config, step, {k: _worst(v) for k, v in terms.items()}), step)
+    if not bool(finite):
+        losses = {k: _worst(v) for k, v in terms.items()}
+        raise NumericalError(describe(config, step, losses), step)
 
 
 def _worst(values: tf.Tensor) -> float:
@@ -83,16 +79,10 @@ def likely_cause(config: Config) -> str:
 
 def describe(config: Config, step: int, losses: Mapping[str, float] | None = None) -> str:
     """The one-line message of a :class:`NumericalError` at ``step``."""
-    what = "the loss or the image"
-    if losses:
-        bad = [k for k in ("total", "content", "style", "tv")
-               if k in losses and not _finite(losses[k])]
-        if bad:
-            what = "the " + "/".join(bad) + " loss"
+    losses = losses or {}
+    bad = [k for k in ("total", "content", "style", "tv")
+           if k in losses and not math.isfinite(losses[k])]
+    what = "the " + "/".join(bad) + " loss" if bad else "the loss or the image"
     return (f"{what} became NaN or Inf at step {step} ({config.optimizer}, "
             f"learning_rate={config.learning_rate:g}, precision={config.compute_precision}); "
             f"{likely_cause(config)}")
-
-
-def _finite(value: float) -> bool:
-    return value == value and abs(value) != float("inf")

@@ -42,8 +42,3 @@ class Progress:
         elif step % self.every == 0 or step >= self.total:
             self.stream.write(line + "\n")
         self.stream.flush()
-
-    def log(self, message: str) -> None:
-        prefix = "\r\x1b[K" if self.interactive else ""
-        self.stream.write(prefix + message + "\n")
-        self.stream.flush()

@@ -1,35 +1,35 @@
 """Start TensorFlow for a command, holding its native start-up log to ``TF_CPP_MIN_LOG_LEVEL``.
 
 TensorFlow's C++ libraries log while they load and look for GPUs, before their logging is set up,
-so ``TF_CPP_MIN_LOG_LEVEL`` does not reach those lines ("WARNING: All log messages before
-absl::InitializeLog() is called are written to STDERR", "cudart_stub.cc] Could not find cuda
-drivers", "failed call to cuInit" on a machine with CUDA's libraries and no GPU). The commands
-import TensorFlow and list its devices through :func:`start_tensorflow`, which meanwhile sends
-the process's standard error through a pipe and passes every other line on as it arrives: an
-import error or a fatal message before a crash still reaches the user.
+so ``TF_CPP_MIN_LOG_LEVEL`` does not reach those lines (e.g. "failed call to cuInit" on a machine
+with CUDA's libraries and no GPU). While :func:`start_tensorflow` imports TensorFlow, standard
+error goes through a pipe that passes every other line on as it arrives: an import error or a
+fatal message before a crash still reaches the user.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import sys
 import threading
 from typing import Callable, Iterator
 
-_PRE_INIT_WARNING = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
+_PRE_INIT_WARNING = ("WARNING: All log messages before absl::InitializeLog() is called are "
+                     "written to STDERR")
 # absl/glog line prefix: severity letter, date (MMDD), time, thread id, file:line]
 _NATIVE_LINE = re.compile(r"^([IWEF])\d{4} [\d:.]+ +\d+ [\w./-]+:\d+\] ")
 _LEVEL = {"I": 0, "W": 1, "E": 2, "F": 3}
-_started = False
 
 
 def is_start_up_noise(line: str, min_level: int) -> bool:
     """Whether a start-up line is below ``min_level`` (TF_CPP_MIN_LOG_LEVEL: 1 drops INFO, 2
     WARNING too, 3 ERROR too). From level 1 on, absl's pre-initialisation warning and the CUDA
     driver's failure to initialise (which only says that there is no usable GPU) count as noise."""
-    if min_level >= 1 and (line.rstrip("\n") == _PRE_INIT_WARNING or "failed call to cuInit" in line):
+    if min_level >= 1 and (line.rstrip("\n") == _PRE_INIT_WARNING
+                           or "failed call to cuInit" in line):
         return True
     match = _NATIVE_LINE.match(line)
     return bool(match) and _LEVEL[match.group(1)] < min_level
@@ -82,23 +82,19 @@ def start_up_noise_filtered() -> Iterator[None]:
             os.close(saved)
 
 
+@functools.cache
 def start_tensorflow() -> None:
     """Import TensorFlow and find its devices, once per process, without the native start-up log
     below ``TF_CPP_MIN_LOG_LEVEL`` (``tf_nst`` sets it to 2 unless it is set)."""
-    global _started
-    if _started:
-        return
     with start_up_noise_filtered():
         import tensorflow as tf
         tf.config.list_physical_devices()
-    _started = True
 
 
 def reporting_on_stderr(main: Callable[[list[str]], int]) -> Callable[[list[str]], int]:
-    """A command's ``main`` with what Python code prints to standard output (Keras reports a
-    weights download and its progress there) sent to standard error, where the command reports
-    everything: its standard output stays empty. (Python's ``sys.stdout`` only: the flags' help,
-    printed before ``main``, still goes to standard output.)"""
+    """A command's ``main`` with Python's ``sys.stdout`` (where Keras reports a weights download)
+    sent to standard error, where the command reports everything. The flags' help, printed before
+    ``main``, still goes to standard output."""
 
     def reporting(argv: list[str]) -> int:
         with contextlib.redirect_stdout(sys.stderr):

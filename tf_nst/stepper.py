@@ -1,15 +1,11 @@
 """Where a run's steps execute: on this device, or on every replica of a ``tf.distribute`` strategy.
 
-A :class:`~tf_nst.transfer.StyleTransfer` asks its stepper for targets, a starting state, steps and
-the image, and never needs to know which kind it has. Both run the library's one step function
-(:func:`tf_nst.objective.make_step`) with the health flag of :mod:`tf_nst.health`.
-
-With a strategy, each replica optimises an equal share of the batch: the batch is padded with
-copies of its last image (dropped again) to a multiple of the replicas, so every replica has the
-same shapes (TPUs need that). Images are independent, so replicas never communicate; a
-multi-worker run is each worker optimising its share (:meth:`local_indices`). Each replica
-prepares its own copy of the network's kernels from its own copy of the weights
-(:meth:`FeatureExtractor.computing_with`), so nothing in bfloat16 is ever broadcast.
+Both steppers run :func:`tf_nst.objective.make_step` with the finite flag of :mod:`tf_nst.health`,
+and a :class:`~tf_nst.transfer.StyleTransfer` uses either the same way. Under a strategy each
+replica optimises an equal share of the batch, padded with copies of its last image (dropped
+again) so that every replica has the same shapes (TPUs need that); a worker of a multi-worker run
+optimises only its own share (:meth:`local_indices`). Each replica prepares its kernels from its
+own copy of the weights (:meth:`FeatureExtractor.computing_with`): nothing in bfloat16 is broadcast.
 """
 
 from __future__ import annotations
@@ -19,7 +15,7 @@ from typing import Sequence
 import tensorflow as tf
 
 from tf_nst import health
-from tf_nst.distribute import on_each_device
+from tf_nst.distribute import is_distributed, on_each_device
 from tf_nst.objective import Objective, Targets, layer_masks, make_step
 
 
@@ -73,19 +69,12 @@ class DistributedStepper:
 
     def __init__(self, strategy: tf.distribute.Strategy, objective: Objective, optimizer) -> None:
         self.strategy, self.objective, self.optimizer = strategy, objective, optimizer
-        extractor = objective.extractor
+        self._local_results = strategy.experimental_local_results
         step = health.with_finite_flag(make_step(objective, optimizer), optimizer)
-
-        def on_replicas(fn, *args):
-            """``fn(*args)`` on every replica, with that replica's kernels."""
-            def with_kernels(kernels, *args):
-                with extractor.computing_with(kernels):
-                    return fn(*args)
-            return strategy.run(with_kernels, args=(self.kernels, *args))
-
-        @tf.function(reduce_retracing=True)
-        def distributed_step(state, targets, weights):
-            return on_replicas(step, state, targets, weights)
+        self._step = tf.function(
+            lambda state, targets, weights: self._on_replicas(step, state, targets, weights),
+            reduce_retracing=True)
+        self._image = tf.function(lambda state: strategy.run(optimizer.image, args=(state,)))
 
         @tf.function
         def ids_of_replicas():
@@ -93,23 +82,29 @@ class DistributedStepper:
                 lambda: tf.constant(1)
                 * tf.distribute.get_replica_context().replica_id_in_sync_group)
 
-        self.kernels = on_each_device(strategy,
-                                      lambda: extractor.prepare_weights(only_changed=True))
-        self._on_replicas, self._step = on_replicas, distributed_step
-        self._image = tf.function(lambda state: strategy.run(optimizer.image, args=(state,)))
+        self.kernels = on_each_device(
+            strategy, lambda: objective.extractor.prepare_weights(only_changed=True))
         # The replicas of this process, in the order of its local results.
-        self.replica_ids = [int(v) for v in strategy.experimental_local_results(ids_of_replicas())]
+        self.replica_ids = [int(v) for v in self._local_results(ids_of_replicas())]
         self._count = 1
 
-    def _share(self) -> int:
-        return -(-self._count // self.strategy.num_replicas_in_sync)
+    def _on_replicas(self, fn, *args):
+        """``fn(*args)`` on every replica, with that replica's kernels."""
+        def with_kernels(kernels, *args):
+            with self.objective.extractor.computing_with(kernels):
+                return fn(*args)
+        return self.strategy.run(with_kernels, args=(self.kernels, *args))
+
+    def _share(self, count: int) -> int:
+        """Images per replica for a batch of ``count``."""
+        return -(-count // self.strategy.num_replicas_in_sync)
 
     def _split(self, tensor: tf.Tensor):
         """A batch tensor split over the replicas (padded); one of a single image replicated."""
         tensor = tf.convert_to_tensor(tensor)
         if int(tensor.shape[0]) != self._count or self._count == 1:
             return tensor
-        share, replicas = self._share(), self.strategy.num_replicas_in_sync
+        share, replicas = self._share(self._count), self.strategy.num_replicas_in_sync
         padded = tf.gather(tensor, [min(i, self._count - 1) for i in range(share * replicas)])
         return self.strategy.experimental_distribute_values_from_function(
             lambda ctx: padded[ctx.replica_id_in_sync_group * share:
@@ -129,32 +124,30 @@ class DistributedStepper:
 
     def step(self, state, targets: Targets, weights):
         state, terms, finite = self._step(state, targets, weights)
-        local = self.strategy.experimental_local_results
-        terms = {k: self._local(local(v)) for k, v in terms.items()}
-        return state, terms, all(bool(f) for f in local(finite))
+        terms = {k: self._local(v) for k, v in terms.items()}
+        return state, terms, all(bool(f) for f in self._local_results(finite))
 
     def image(self, state) -> tf.Tensor:
-        return self._local(self.strategy.experimental_local_results(self._image(state)))
+        return self._local(self._image(state))
 
     def _local(self, per_replica) -> tf.Tensor:
-        """This process's replicas' values concatenated, the padding dropped."""
-        share, keep = self._share(), []
-        for rid, value in zip(self.replica_ids, per_replica):
+        """This process's replicas' values of ``per_replica`` concatenated, the padding dropped."""
+        share, keep = self._share(self._count), []
+        for rid, value in zip(self.replica_ids, self._local_results(per_replica)):
             count = min(share, max(0, self._count - rid * share))
             keep.append(tf.identity(value)[:count])
         return tf.concat(keep, 0)
 
     def local_indices(self, count: int) -> list[int]:
-        share = -(-count // self.strategy.num_replicas_in_sync)
+        share = self._share(count)
         return [index for rid in self.replica_ids
                 for index in range(rid * share, min((rid + 1) * share, count))]
 
     def host_state(self, state):
         """Each field's values on this process's replicas, stacked ``[R, ...]`` (every replica
         has the same shapes): a worker checkpoints its own replicas."""
-        local = self.strategy.experimental_local_results
-        return tf.nest.map_structure(lambda v: tf.stack([tf.identity(x) for x in local(v)]),
-                                     state)
+        return tf.nest.map_structure(
+            lambda v: tf.stack([tf.identity(x) for x in self._local_results(v)]), state)
 
     def device_state(self, saved):
         """The inverse of :meth:`host_state`: row ``r`` to this process's ``r``-th replica."""
@@ -166,7 +159,6 @@ class DistributedStepper:
 
 def make_stepper(objective: Objective, optimizer, strategy=None, jit_compile: bool = False):
     """A :class:`DistributedStepper` under a non-default strategy, else a :class:`LocalStepper`."""
-    from tf_nst.distribute import is_distributed
     if is_distributed(strategy):
         return DistributedStepper(strategy, objective, optimizer)
     return LocalStepper(objective, optimizer, jit_compile)

@@ -1,12 +1,9 @@
 """TensorBoard logging of a style transfer (``tf-nst --logdir=DIR``; ``tensorboard --logdir DIR``).
 
 Scalars: every loss term (``total``, ``content``, ``style``, ``tv`` and per layer
-``content/conv4_2``, ``style/conv1_1`` ...) at every step. Images: the current result under
-``image`` when asked (``--save_every`` and the last step).
-
-Written with the core ``tf.summary.write`` and the metadata of TensorBoard's scalar and image
-plugins, so logging needs no ``tensorboard`` package (``tf.summary.scalar`` does); viewing the
-logs does (``pip install tensorboard``).
+``content/conv4_2``, ``style/conv1_1`` ...) at every step; images: the current result under
+``image`` when asked. Written with the core ``tf.summary.write`` and the metadata of TensorBoard's
+plugins, so logging needs no ``tensorboard`` package (``tf.summary.scalar`` does); viewing does.
 """
 
 from __future__ import annotations
@@ -50,17 +47,14 @@ class SummaryLogger:
                 tf.summary.write(name, tf.constant(float(value), tf.float32), step=step,
                                  metadata=_metadata("scalars"))
 
-    def image(self, step: int, image: np.ndarray, name: str = "image") -> None:
+    def image(self, step: int, image: np.ndarray) -> None:
         """An ``H x W x 3`` float image in [0, 1] (the image plugin's [width, height, PNG])."""
         pixels = images.to_uint8(image)
         height, width = pixels.shape[:2]
         png = tf.io.encode_png(tf.constant(pixels))
         tensor = tf.stack([tf.constant(str(width)), tf.constant(str(height)), png])
         with self._writer.as_default():
-            tf.summary.write(name, tensor, step=step, metadata=_metadata("images"))
-
-    def flush(self) -> None:
-        self._writer.flush()
+            tf.summary.write("image", tensor, step=step, metadata=_metadata("images"))
 
     def close(self) -> None:
         self._writer.close()

@@ -3,17 +3,14 @@
 A step's time is its FLOPs (:mod:`tf_nst.flops`: of the whole image, or of every tile at a tiled
 scale, where one step of the scale is one step of each tile) divided by this machine's rate,
 measured by timing a few real steps at a small size (:func:`measure_rate`). Each scale adds a
-start cost (tracing the step at its shape, its targets). How it compares with measured runs:
-docs/large-images.md, "Its time".
-
-    rate = timing.measure_rate(config)                   # FLOP/s, ~3 s
-    timing.time_line(config, height, width, rate)       # 'about 14 min: 300 steps at 512 px, ...'
+start cost (tracing the step at its shape, its targets). Use and accuracy: docs/large-images.md,
+"Its time".
 """
 
 from __future__ import annotations
 
 import math
-import time
+import timeit
 from typing import NamedTuple
 
 from tf_nst import flops
@@ -72,7 +69,8 @@ def format_duration(seconds: float) -> str:
 
 
 def time_line(config, height: int, width: int, rate: float) -> str:
-    """``'about 14 min: 300 steps at 512 px, 50 at 1024 px, 50 at 2048 px (4 tiles)'``."""
+    """E.g. ``'about 17 min: 40 steps at 512 px, 200 at 1024 px, 40 at 2048 px (398 GFLOP/s
+    measured)'``; a tiled scale adds its tiles: ``'40 at 4096 px (4 tiles of 2080 px)'``."""
     run_stages = stages(config, height, width)
     parts = []
     for k, stage in enumerate(run_stages):
@@ -97,11 +95,7 @@ def measure_rate(config, side: int = 256, steps: int = 3) -> float:
                            num_steps=steps + 1, init="content", style_scale=1.0)
     run = StyleTransfer(content, style, small)
     run.step(1)
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        run.step(1)
-        times.append(time.perf_counter() - start)
+    times = timeit.repeat(lambda: run.step(1), repeat=steps, number=1)
     work = flops.step_flops(side, side, config.content_layers, config.style_layers).total
     return work / float(np.median(times))
 

@@ -1,12 +1,10 @@
 """The one loop over the jobs of a run, in every mode, with hooks.
 
-A run is a list of jobs done one after another: one content image, a batch of content images of
-one size optimised together, or one frame of a video (which starts from the previous frame's
-result). Each job is a :class:`~tf_nst.transfer.StyleTransfer` of the run's one :class:`Config`,
-sharing one network and one traced step (:func:`tf_nst.builder.build`), stepped to its end.
-What a mode adds is a :class:`Hooks`: the library collects the results
-(:func:`tf_nst.batch.stylize_batch`), the command writes files, checkpoints and logs
-(:class:`tf_nst.run_files.CommandHooks`).
+A job is one content image, a batch of images of one size optimised together, or one frame of a
+video (started from the previous frame's result): a :class:`~tf_nst.transfer.StyleTransfer` of the
+run's :class:`Config`, all jobs sharing one network and one traced step. What a mode adds is a
+:class:`Hooks`: the library keeps the results (:mod:`tf_nst.batch`), the command writes files,
+checkpoints and logs (:class:`tf_nst.run_files.CommandHooks`).
 """
 
 from __future__ import annotations

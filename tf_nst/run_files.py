@@ -1,15 +1,12 @@
-"""What the ``tf-nst`` command keeps on disk around the jobs of :class:`tf_nst.driver.Driver`:
-outputs, partial images, snapshots, TensorBoard logs, checkpoints and records of finished
-outputs; and how SIGINT/SIGTERM stop a run.
+"""What the ``tf-nst`` command keeps on disk around the jobs of :class:`tf_nst.driver.Driver`
+(outputs, partial images, snapshots, TensorBoard logs, checkpoints, records of finished outputs),
+and how SIGINT/SIGTERM stop a run.
 
-A job's results are written, atomically, when it ends; a run stopped by a signal or a diverged
-step leaves the job's current images as ``NAME.partial.EXT`` and never a partial or overwritten
-output. With ``--checkpoint_dir`` a killed run started again with the same command continues
-where it was: the outputs it finished are recorded in ``DIR/finished*.json`` with a key of
-everything they depend on, and skipped (not refused as existing); the job in progress resumes
-from its checkpoint (``DIR`` itself for a single image, ``DIR/<job>/`` otherwise, removed once
-the job is written), and a video's next frame starts from the previous frame's float result
-(``DIR/previous.npz``). Under a ``--strategy`` each worker saves the states of its replicas.
+Outputs are written atomically when their job ends; a stopped or diverged run leaves
+``NAME.partial.EXT``, never a partial or overwritten output. With ``--checkpoint_dir`` a killed
+run started again continues: finished outputs are recorded with a key of all they depend on and
+skipped, the job in progress resumes from its checkpoint, and a video's next frame starts from
+the saved float result of the frame before (docs/batch-and-distributed.md).
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ it runs. Building VGG19 takes seconds, hence the extractor cache.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from typing import NamedTuple
 
@@ -22,14 +23,9 @@ from tf_nst.objective import LossWeights, Objective
 def get_extractor(layer_names: tuple[str, ...], pooling: str = "max", weights: str = "imagenet",
                   precision: str = "float32", strategy: tf.distribute.Strategy | None = None
                   ) -> FeatureExtractor:
-    """A cached :class:`FeatureExtractor`.
-
-    With a ``strategy`` the network is built under ``strategy.scope()`` (its weights mirrored on
-    every replica); the cache is keyed by the strategy, so a strategy never gets a plain network.
-    """
-    if strategy is None:
-        return FeatureExtractor(layer_names, pooling=pooling, weights=weights, precision=precision)
-    with strategy.scope():
+    """A cached :class:`FeatureExtractor`; with a ``strategy``, built under ``strategy.scope()``
+    (its weights mirrored on every replica; the cache is keyed by the strategy)."""
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
         return FeatureExtractor(layer_names, pooling=pooling, weights=weights, precision=precision)
 
 
@@ -53,10 +49,9 @@ class RunParts(NamedTuple):
 def build(config: Config, num_styles: int = 1,
           strategy: tf.distribute.Strategy | None = None,
           extractor: FeatureExtractor | None = None, builtin_ops: bool = False) -> RunParts:
-    """The extractor, objective, optimiser, loss weights and stepper of ``config`` for
-    ``num_styles`` blended styles (the network and the steps under ``strategy`` if given).
-    The exports pass their own form of the network as ``extractor``, and the on-device model
-    ``builtin_ops`` (an optimiser of TFLite's builtin operators)."""
+    """The :class:`RunParts` of ``config`` for ``num_styles`` blended styles (under ``strategy``
+    if given). The exports pass their own form of the network as ``extractor``, and the
+    on-device model ``builtin_ops`` (an optimiser of TFLite's builtin operators)."""
     from tf_nst.distribute import is_distributed
     strategy = strategy if is_distributed(strategy) else None
     extractor = extractor or extractor_for(config, strategy)

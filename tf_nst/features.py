@@ -1,11 +1,6 @@
-"""The measuring device: a frozen VGG19 that returns the feature maps of several layers.
-
-:func:`build_extractor` cuts ``tf.keras.applications.VGG19`` after the deepest requested layer and
-returns one Keras model with one output per requested layer. :class:`FeatureExtractor` adds the
-Caffe preprocessing the weights were trained with (RGB -> BGR, ImageNet mean subtracted, 0-255), so
-callers pass RGB images with pixels in [0, 1], and runs that model's layers with its weights one by
-one, so that the gradient with respect to the image is computed the fastest way
-(:func:`conv3x3_relu`), with each layer's weights prepared once (:class:`ConvWeights`).
+"""The measuring device: a frozen VGG19 returning the feature maps of several layers for RGB images
+in [0, 1] (:class:`FeatureExtractor`), run layer by layer so that the image's gradient takes the
+fastest way (:func:`conv3x3_relu`) with each layer's weights prepared once (:class:`ConvWeights`).
 """
 
 from __future__ import annotations
@@ -53,14 +48,12 @@ def _load_vgg19(weights: str, dtype_policy: str | None) -> keras.Model:
             keras.config.set_dtype_policy(dtype_policy)
         return keras.applications.VGG19(include_top=False, weights=weights,
                                         input_shape=(None, None, 3))
-    except WeightsError:
-        raise
     except Exception as err:  # Keras raises bare Exceptions for download failures.
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         if weights == "imagenet":
             raise WeightsError(
                 f"the VGG19 ImageNet weights are not in Keras' cache and cannot be downloaded; "
                 f"{_how_to_provide()}") from None
+        first_line = (str(err).strip() or type(err).__name__).splitlines()[0]
         raise WeightsError(f"cannot read VGG19 weights from {weights} ({first_line[:120]}); "
                            f"it must be Keras' {WEIGHTS_FILE}") from None
     finally:
@@ -69,12 +62,10 @@ def _load_vgg19(weights: str, dtype_policy: str | None) -> keras.Model:
 
 def build_extractor(layer_names: Iterable[str], pooling: str = "max", weights: str = "imagenet",
                     dtype_policy: str | None = None) -> keras.Model:
-    """VGG19 up to the deepest of ``layer_names``, with a dict output ``{keras_name: features}``.
-
-    ``pooling='avg'`` replaces every max-pooling by an average pooling of the same window (Gatys et
-    al. 2016, Sec. 2: "replacing the max-pooling operation by average pooling improves the gradient
-    flow and one obtains slightly more appealing results"); the convolution weights are unchanged.
-    """
+    """VGG19 up to the deepest of ``layer_names``, with a dict output ``{keras_name: features}``;
+    ``pooling='avg'`` replaces each max-pooling by an average pooling of the same window (Gatys et
+    al. 2016, Sec. 2: it "improves the gradient flow and one obtains slightly more appealing
+    results")."""
     wanted = {layers.keras_name(n) for n in layer_names}
     if not wanted:
         raise ValueError("no layers requested")
@@ -117,17 +108,11 @@ def input_gradient_kernel(kernel: tf.Tensor) -> tf.Tensor:
 
 def conv3x3_relu(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor,
                  gradient_kernel: tf.Tensor | None = None) -> tf.Tensor:
-    """``relu(conv(x, kernel) + bias)``, 3x3 'SAME' stride 1 (every VGG19 convolution).
-
-    Its gradient is taken with respect to ``x`` only (the network is frozen): with
-    z = conv(x, K) + b and y = relu(z), dL/dx = conv(dL/dz, K') where K' is K flipped in space
-    with its input and output channel axes swapped (:func:`input_gradient_kernel`; pass it as
-    ``gradient_kernel`` to have it made once instead of at every call), the input gradient of a
-    stride-1 'SAME' convolution with an odd kernel. TensorFlow's own gradient computes the same
-    thing with ``Conv2DBackpropInput``, which oneDNN runs slower than its forward convolution
-    (docs/performance.md); so the gradient is written as a forward convolution, except for inputs
-    of few channels (the image), where the native kernel is faster.
-    """
+    """``relu(conv(x, kernel) + bias)``, 3x3 'SAME' stride 1 (every VGG19 convolution), whose
+    gradient with respect to ``x`` (the network is frozen) is the forward convolution
+    conv(dL/dz, K'), K' of :func:`input_gradient_kernel` (pass it as ``gradient_kernel`` to make it
+    once): oneDNN runs TensorFlow's own, ``Conv2DBackpropInput``, slower (docs/performance.md)
+    except on inputs of few channels (the image), which keep it."""
     if kernel.shape[2] < 16:
         return tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(x, kernel, 1, "SAME"), bias))
 
@@ -146,9 +131,8 @@ def conv3x3_relu(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor,
 
 
 class ConvWeights(NamedTuple):
-    """One convolution's weights as a step uses them: in the dtype the layer computes in, with its
-    input-gradient kernel (:func:`input_gradient_kernel`; ``None`` for the image's layer, whose
-    gradient uses the native kernel)."""
+    """One convolution's weights in the dtype its layer computes in, with its input-gradient kernel
+    (:func:`input_gradient_kernel`; ``None`` for the image's layer, which keeps the native one)."""
 
     kernel: tf.Tensor
     bias: tf.Tensor
@@ -174,33 +158,27 @@ def layer_plan(model: keras.Model) -> list[tuple[str, str, tf.Variable | None, t
 
 
 class FeatureExtractor:
-    """Feature maps of named VGG19 layers for RGB images in [0, 1].
+    """Feature maps of named VGG19 layers for RGB images in [0, 1]: ``extractor(images)`` returns
+    ``{keras_layer_name: [batch, H_l, W_l, N_l] tensor}``.
 
-    ``extractor(images)`` returns ``{keras_layer_name: [batch, H_l, W_l, N_l] tensor}``.
-
-    With a mixed ``precision`` every layer computes in bfloat16 (or float16) except the first
-    convolution, which sees the image in float32: in bfloat16 (8 significant bits) the Caffe input
-    (0-255, mean subtracted, up to +-152) would be rounded to steps of 0.5-1 grey level, hiding
-    the small pixel changes the optimiser makes late in a run. It has 3 input channels, so it
-    costs little (docs/performance.md, "Design figures").
+    With a mixed ``precision`` every layer computes in bfloat16 (or float16) except the first, which
+    sees the image in float32: bfloat16 would round the 0-255 input to steps of 0.5-1 grey level,
+    hiding the optimiser's late small changes. With 3 input channels it costs little
+    (docs/performance.md, "Design figures").
     """
 
     def __init__(self, layer_names: Sequence[str], pooling: str = "max",
                  weights: str = "imagenet", precision: str = "float32") -> None:
         self.layer_names = tuple(dict.fromkeys(layers.keras_name(n) for n in layer_names))
-        self.pooling = pooling
-        self.precision = precision
         policy = None if precision == "float32" else precision
         self.model = build_extractor(self.layer_names, pooling, weights, policy)
-        self.compute_dtype = tf.bfloat16 if precision == "mixed_bfloat16" else (
-            tf.float16 if precision == "mixed_float16" else tf.float32)
+        self.compute_dtype = {"mixed_bfloat16": tf.bfloat16,
+                              "mixed_float16": tf.float16}.get(precision, tf.float32)
         self._plan = layer_plan(self.model)
         self._bound = threading.local()  # see computing_with
-        # Under a distribution strategy the only variables are the network's float32 weights:
-        # MultiWorkerMirroredStrategy broadcasts every variable as it is made, and CPU collectives
-        # carry no bfloat16. There each replica device prepares its own copies from its own copy
-        # of the weights (tf_nst.distribute.on_each_device), and computes with them
-        # (computing_with).
+        # No prepared variables under a distribution strategy: MultiWorkerMirroredStrategy
+        # broadcasts every variable as it is made, and CPU collectives carry no bfloat16. Each
+        # replica prepares its own copies (tf_nst.distribute.on_each_device, computing_with).
         self._weights = None
         if not tf.distribute.has_strategy():
             with tf.init_scope():  # eager, also when built inside a tf.function
@@ -208,33 +186,24 @@ class FeatureExtractor:
 
     @property
     def variables(self) -> list[tf.Variable]:
-        """The underlying ``tf.Variable`` s (kernels and biases) of the network: its only copy of
-        the weights that exporters save.
-
-        Exporters track these directly: Keras' own variable wrappers are not found by TF1-style
-        SavedModel loaders or the TFLite converter.
-        """
+        """The network's ``tf.Variable`` s, its only copy of the weights, which exporters track (TF1
+        SavedModel loaders and the TFLite converter do not find Keras' variable wrappers)."""
         return [w.value for w in self.model.weights]
 
     def prepare_weights(self, only_changed: bool = False) -> dict[str, ConvWeights]:
-        """Each convolution's :class:`ConvWeights`, computed from :attr:`variables` (in a traced
-        function: ops reading them). The first convolution stays float32 (class docstring).
-
-        ``only_changed``: ``None`` for a kernel or bias already in its layer's dtype, which calls
-        then read from its variable (no copy of it is made).
-        """
-        prepared, first = {}, True
-        for name, kind, kernel, bias in self._plan:
-            if kind != "conv":
-                continue
-            dtype = tf.float32 if first else self.compute_dtype
+        """Each convolution's :class:`ConvWeights` computed from :attr:`variables` (in a traced
+        function: ops reading them). With ``only_changed``, a kernel or bias already in its layer's
+        dtype is ``None``, so that calls read its variable instead of a copy."""
+        prepared = {}
+        convs = [layer for layer in self._plan if layer[1] == "conv"]
+        for i, (name, _, kernel, bias) in enumerate(convs):
+            dtype = self.compute_dtype if i else tf.float32
             k = tf.cast(tf.convert_to_tensor(kernel), dtype)
             parts = [k, tf.cast(tf.convert_to_tensor(bias), dtype)]
             if only_changed:
                 parts = [None if v.dtype == dtype else p for p, v in zip(parts, (kernel, bias))]
             prepared[name] = ConvWeights(*parts,
                                          None if k.shape[2] < 16 else input_gradient_kernel(k))
-            first = False
         return prepared
 
     def _prepared_variables(self) -> dict[str, ConvWeights]:
@@ -249,9 +218,8 @@ class FeatureExtractor:
         return kept
 
     def preparing_each_call(self) -> "FeatureExtractor":
-        """This extractor preparing its kernels from :attr:`variables` at every call instead of
-        keeping them: what exported graphs run, so that a saved model reads (and holds) only the
-        one copy of the weights it tracks."""
+        """This extractor preparing its kernels from :attr:`variables` at every call: what exported
+        graphs run, so that a saved model holds only the one copy of the weights it tracks."""
         each_call = copy.copy(self)
         each_call._weights = None
         each_call._bound = threading.local()
@@ -259,10 +227,9 @@ class FeatureExtractor:
 
     @contextlib.contextmanager
     def computing_with(self, weights: dict[str, ConvWeights]):
-        """Calls made inside compute with ``weights`` (:meth:`prepare_weights` of this network,
-        ``only_changed`` or not): how a replica of a distribution strategy computes with the
-        copies made on its device, passed to it through ``strategy.run`` (for this thread only:
-        mirrored replicas are traced in threads of their own)."""
+        """Calls made inside (in this thread: mirrored replicas are traced in threads of their own)
+        compute with ``weights``, this network's :meth:`prepare_weights`: how a replica computes
+        with the copies made on its device, passed to it through ``strategy.run``."""
         previous = getattr(self._bound, "weights", None)
         self._bound.weights = weights
         try:
@@ -271,12 +238,8 @@ class FeatureExtractor:
             self._bound.weights = previous
 
     def __call__(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
-        """The requested feature maps of ``images`` (``[B, H, W, 3]``, RGB in [0, 1]).
-
-        Computed layer by layer with the model's own weights (the same maps as ``self.model``),
-        so that each convolution's input gradient runs as a forward convolution
-        (:func:`conv3x3_relu`), the faster way for the step's most expensive half.
-        """
+        """The requested feature maps of ``images`` (``[B, H, W, 3]``, RGB in [0, 1]): the maps of
+        ``self.model``, computed layer by layer by :func:`conv3x3_relu`."""
         weights = getattr(self._bound, "weights", None) or self._weights or self.prepare_weights()
         x = caffe_preprocess(images)
         out = {}
@@ -289,10 +252,9 @@ class FeatureExtractor:
                         bias_variable if prepared.bias is None else prepared.bias,
                         prepared.gradient_kernel))
                 x = conv3x3_relu(tf.cast(x, kernel.dtype), kernel, bias, gradient_kernel)
-            elif kind == "max":
-                x = tf.nn.max_pool2d(x, 2, 2, "VALID")
             else:
-                x = tf.nn.avg_pool2d(x, 2, 2, "VALID")
+                pool = tf.nn.max_pool2d if kind == "max" else tf.nn.avg_pool2d
+                x = pool(x, 2, 2, "VALID")
             if name in self.layer_names:
                 out[name] = x
         return out

@@ -1,15 +1,12 @@
 """Hand count of the floating-point operations of one optimisation step.
 
-One step (:func:`tf_nst.objective.make_step`) is a forward pass of VGG19 up to the deepest layer
-used, the Gram matrices of the style layers, and the backward pass to the *image*: one
-input-gradient convolution (Conv2DBackpropInput) per convolution, including conv1_1, and one
-matrix product per Gram matrix (our Gram gradient is F (dG + dG^T)). The filter gradients are never
-computed. A multiply-add counts as 2 FLOPs, as TensorFlow's profiler counts them. Element-wise work
-(bias, ReLU and its gradient, pooling, losses, the optimiser update) is left out: it is O(H W N)
-against O(9 H W N^2) for the convolutions, and bound by memory, not arithmetic.
-
-``tests/test_flops.py`` checks this count against TensorFlow's per-op FLOP statistics of the
-traced step graph.
+One step (:func:`tf_nst.objective.make_step`) is VGG19's forward pass up to the deepest layer
+used, the style layers' Gram matrices, and the backward pass to the *image* only (no filter
+gradients): one input-gradient convolution per convolution, conv1_1's included, and one matrix
+product per Gram matrix. A multiply-add counts as 2 FLOPs, as TensorFlow's profiler counts them.
+Element-wise work (bias, ReLU, pooling, losses, the optimiser update) is left out: O(H W N)
+against the convolutions' O(9 H W N^2), and bound by memory. ``tests/test_flops.py`` checks the
+count against TensorFlow's per-op FLOP statistics of the traced step.
 """
 
 from __future__ import annotations
@@ -45,9 +42,6 @@ def step_flops(height: int, width: int, content_layers: Iterable[str],
     style = [layers.keras_name(n) for n in style_layers]
     shapes = layer_shapes(height, width, layers.deepest(content + style))
     conv = sum(2 * 9 * h * w * cin * cout for _, h, w, cin, cout in shapes)
-    by_name = {name: (h, w, cout) for name, h, w, _, cout in shapes}
-    gram = 0
-    for name in style:
-        h, w, n = by_name[name]
-        gram += 2 * h * w * n * n
+    grams = {name: 2 * h * w * n * n for name, h, w, _, n in shapes}
+    gram = sum(grams[name] for name in style)
     return StepFlops(batch * conv, batch * conv, batch * gram, batch * gram)

@@ -1,8 +1,8 @@
 """VGG19 layer names: the paper's notation (``conv4_2``, ``relu4_2``) and Keras' (``block4_conv2``).
 
 Keras' VGG19 fuses each ReLU into its convolution layer, so ``block4_conv2`` outputs the rectified
-responses. The Caffe model used by Gatys et al. applies its ReLUs in place, so the paper's ``conv4_2``
-features are rectified too: ``conv4_2`` and ``relu4_2`` both name Keras' ``block4_conv2`` output.
+responses. The Caffe model used by Gatys et al. applies its ReLUs in place, so the paper's
+``conv4_2`` features are rectified too: ``conv4_2`` and ``relu4_2`` both name ``block4_conv2``.
 """
 
 from __future__ import annotations
@@ -19,21 +19,16 @@ KERAS_LAYERS: tuple[str, ...] = tuple(
     for name in [f"block{block}_conv{i}" for i in range(1, convs + 1)] + [f"block{block}_pool"]
 )
 
-_PAPER = re.compile(r"^(conv|relu)(\d)_(\d)$")
-_POOL = re.compile(r"^pool(\d)$")
+_PAPER = re.compile(r"^(?:(?:conv|relu)(\d)_(\d)|pool(\d))$")
 
 
 def keras_name(name: str) -> str:
     """Keras' name of a VGG19 layer given in either notation; ``ValueError`` if there is none."""
     name = name.strip()
-    if name in KERAS_LAYERS:
-        return name
-    match = _PAPER.match(name)
+    candidate, match = name, _PAPER.match(name)
     if match:
-        candidate = f"block{match.group(2)}_conv{match.group(3)}"
-    else:
-        match = _POOL.match(name)
-        candidate = f"block{match.group(1)}_pool" if match else ""
+        block, conv, pool = match.groups()
+        candidate = f"block{block}_conv{conv}" if block else f"block{pool}_pool"
     if candidate in KERAS_LAYERS:
         return candidate
     raise ValueError(
@@ -43,10 +38,8 @@ def keras_name(name: str) -> str:
 
 def paper_name(name: str) -> str:
     """The paper's name (``conv4_2``, ``pool1``) of a layer given in either notation."""
-    keras = keras_name(name)
-    match = re.match(r"^block(\d)_(conv(\d)|pool)$", keras)
-    assert match
-    return f"pool{match.group(1)}" if match.group(2) == "pool" else f"conv{match.group(1)}_{match.group(3)}"
+    block, conv = re.match(r"^block(\d)_(?:conv(\d)|pool)$", keras_name(name)).groups()
+    return f"conv{block}_{conv}" if conv else f"pool{block}"
 
 
 def channels(name: str) -> int:
@@ -62,10 +55,8 @@ def deepest(names: list[str] | tuple[str, ...]) -> str:
 def smallest_side(name: str) -> int:
     """The fewest pixels an image side needs for layer ``name`` to have at least one position:
     2^p for the p 2x2 poolings before it (16 for ``conv5_1``; a pool layer counts itself)."""
-    keras = keras_name(name)
-    pools = sum(1 for layer in KERAS_LAYERS[:KERAS_LAYERS.index(keras) + 1]
-                if layer.endswith("_pool"))
-    return 2 ** pools
+    up_to = KERAS_LAYERS[:KERAS_LAYERS.index(keras_name(name)) + 1]
+    return 2 ** sum(layer.endswith("_pool") for layer in up_to)
 
 
 def output_shapes(height: int, width: int, deepest: str) -> list[tuple[str, int, int, int]]:

@@ -1,14 +1,9 @@
 """The loss functions of Gatys et al. 2016, as pure functions of tensors.
 
 Feature maps are ``[batch, height, width, channels]``; every loss returns one value per image
-(shape ``[batch]``) so that images of a batch are optimised independently. Gram matrices and losses
-are computed in float32 whatever the network's precision (float16 Gram matrices overflow).
-
-Each loss comes in two forms. ``mean=False`` is the paper's printed sums (Eqs. 1 and 4).
-``mean=True`` is the authors' released code: mean squared errors of the features and of the Gram
-matrices divided by M, so neither term grows with the image's size and the balance alpha/beta
-means the same at every size. Per layer, mean-form content = 2 L_content / (N M) and mean-form
-style = 4 E_l.
+(shape ``[batch]``), in float32 whatever the network's precision (float16 Gram matrices overflow).
+``mean=False`` gives the paper's printed sums (Eqs. 1 and 4), ``mean=True`` the means of the
+authors' released code, which keep alpha/beta meaning the same at every image size.
 """
 
 from __future__ import annotations
@@ -29,10 +24,7 @@ def content_loss(features: tf.Tensor, target: tf.Tensor, mean: bool = False) -> 
 
 def gram_matrix(features: tf.Tensor) -> tf.Tensor:
     """Gram matrix, Eq. 3: G_ij = sum_k F_ik F_jk over the M = H*W positions; ``[batch, N, N]``,
-    in float32 whatever the network's precision.
-
-    Not normalised: the 1/(4 N^2 M^2) of Eq. 4 is applied by :func:`style_layer_loss`.
-    """
+    float32, not normalised (:func:`style_layer_loss` applies the 1/(4 N^2 M^2) of Eq. 4)."""
     shape = tf.shape(features)
     flat = tf.reshape(features, [shape[0], shape[1] * shape[2], shape[3]])  # [B, M, N]
     return _symmetric_gram(flat)
@@ -41,12 +33,9 @@ def gram_matrix(features: tf.Tensor) -> tf.Tensor:
 @tf.custom_gradient
 def _symmetric_gram(flat: tf.Tensor):
     """F^T F in float32, with the gradient F (dG + dG^T): one [M, N] x [N, N] product instead of
-    the two the generic matmul gradient builds (same maths, half the backward cost).
-
-    With a bfloat16 network that product runs in bfloat16 (float32 accumulation, the precision
-    the gradient flows back through the network in anyway), at the speed of the network's own
-    arithmetic; float16's narrow range keeps it in float32 there.
-    """
+    the generic matmul gradient's two. With a bfloat16 network that product runs in bfloat16 with
+    float32 accumulation (the precision the gradient flows back through the network in anyway);
+    float16's narrow range keeps it in float32."""
     wide = tf.cast(flat, tf.float32)
     product_dtype = tf.bfloat16 if flat.dtype == tf.bfloat16 else tf.float32
 
@@ -61,40 +50,29 @@ def _symmetric_gram(flat: tf.Tensor):
 def style_layer_loss(gram: tf.Tensor, target_gram: tf.Tensor, num_positions: tf.Tensor,
                      mean: bool = False) -> tf.Tensor:
     """One layer's style loss, Eq. 4: E_l = sum_ij (G_ij - A_ij)^2 / (4 N^2 M^2), per image; with
-    ``mean``, the mean of (G_ij / M - A_ij / M)^2 over the N^2 entries (= 4 E_l).
-
-    ``num_positions`` is M = H*W of the *generated* image's feature map; ``target_gram`` must be
-    normalised to that M (see :func:`rescale_gram`) when the style image has another size.
-    """
+    ``mean``, the mean of (G_ij / M - A_ij / M)^2 over the N^2 entries (= 4 E_l). M
+    (``num_positions``) is the *generated* image's H*W: ``target_gram`` must be normalised to it
+    (:func:`rescale_gram`) when the style image has another size."""
     n = tf.cast(tf.shape(gram)[-1], tf.float32)
     m = tf.cast(num_positions, tf.float32)
     sq = tf.reduce_sum(tf.square(gram - tf.cast(target_gram, tf.float32)), axis=[1, 2])
-    return sq / (_style_denominator(mean) * tf.square(n) * tf.square(m))
-
-
-def _style_denominator(mean: bool) -> float:
-    return 1.0 if mean else 4.0
+    return sq / ((1.0 if mean else 4.0) * tf.square(n) * tf.square(m))
 
 
 def rescale_gram(gram: tf.Tensor, from_positions, to_positions) -> tf.Tensor:
-    """Rescale a Gram matrix of a map with ``from_positions`` positions to ``to_positions``.
-
-    G grows linearly with M, so a style image of another size than the output is compared through
-    G * M_out / M_style: the per-position statistics G/M are what the style loss matches.
-    """
-    ratio = tf.cast(to_positions, tf.float32) / tf.cast(from_positions, tf.float32)
-    return gram * ratio
+    """A Gram matrix of a map of ``from_positions`` positions, rescaled to ``to_positions``: G grows
+    linearly with M, and the style loss matches the per-position statistics G/M."""
+    return gram * (tf.cast(to_positions, tf.float32) / tf.cast(from_positions, tf.float32))
 
 
 def blended_style_layer_loss(features: tf.Tensor, per_position: tf.Tensor, blend: tf.Tensor,
                              mean: bool = False) -> tf.Tensor:
-    """Style loss of one layer against a blend of styles, per image.
+    """Style loss of one layer against the blended Gram matrix sum_s b_s A_s, per image.
 
-    ``per_position`` holds each style's Gram matrix divided by its number of positions,
-    ``[S, B, N, N]``; ``blend`` the weights b_s (summing to 1), ``[S]``. The target is the blended
-    Gram matrix sum_s b_s A_s (as jcjohnson/neural-style does). Since sum_s b_s = 1,
-    sum_s b_s E_l(G, A_s) = E_l(G, sum_s b_s A_s) + const, so this has exactly the gradient of the
-    weighted sum of per-style losses, at the cost of a single comparison.
+    ``per_position`` ``[S, B, N, N]``: each style's A_s divided by its number of positions;
+    ``blend`` ``[S]``: the b_s, summing to 1 (as jcjohnson/neural-style blends). Then
+    sum_s b_s E_l(G, A_s) = E_l(G, sum_s b_s A_s) + const, so this has the gradient of the weighted
+    sum of per-style losses at the cost of one.
     """
     shape = tf.shape(features)
     positions = shape[1] * shape[2]
@@ -107,27 +85,22 @@ def guided_style_layer_loss(features: tf.Tensor, per_position: tf.Tensor, blend:
                             masks: tf.Tensor, mean: bool = False) -> tf.Tensor:
     """Spatially guided style loss of one layer (Gatys et al. 2017, Sec. 4), per image.
 
-    ``masks`` ``[S, B, H, W, 1]`` are the guidance channels T_s at this layer's resolution: region
-    s is matched to style s through the guided Gram matrix G_s = (F * T_s)^T (F * T_s), compared
-    with style s's Gram matrix rescaled to the region's size M_s = sum T_s^2. Each region's loss
-    is normalised by its own M_s and weighted by its share M_s / M of the image, so a region is
-    stylised as strongly as a whole image in a single-style transfer; ``blend`` (summing to 1)
-    scales region s by S * b_s (1 for equal weights).
+    ``masks`` ``[S, B, H, W, 1]``: the guidance channels T_s at this layer's resolution. Region s
+    is matched to style s through G_s = (F * T_s)^T (F * T_s) against style s's Gram matrix
+    rescaled to M_s = sum T_s^2, normalised by M_s and weighted by its share M_s / M, so it is
+    stylised as strongly as a whole image alone; ``blend`` scales region s by S * b_s.
     """
     features = tf.cast(features, tf.float32)
     shape = tf.shape(features)
     m_total = tf.cast(shape[1] * shape[2], tf.float32)
-    n = tf.cast(shape[3], tf.float32)
     num_styles = masks.shape[0]
     total = tf.zeros([shape[0]])
     for s in range(num_styles):
-        guided = features * tf.cast(masks[s], tf.float32)
-        gram = gram_matrix(guided)
-        m_s = tf.reduce_sum(tf.square(tf.cast(masks[s], tf.float32)), axis=[1, 2, 3])  # [B]
+        mask = tf.cast(masks[s], tf.float32)
+        gram = gram_matrix(features * mask)
+        m_s = tf.reduce_sum(tf.square(mask), axis=[1, 2, 3])  # [B]
         target = per_position[s] * m_s[:, None, None]
-        sq = tf.reduce_sum(tf.square(gram - target), axis=[1, 2])
-        safe = tf.maximum(m_s, 1e-6)
-        region = sq / (_style_denominator(mean) * tf.square(n) * tf.square(safe)) * (m_s / m_total)
+        region = style_layer_loss(gram, target, tf.maximum(m_s, 1e-6), mean) * (m_s / m_total)
         total += num_styles * tf.cast(blend[s], tf.float32) * region
     return total
 
@@ -143,11 +116,8 @@ def style_loss(grams: Sequence[tf.Tensor], target_grams: Sequence[tf.Tensor],
 
 
 def total_variation_loss(image: tf.Tensor, mean: bool = False) -> tf.Tensor:
-    """Squared total variation of 0-255 pixels, per image.
-
-    TV(x) = sum_ij (x_{i,j+1} - x_ij)^2 + (x_{i+1,j} - x_ij)^2 (Mahendran & Vedaldi 2015, beta = 2);
-    with ``mean``, divided by the number of pixels H W.
-    """
+    """Squared total variation of 0-255 pixels, per image: TV(x) = sum_ij (x_{i,j+1} - x_ij)^2
+    + (x_{i+1,j} - x_ij)^2 (Mahendran & Vedaldi 2015, beta = 2); with ``mean``, divided by H W."""
     image = tf.cast(image, tf.float32) * 255.0
     # tf.slice rather than strided indexing: its gradient is a Pad, which TFLite has as a builtin
     # (StridedSliceGrad is not), so the exported on-device optimisation stays builtin-only.
@@ -160,7 +130,8 @@ def total_variation_loss(image: tf.Tensor, mean: bool = False) -> tf.Tensor:
     return tv / tf.cast(shape[1] * shape[2], tf.float32) if mean else tv
 
 
-def total_loss(terms: Mapping[str, tf.Tensor], content_weight, style_weight, tv_weight) -> tf.Tensor:
+def total_loss(terms: Mapping[str, tf.Tensor], content_weight, style_weight, tv_weight
+               ) -> tf.Tensor:
     """Eq. 7 plus smoothing: L = alpha L_content + beta L_style + tv_weight TV, per image."""
     return (content_weight * terms["content"] + style_weight * terms["style"]
             + tv_weight * terms["tv"])

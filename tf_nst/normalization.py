@@ -1,12 +1,11 @@
 """The normalised VGG19 of Gatys et al. 2016, Sec. 2: "the mean activation of each convolutional
 filter over images and positions is equal to one".
 
-Dividing a ReLU map by a positive constant c and multiplying the next layer's input weights by c
-leaves the rest of the network unchanged, so the normalised network's feature maps are the raw
-network's divided, filter by filter, by the filter's mean activation over natural photos. That is
-how they are applied (:meth:`tf_nst.objective.Objective.features`), which keeps one copy of the
-weights for every consumer. The factors ship in ``data/vgg19_normalization.npz``, made by
-``tools/vgg_normalization.py`` from photos scikit-image ships.
+Dividing a ReLU map by a constant c > 0 and multiplying the next layer's input weights by c
+changes nothing else, so the normalised network's feature maps are the raw network's divided,
+filter by filter, by the filter's mean activation over photos. That is how they are computed
+(:meth:`tf_nst.objective.Objective.features`), with one copy of the weights. The factors
+(``data/vgg19_normalization.npz``) are made by ``tools/vgg_normalization.py`` (docs/objective.md).
 """
 
 from __future__ import annotations

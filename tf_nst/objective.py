@@ -33,8 +33,7 @@ class LossWeights(NamedTuple):
     tv: tf.Tensor          # total-variation weight
     style_layers: tf.Tensor  # w_l, one per style layer
     style_blend: tf.Tensor   # b_s, one per style image, summing to 1
-    # Style-weight continuation (see :func:`ramped_weights`): K steps (0 = constant beta) and the
-    # starting fraction s of beta.
+    # Style-weight continuation (:func:`ramped_weights`): K steps (0 = constant beta), fraction s.
     style_ramp_steps: tf.Tensor | float = 0.0
     style_ramp_start: tf.Tensor | float = 1.0
 
@@ -53,12 +52,10 @@ class LossWeights(NamedTuple):
 
 
 class Objective:
-    """Loss terms of Gatys et al. 2016 measured by a :class:`FeatureExtractor`.
-
-    ``formulation='authors'`` measures with the normalised VGG19 (:mod:`tf_nst.normalization`)
-    and takes mean-form losses (:mod:`tf_nst.losses`), as the authors' released code does;
-    ``'printed'`` takes the paper's printed sums on the raw network's features.
-    """
+    """Loss terms of Gatys et al. 2016 measured by a :class:`FeatureExtractor`: with
+    ``formulation='authors'`` mean-form losses (:mod:`tf_nst.losses`) on the normalised VGG19
+    (:mod:`tf_nst.normalization`), as in the authors' released code; with ``'printed'`` the paper's
+    printed sums on the raw network."""
 
     def __init__(self, extractor: FeatureExtractor, content_layers, style_layers,
                  formulation: str = "authors") -> None:
@@ -79,9 +76,9 @@ class Objective:
     def features(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
         """The feature maps the losses compare: the extractor's, divided filter by filter by the
         normalised network's factors in the authors' formulation."""
-        raw = self.extractor(images)
         return {name: fmap * tf.constant(self._normalizers[name], fmap.dtype)
-                if name in self._normalizers else fmap for name, fmap in raw.items()}
+                if name in self._normalizers else fmap
+                for name, fmap in self.extractor(images).items()}
 
     def content_targets(self, content: tf.Tensor) -> tuple[tf.Tensor, ...]:
         if not self.content_layers:
@@ -109,24 +106,18 @@ class Objective:
     def targets(self, content: tf.Tensor, style: tf.Tensor | Sequence[tf.Tensor],
                 style_masks: tf.Tensor | None = None) -> Targets:
         """Targets for ``content`` and one style image or a list of them (any sizes).
-
         ``style_masks`` ``[S, B, H, W, 1]`` at the content's size give style s the region where
-        the mask is 1 (guided Gram matrices); they are resized to each style layer's resolution.
-        """
+        the mask is 1."""
         styles = [style] if isinstance(style, tf.Tensor) or hasattr(style, "shape") else style
-        grams = self.style_grams(styles)
-        masks = ()
-        if style_masks is not None:
-            masks = tuple(layer_masks(style_masks, name) for name in self.style_layers)
-        return Targets(self.content_targets(content), grams, masks)
+        masks = (() if style_masks is None
+                 else tuple(layer_masks(style_masks, name) for name in self.style_layers))
+        return Targets(self.content_targets(content), self.style_grams(styles), masks)
 
     def loss_terms(self, image: tf.Tensor, targets: Targets, weights: LossWeights
                    ) -> dict[str, tf.Tensor]:
-        """All loss terms for ``image`` (per image, shape ``[B]``), weighted total included.
-
-        Keys: ``total``, ``content``, ``style``, ``tv`` and per layer ``content/conv4_2``,
-        ``style/conv1_1`` ... (the unweighted layer losses of Eqs. 1 and 4).
-        """
+        """All loss terms of ``image``, each ``[B]``: ``total`` (Eq. 7 plus smoothing), ``content``,
+        ``style``, ``tv`` and the unweighted layer losses of Eqs. 1 and 4 (``content/conv4_2``,
+        ``style/conv1_1`` ...)."""
         features = self.features(image)
         batch = tf.shape(image)[0]
         terms: dict[str, tf.Tensor] = {}
@@ -151,38 +142,27 @@ class Objective:
                                                         self.mean)
             terms[f"style/{layers.paper_name(name)}"] = value
             style += weights.style_layers[i] * value
-        terms["content"] = content
-        terms["style"] = style
-        terms["tv"] = losses.total_variation_loss(image, self.mean)
+        terms.update(content=content, style=style,
+                     tv=losses.total_variation_loss(image, self.mean))
         terms["total"] = losses.total_loss(terms, weights.content, weights.style, weights.tv)
         return terms
 
 
 def layer_masks(masks: tf.Tensor, layer: str) -> tf.Tensor:
-    """Masks ``[S, B, H, W, 1]`` at image size resized to the resolution of a VGG19 layer.
-
-    VGG19's 2x2 poolings floor the size, so block k sees ``H // 2**(k-1)``; the masks are
-    area-averaged to it (a soft edge where a region boundary falls inside a feature's cell).
-    """
-    name = layers.keras_name(layer)
-    block = int(name[5])
-    factor = 2 ** (block if name.endswith("pool") else block - 1)
+    """Masks ``[S, B, H, W, 1]`` at image size, area-averaged to a VGG19 layer's resolution (each
+    2x2 pooling floors the size; a soft edge where a region boundary falls inside a cell)."""
     masks = tf.convert_to_tensor(masks, tf.float32)
     shape = tf.shape(masks)
     flat = tf.reshape(masks, tf.concat([[-1], shape[2:]], 0))
-    size = tf.maximum(shape[2:4] // factor, 1)
+    size = tf.maximum(shape[2:4] // layers.smallest_side(layer), 1)
     resized = tf.image.resize(flat, size, method="area")
     return tf.reshape(resized, tf.concat([shape[:2], size, [1]], 0))
 
 
 def ramped_weights(weights: LossWeights, steps_taken: tf.Tensor) -> LossWeights:
-    """The weights of step k of a style-weight continuation.
-
+    """The weights of step k of a style-weight continuation (a homotopy of the objective):
     beta_k = beta (s + (1 - s) min(k / K, 1)) with K = ``style_ramp_steps`` and s =
-    ``style_ramp_start``: the style term grows from s beta to beta over the first K steps, so the
-    early steps follow the content more and the style is added gradually (a continuation, or
-    homotopy, of the objective). With K = 0 the weights are returned unchanged.
-    """
+    ``style_ramp_start``, so the early steps follow the content more; K = 0 changes nothing."""
     k = tf.cast(steps_taken, tf.float32)
     ramp_steps = tf.cast(weights.style_ramp_steps, tf.float32)
     start = tf.cast(weights.style_ramp_start, tf.float32)
@@ -201,13 +181,9 @@ FLOAT16_LOSS_TARGET = 2.0 ** 13
 
 
 def loss_scale(total: tf.Tensor, image: tf.Tensor) -> tf.Tensor:
-    """Per-image power-of-two factor ``s`` for float16 backprop: ``grad = d(s L)/dx / s``.
-
-    Dynamic in the sense that it follows the loss each step (the loss falls by orders of
-    magnitude over a run, so a fixed scale would be wrong at one end), yet stateless: it is
-    computed from this step's forward pass, which precedes the backward pass. Powers of two make
-    the unscaling exact.
-    """
+    """Per-image power-of-two factor ``s`` for float16 backprop, ``grad = d(s L)/dx / s``: from
+    this step's forward pass, so it follows the loss (which falls by orders of magnitude over a
+    run) without state; powers of two make the unscaling exact."""
     pixels = tf.cast(tf.shape(image)[1] * tf.shape(image)[2], tf.float32)
     ratio = FLOAT16_LOSS_TARGET * pixels / tf.maximum(tf.stop_gradient(total), 1e-30)
     exponent = tf.clip_by_value(tf.round(tf.math.log(ratio) / tf.math.log(2.0)), -100.0, 100.0)
@@ -215,20 +191,12 @@ def loss_scale(total: tf.Tensor, image: tf.Tensor) -> tf.Tensor:
 
 
 def make_step(objective: Objective, optimizer: Optimizer) -> StepFn:
-    """The optimisation step: one loss-and-gradient evaluation and one optimiser update.
-
-    ``step(state, targets, weights) -> (state, terms)``. A pure function of tensors (no variables
-    but the network's frozen weights): wrap it in ``tf.function`` to run it step by step, or call it
-    inside a ``tf.while_loop`` to run the whole optimisation in one graph. Only the image is watched,
-    so no gradient with respect to the network's weights is needed: the filter-gradient ops the
-    generic Conv2D gradient emits are unreachable from the outputs and pruned before running
-    (tests/test_flops.py checks this). With a float16 network the loss is scaled per image by
-    :func:`loss_scale` for the backward pass and the gradient unscaled in float32. A style-weight
-    continuation (``weights.style_ramp_steps``) takes its step count from the optimiser's state
-    (:func:`ramped_weights`), so every caller of the step gets it; ``terms`` are then those of the
-    ramped objective, and the optimiser also gets the trial's loss under the weights its last
-    accepted loss was measured with, so its line search compares losses of one objective.
-    """
+    """The optimisation step ``step(state, targets, weights) -> (state, terms)``: one
+    loss-and-gradient evaluation and one optimiser update, a pure function of tensors to run in a
+    ``tf.function`` or a ``tf.while_loop``. Only the image is watched, so the filter gradients are
+    pruned (tests/test_flops.py). A float16 network's loss is scaled by :func:`loss_scale`. A
+    style-weight continuation follows the optimiser's step count (:func:`ramped_weights`), and
+    ``terms`` are the ramped objective's."""
     float16 = objective.extractor.compute_dtype == tf.float16
 
     def step(state, targets: Targets, weights: LossWeights):
@@ -246,9 +214,8 @@ def make_step(objective: Objective, optimizer: Optimizer) -> StepFn:
         grad = tape.gradient(summed, x)
         if float16:
             grad = grad / scale[:, None, None, None]
-        # The optimiser's loss at its last accepted point was measured one accepted step ago: with
-        # a continuation, under the weights of step k - 1. The trial's loss under those weights
-        # (the same terms, re-weighted) is what a line search may compare it with.
+        # The last accepted loss was measured under the weights of step k - 1: a line search
+        # compares it with the trial's terms re-weighted by those.
         before = ramped_weights(weights, tf.maximum(steps_taken - 1, 0))
         comparable = losses.total_loss(terms, before.content, before.style, before.tv)
         return optimizer.update(state, terms["total"], grad, comparable_loss=comparable), terms

@@ -1,20 +1,16 @@
 """Optimisers of the image's pixels, written as pure functions of tensor state.
 
-Each optimiser has ``init(image) -> state``, ``evaluation_point(state) -> x`` (where the next loss
-and gradient are computed), ``update(state, loss, grad, comparable_loss) -> state``,
-``image(state)`` (the image to show) and ``steps_taken(state)`` (the step count a weight schedule
-follows). The state is a ``NamedTuple`` of tensors, so a step runs in a ``tf.function``, inside a
-``tf.while_loop`` of an exported graph, and needs no ``tf.Variable``: a served model keeps no state
-between requests. One step is exactly one loss-and-gradient evaluation, which makes optimisers
-comparable at equal cost.
-
-Images are ``[batch, H, W, C]`` with pixels in [0, 1]; every scalar of the state is per image, so
-the images of a batch are optimised exactly as if each were alone.
+Each optimiser (:class:`Optimizer`) has ``init(image) -> state``, ``evaluation_point(state)``
+(where the next loss and gradient are computed), ``update(state, loss, grad, comparable_loss)``,
+``image(state)`` (the image to show) and ``steps_taken(state)`` (what a weight schedule follows).
+The state is a ``NamedTuple`` of tensors, no ``tf.Variable``, so a step runs in an exported
+graph's ``tf.while_loop`` and a served model keeps nothing between requests. One step is one
+loss-and-gradient evaluation. Images are ``[batch, H, W, C]`` in [0, 1]; every scalar of the state
+is per image, so each image of a batch is optimised as if alone.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import NamedTuple, Protocol
 
@@ -40,15 +36,9 @@ def _push(history: tf.Tensor, new: tf.Tensor, store: tf.Tensor) -> tf.Tensor:
 
 def _push_slots(slots: tuple[tf.Tensor, ...], new: tf.Tensor, store: tf.Tensor
                 ) -> tuple[tf.Tensor, ...]:
-    """The slots ``[B, H, W, C]`` (oldest first) with ``new`` appended and the oldest dropped, for
-    the images where ``store`` ``[B]`` is true; unchanged for the others.
-
-    The curvature pairs are the largest part of the L-BFGS state (2m images), so each is its own
-    tensor: when every image of the batch stores (always for a single image), the push only
-    passes references along and moves no pixel (one stacked ``[m, ...]`` tensor would be copied
-    whole at every push). Only a batch whose images
-    disagree pays for a per-image selection.
-    """
+    """:func:`_push` for the curvature pairs, the bulk of the L-BFGS state, kept as one tensor
+    ``[B, H, W, C]`` per slot (oldest first): when every image stores, the push passes references
+    and moves no pixel, where a stacked ``[m, ...]`` tensor would be copied whole."""
     shifted = slots[1:] + (new,)
 
     def selected():
@@ -59,15 +49,14 @@ def _push_slots(slots: tuple[tf.Tensor, ...], new: tf.Tensor, store: tf.Tensor
                    lambda: tf.cond(tf.reduce_any(store), selected, lambda: slots))
 
 
-def multiscale_smoothing(x: tf.Tensor, levels: int, weight: float = 2.0) -> tf.Tensor:
-    """P x = x + sum_{k=1..levels} (weight^k / 4^k) U_k U_k^T x, per image of ``[B, H, W, C]``.
+def multiscale_smoothing(x: tf.Tensor, levels: int) -> tf.Tensor:
+    """P x = x + sum_{k=1..levels} 2^-k U_k U_k^T x, per image of ``[B, H, W, C]``.
 
     U_k upsamples by 2^k (nearest neighbour) and its adjoint U_k^T sums 2^k x 2^k blocks (rows and
-    columns past the last whole block are left to the identity term), so P is symmetric positive
-    definite. A pattern constant over 2^k blocks is amplified by up to 1 + 2 + ... + 2^k (for
-    ``weight = 2``): used as L-BFGS's initial inverse Hessian, P takes larger steps along the
-    image's low frequencies, whose curvature is small, as a coarse-to-fine schedule does, but in
-    every step at the full size.
+    columns past the last whole block keep only the identity term), so P is symmetric positive
+    definite and amplifies a pattern constant over 2^k blocks up to 1 + 2 + ... + 2^k times: as
+    L-BFGS's initial inverse Hessian it takes larger steps along the low frequencies, whose
+    curvature is small, like a coarse-to-fine schedule but at full size.
     """
     out = x
     height, width = tf.shape(x)[1], tf.shape(x)[2]
@@ -77,7 +66,7 @@ def multiscale_smoothing(x: tf.Tensor, levels: int, weight: float = 2.0) -> tf.T
         spread = tf.repeat(tf.repeat(block_sums, f, axis=1), f, axis=2)
         spread = tf.pad(spread, [[0, 0], [0, height - tf.shape(spread)[1]],
                                  [0, width - tf.shape(spread)[2]], [0, 0]])
-        out = out + (weight ** k / f ** 2) * spread
+        out = out + (2.0 ** k / f ** 2) * spread
     return out
 
 
@@ -90,12 +79,9 @@ def _signed_frequencies(n: tf.Tensor) -> tf.Tensor:
 def frequency_gains(height: tf.Tensor, width: tf.Tensor, largest_gain: float,
                     onesided: bool = True) -> tf.Tensor:
     """g(f) = clip(0.5 / |f|, 1, largest_gain) for each frequency f of an ``H x W`` image, |f| in
-    cycles per pixel: ``[H, W // 2 + 1]`` (the frequencies ``rfft2d`` keeps) or ``[H, W]``.
-
-    Only frequencies at or beyond the Nyquist radius 0.5 (the corners of the spectrum) keep gain
-    1; below it the gain grows as 1/|f| towards the low frequencies, where the loss's curvature
-    is small, up to ``largest_gain``.
-    """
+    cycles per pixel: ``[H, W // 2 + 1]`` (the frequencies ``rfft2d`` keeps) or ``[H, W]``. The
+    gain is 1 from the Nyquist radius 0.5 outwards (the spectrum's corners) and grows as 1/|f|
+    towards the low frequencies, where the loss's curvature is small."""
     fy = _signed_frequencies(height)[:, None]
     if onesided:
         fx = tf.cast(tf.range(width // 2 + 1), tf.float32)[None, :] / tf.cast(width, tf.float32)
@@ -124,20 +110,15 @@ def _filter_by_matmuls(planes: tf.Tensor, gains: tf.Tensor) -> tf.Tensor:
     imag = gains * (tf.matmul(a, sin_w) + tf.matmul(b, cos_w))
     p = tf.matmul(cos_h, real) + tf.matmul(sin_h, imag)          # inverse: F^-1 = (C + iS) / n
     q = tf.matmul(sin_h, real) - tf.matmul(cos_h, imag)
-    scale = tf.cast(height * width, tf.float32)
-    return (tf.matmul(p, cos_w) - tf.matmul(q, sin_w)) / scale
+    return (tf.matmul(p, cos_w) - tf.matmul(q, sin_w)) / tf.cast(height * width, tf.float32)
 
 
 def frequency_scaling(x: tf.Tensor, largest_gain: float, dft: str = "fft") -> tf.Tensor:
-    """P x = F^-1 diag(g) F x for each image and channel of ``[B, H, W, C]``, with the gains g of
-    :func:`frequency_gains`.
-
-    g is real, positive and even in f, so P is symmetric positive definite. Used as L-BFGS's
-    initial inverse Hessian it takes steps up to ``largest_gain`` times longer along the image's
-    low frequencies, whose curvature is small (the deep layers' terms see the image at 1/8 and
-    1/16 of its resolution), smoothly in frequency. ``dft='matmul'`` computes the same with real
-    matrix products instead of ``rfft2d``/``irfft2d`` (TFLite's builtins have no inverse FFT).
-    """
+    """P x = F^-1 diag(g) F x for each image and channel of ``[B, H, W, C]``, g of
+    :func:`frequency_gains`: real, positive and even in f, so P is symmetric positive definite. As
+    L-BFGS's initial inverse Hessian it takes up to ``largest_gain`` times longer steps along the
+    low frequencies (the deep layers see the image at 1/8 and 1/16 of its resolution).
+    ``dft='matmul'`` computes the same with real matrix products (TFLite has no inverse FFT)."""
     planes = tf.transpose(x, [0, 3, 1, 2])
     height, width = tf.shape(x)[1], tf.shape(x)[2]
     if dft == "fft":
@@ -164,9 +145,6 @@ class Optimizer(Protocol):
     def steps_taken(self, state) -> tf.Tensor: ...
 
 
-# --------------------------------------------------------------------------------------------------
-# Adam
-# --------------------------------------------------------------------------------------------------
 class AdamState(NamedTuple):
     image: tf.Tensor    # current pixels [B, H, W, C]
     m: tf.Tensor        # first-moment estimate
@@ -208,9 +186,6 @@ class Adam:
         return AdamState(image, m, v, t)
 
 
-# --------------------------------------------------------------------------------------------------
-# L-BFGS
-# --------------------------------------------------------------------------------------------------
 class LbfgsState(NamedTuple):
     x: tf.Tensor        # last accepted point [B, H, W, C]
     f: tf.Tensor        # loss at x [B]
@@ -227,28 +202,22 @@ class LbfgsState(NamedTuple):
 class Lbfgs:
     """Limited-memory BFGS (Nocedal 1980; Liu & Nocedal 1989) with a backtracking line search.
 
-    Every step evaluates the loss once, at the pending trial point. If it satisfies Armijo's
-    sufficient-decrease condition f(x + s) <= f(x) + c1 g.s, the point is accepted, the curvature pair
-    (s, y) is stored (only when s.y > 0, which keeps the inverse-Hessian estimate positive definite),
-    and the next direction comes from the two-loop recursion with the initial scaling
-    gamma = s.y / y.y (or the initial inverse Hessian gamma P, with P from
-    :func:`frequency_scaling` for ``frequency_gain`` or :func:`multiscale_smoothing` for
-    ``multiscale_levels``), tried at the natural step length 1. Otherwise the step length shrinks by the
-    minimiser of a quadratic fit, clamped to [0.1, 0.5] of the previous one. Pixels are projected
-    onto [0, 1]. The first direction is steepest descent scaled so that no pixel moves by more than
-    ``initial_step``.
+    Each step evaluates the loss once, at the pending trial point. If it satisfies Armijo's
+    condition f(x + s) <= f(x) + c1 g.s it is accepted, the pair (s, y) is stored if s.y > 0
+    (keeping the inverse Hessian positive definite), and the next direction, from the two-loop
+    recursion with H0 = gamma P (:func:`frequency_scaling` or :func:`multiscale_smoothing`), is
+    tried at step length 1; otherwise the step shrinks by a quadratic fit's minimiser, clamped to
+    [0.1, 0.5] of the last. Pixels stay in [0, 1]; the first direction is steepest descent moving
+    no pixel by more than ``initial_step``.
     """
 
     def __init__(self, initial_step: float = 0.02, history: int = 10, c1: float = 1e-4,
                  min_step: float = 1e-6, multiscale_levels: int = 0, frequency_gain: float = 0.0,
                  dft: str = "fft") -> None:
-        self.initial_step = initial_step
-        self.history = history
+        self.initial_step, self.history = initial_step, history
+        self.c1, self.min_step = c1, min_step
         self.multiscale_levels = multiscale_levels
-        self.frequency_gain = frequency_gain
-        self.dft = dft
-        self.c1 = c1
-        self.min_step = min_step
+        self.frequency_gain, self.dft = frequency_gain, dft
 
     def init(self, image: tf.Tensor) -> LbfgsState:
         x = _clip(tf.convert_to_tensor(image, tf.float32))
@@ -273,6 +242,12 @@ class Lbfgs:
         largest = tf.reduce_max(tf.abs(g), axis=[1, 2, 3])
         return -g * _per_image(self.initial_step / tf.maximum(largest, 1e-30))
 
+    def _precondition(self, v: tf.Tensor) -> tf.Tensor:
+        """P v, P of the initial inverse Hessian (the identity unless a preconditioner is set)."""
+        if self.frequency_gain > 0:
+            return frequency_scaling(v, self.frequency_gain, self.dft)
+        return multiscale_smoothing(v, self.multiscale_levels)
+
     def _two_loop(self, g: tf.Tensor, s: tuple[tf.Tensor, ...], y: tuple[tf.Tensor, ...],
                   rho: tf.Tensor) -> tf.Tensor:
         """-H g by the two-loop recursion (Nocedal & Wright, Algorithm 7.4); newest pair last."""
@@ -283,16 +258,11 @@ class Lbfgs:
             q = q - _per_image(a) * y[i]
             alphas.append(a)
         alphas.reverse()
-        # Initial inverse Hessian H0 = gamma P (P = I unless a preconditioner is set), with gamma =
-        # s.y / y.P.y from the newest pair (Nocedal & Wright, Eq. 7.20, generalised to P).
-        if self.frequency_gain > 0:
-            precondition = functools.partial(frequency_scaling, largest_gain=self.frequency_gain,
-                                             dft=self.dft)
-        else:
-            precondition = functools.partial(multiscale_smoothing, levels=self.multiscale_levels)
-        sy, ypy = _dot(s[-1], y[-1]), _dot(y[-1], precondition(y[-1]))
+        # Initial inverse Hessian H0 = gamma P, with gamma = s.y / y.P.y from the newest pair
+        # (Nocedal & Wright, Eq. 7.20, generalised to P).
+        sy, ypy = _dot(s[-1], y[-1]), _dot(y[-1], self._precondition(y[-1]))
         gamma = tf.where(rho[-1] > 0, sy / tf.maximum(ypy, 1e-30), tf.ones_like(sy))
-        r = _per_image(gamma) * precondition(q)
+        r = _per_image(gamma) * self._precondition(q)
         for i in range(self.history):
             b = rho[i] * _dot(y[i], r)
             r = r + _per_image(alphas[i] - b) * s[i]
@@ -300,10 +270,9 @@ class Lbfgs:
 
     def update(self, state: LbfgsState, loss: tf.Tensor, grad: tf.Tensor,
                comparable_loss: tf.Tensor | None = None) -> LbfgsState:
-        """``loss`` and ``grad`` at the trial point. ``comparable_loss`` [B]: the trial's loss under
-        the objective ``state.f`` and ``state.g`` were measured with, when a weight schedule has
-        changed it since (default: ``loss``). The sufficient-decrease test compares that one with
-        ``state.f``; ``loss`` is what is kept on acceptance, for the next test."""
+        """``loss`` and ``grad`` at the trial point; ``comparable_loss`` [B] (default ``loss``): the
+        trial's loss under the weights ``state.f`` was measured with (a weight schedule may have
+        changed them since), which the sufficient-decrease test compares with ``state.f``."""
         f_new, g_new = tf.cast(loss, tf.float32), grad
         f_test = f_new if comparable_loss is None else tf.cast(comparable_loss, tf.float32)
         first = tf.equal(state.iteration, 0)
@@ -341,7 +310,8 @@ class Lbfgs:
         # Forgetting the history: rho = 0 makes every stored pair a no-op in the two-loop
         # recursion (and gamma falls back to 1), so the pairs themselves need not be erased.
         rho = tf.where(collapsed[None], tf.zeros_like(rho), rho)
-        d = tf.where(accept_b, direction, tf.where(_per_image(collapsed), self._steepest(g), state.d))
+        d_if_rejected = tf.where(_per_image(collapsed), self._steepest(g), state.d)
+        d = tf.where(accept_b, direction, d_if_rejected)
         alpha = tf.where(accept | collapsed, tf.ones_like(shrunk), shrunk)
         trial = _clip(x + _per_image(alpha) * d)
         return LbfgsState(x=x, f=f, g=g, d=d, alpha=alpha, trial=trial, s=s_hist, y=y_hist,

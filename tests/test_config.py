@@ -49,7 +49,6 @@ def test_comma_strings_and_lists_are_accepted():
     (dict(lbfgs_frequency_gain=0.5), "--lbfgs_frequency_gain=0.5"),
     (dict(lbfgs_frequency_gain=float("nan")), "--lbfgs_frequency_gain"),
     (dict(lbfgs_frequency_gain=-64), "--lbfgs_frequency_gain=-64"),
-    (dict(lbfgs_frequency_gain=64, lbfgs_multiscale=3), "--lbfgs_frequency_gain=64"),
     (dict(content_layers=(), style_layers=()), "--content_layers"),
 ])
 def test_invalid_values_give_one_line_naming_the_flag(changes, flag):

@@ -118,15 +118,13 @@ def test_losses_after_k_steps_match_tensorflow(tflite_path, square_pair, runtime
     np.testing.assert_array_equal(again["image"], out["image"])
 
 
-@pytest.mark.parametrize("preconditioner", [{"lbfgs_multiscale": 2},
-                                            {"lbfgs_frequency_gain": 64.0}])
+@pytest.mark.parametrize("preconditioner", [{}, {"lbfgs_frequency_gain": 64.0}],
+                         ids=["identity", "fourier"])
 def test_lbfgs_exports_and_matches_tensorflow(square_pair, vgg_weights, preconditioner):
     """L-BFGS converts to builtin operators too (its line search is tf.where on the state, its
     history push a tf.cond, which becomes IF); K steps include rejected trial points and
-    curvature pairs. With --lbfgs_multiscale (a superset of the plain update), the pooling,
-    repeats and padding of its initial inverse Hessian convert too; with
-    --lbfgs_frequency_gain its DFT as matrix products (TFLite has no inverse FFT), which
-    follows TensorFlow's rfft2d/irfft2d."""
+    curvature pairs. With --lbfgs_frequency_gain its initial inverse Hessian's DFT converts as
+    matrix products (TFLite has no inverse FFT), which follow TensorFlow's rfft2d/irfft2d."""
     from tf_nst.export import convert_tflite
 
     config = CONFIG.replace(optimizer="lbfgs", **preconditioner)

@@ -107,9 +107,7 @@ def test_adam_first_step_moves_each_pixel_by_learning_rate():
 
 def test_from_config():
     assert isinstance(optimizers.from_config(Config(optimizer="adam")), optimizers.Adam)
-    lbfgs = optimizers.from_config(Config(optimizer="lbfgs", learning_rate=0.1, lbfgs_history=3,
-                                          lbfgs_multiscale=2))
-    assert lbfgs.multiscale_levels == 2
+    lbfgs = optimizers.from_config(Config(optimizer="lbfgs", learning_rate=0.1, lbfgs_history=3))
     assert lbfgs.frequency_gain == 0 and lbfgs.dft == "fft"
     fourier = optimizers.from_config(Config(lbfgs_frequency_gain=32), builtin_ops=True)
     assert fourier.frequency_gain == 32 and fourier.dft == "matmul"
@@ -171,26 +169,10 @@ def test_a_collapsed_line_search_forgets_the_history_and_restarts_steepest():
     np.testing.assert_allclose(state.d.numpy(), opt._steepest(state.g).numpy(), rtol=1e-6)
 
 
-def test_multiscale_smoothing_hand_values():
-    constant = tf.fill([1, 4, 4, 1], 3.0)
-    # 1 + 2 (2x2 blocks) and 1 + 2 + 4 (also the 4x4 block), for weight 2.
-    np.testing.assert_allclose(optimizers.multiscale_smoothing(constant, 1).numpy(), 9.0)
-    np.testing.assert_allclose(optimizers.multiscale_smoothing(constant, 2).numpy(), 21.0)
-    np.testing.assert_array_equal(optimizers.multiscale_smoothing(constant, 0).numpy(), 3.0)
-    # One pixel of a 2x2 block: the block's sum (1) times 2/4 reaches all four pixels.
-    spike = tf.constant(np.eye(1, 9, 0).reshape(1, 3, 3, 1), tf.float32)
-    expected = np.zeros((3, 3))
-    expected[:2, :2] = 0.5
-    expected[0, 0] += 1.0  # the identity term; row and column 3 have no whole block
-    np.testing.assert_allclose(optimizers.multiscale_smoothing(spike, 1).numpy()[0, :, :, 0],
-                               expected)
-
-
 @pytest.mark.parametrize("precondition", [
-    lambda x: optimizers.multiscale_smoothing(x, 3),
     lambda x: optimizers.frequency_scaling(x, 64.0),
     lambda x: optimizers.frequency_scaling(x, 64.0, dft="matmul"),
-], ids=["multiscale", "frequency", "frequency_matmul"])
+], ids=["fft", "matmul"])
 def test_initial_inverse_hessians_are_symmetric_positive_definite(precondition):
     """a.Pb = Pa.b and a.Pa >= a.a: a valid L-BFGS H0 that never shortens a step."""
     rng = np.random.default_rng(2)
@@ -241,8 +223,8 @@ def test_frequency_scaling_by_matmuls_matches_the_fft(shape):
 
 
 def test_preconditioned_lbfgs_converges_faster_on_a_smooth_ill_conditioned_problem():
-    """A quadratic whose curvature is small along smooth images: the multi-resolution H0
-    and Fourier H0s reach a much lower loss in the same number of evaluations."""
+    """A quadratic whose curvature is small along smooth images: the Fourier H0 reaches a much
+    lower loss in the same number of evaluations."""
     rng = np.random.default_rng(4)
     target = tf.constant(rng.uniform(0.2, 0.8, (1, 16, 16, 3)), tf.float32)
 
@@ -254,9 +236,8 @@ def test_preconditioned_lbfgs_converges_faster_on_a_smooth_ill_conditioned_probl
             tf.square(d), [1, 2, 3])
         return loss, None
 
-    def run_with(levels=0, frequency_gain=0.0):
-        opt = optimizers.Lbfgs(initial_step=0.05, history=5, multiscale_levels=levels,
-                               frequency_gain=frequency_gain)
+    def run_with(frequency_gain=0.0):
+        opt = optimizers.Lbfgs(initial_step=0.05, history=5, frequency_gain=frequency_gain)
         state = opt.init(tf.fill([1, 16, 16, 3], 0.5))
         for _ in range(40):
             x = opt.evaluation_point(state)
@@ -266,9 +247,7 @@ def test_preconditioned_lbfgs_converges_faster_on_a_smooth_ill_conditioned_probl
             state = opt.update(state, loss, tape.gradient(loss, x))
         return float(loss_and_grad(opt.image(state))[0][0])
 
-    plain, multiscale = run_with(0), run_with(3)
-    assert multiscale < 0.2 * plain  # measured: 1.6e-5 against 3.0e-4
-    assert run_with(frequency_gain=64.0) < 0.2 * plain  # the Fourier H0 likewise
+    assert run_with(frequency_gain=64.0) < 0.2 * run_with()
 
 
 def test_lbfgs_tests_the_comparable_loss_and_keeps_the_current_one():

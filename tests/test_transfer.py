@@ -23,16 +23,14 @@ def test_lbfgs_cuts_the_loss_fivefold_in_20_steps(small_pair):
     assert loss_of(st, st.image) < start / 5  # measured: 1/6 (1/14 under the printed sums)
 
 
-@pytest.mark.parametrize("preconditioner", [dict(lbfgs_multiscale=3),
-                                            dict(lbfgs_frequency_gain=64)])
-def test_preconditioned_lbfgs_runs_the_network_and_cuts_the_loss(small_pair, preconditioner):
+def test_preconditioned_lbfgs_runs_the_network_and_cuts_the_loss(small_pair):
     content, style = small_pair
     plain = StyleTransfer(content, style, Config(**SMALL))
-    preconditioned = StyleTransfer(content, style, Config(**SMALL, **preconditioner))
+    preconditioned = StyleTransfer(content, style, Config(**SMALL, lbfgs_frequency_gain=64))
     start = loss_of(preconditioned, preconditioned.image)
     plain.step(20)
     preconditioned.step(20)
-    assert loss_of(preconditioned, preconditioned.image) < start / 5  # measured: 1/8, 1/12
+    assert loss_of(preconditioned, preconditioned.image) < start / 5  # measured: 1/12
     # The option reaches the optimiser.
     assert np.abs(preconditioned.image - plain.image).max() > 1e-3
 

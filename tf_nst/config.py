@@ -104,15 +104,11 @@ class Config:
         group="optimization")
     lbfgs_history: int = _field(
         10, "L-BFGS: number of curvature pairs (s, y) kept.", group="optimization")
-    lbfgs_multiscale: int = _field(
-        0, "L-BFGS: levels of a multi-resolution initial inverse Hessian, which takes larger "
-        "steps along the image's low frequencies (0 = the identity, as the paper's L-BFGS); "
-        "it helps small images most.", group="optimization")
     lbfgs_frequency_gain: float = _field(
         0.0, "L-BFGS: an initial inverse Hessian that scales each spatial frequency f (cycles per "
         "pixel) of the step by min(G, max(1, 0.5/f)): up to G times longer steps along the low "
-        "frequencies, whose curvature is small. 0 = off (the identity, as the paper's L-BFGS). "
-        "Not with --lbfgs_multiscale.", group="optimization")
+        "frequencies, whose curvature is small. 0 = off (the identity, as the paper's L-BFGS).",
+        group="optimization")
     style_ramp_steps: int = _field(
         0, "Style-weight continuation: over the first N steps of each optimiser start (each "
         "scale, each tile visit) the style weight rises linearly from --style_ramp_start x beta "
@@ -236,13 +232,9 @@ class Config:
         self._check(0 < self.learning_rate < float("inf"), "learning_rate", "must be positive")
         self._check(self.num_steps >= 0, "num_steps", "must be >= 0")
         self._check(self.lbfgs_history >= 1, "lbfgs_history", "must be >= 1")
-        self._check(0 <= self.lbfgs_multiscale <= 8, "lbfgs_multiscale", "must be between 0 and 8")
         gain = self.lbfgs_frequency_gain
         self._check(gain == 0 or 1 <= gain < float("inf"), "lbfgs_frequency_gain",
                     "must be 0 (off) or >= 1")
-        self._check(gain == 0 or self.lbfgs_multiscale == 0, "lbfgs_frequency_gain",
-                    "cannot be combined with --lbfgs_multiscale (both set L-BFGS's initial "
-                    "inverse Hessian)")
         self._check(self.style_ramp_steps >= 0, "style_ramp_steps", "must be >= 0")
         self._check(0.0 < self.style_ramp_start <= 1.0, "style_ramp_start", "must be in (0, 1]")
         self._check(0.0 <= self.stop_tolerance < float("inf"), "stop_tolerance",

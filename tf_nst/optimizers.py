@@ -49,27 +49,6 @@ def _push_slots(slots: tuple[tf.Tensor, ...], new: tf.Tensor, store: tf.Tensor
                    lambda: tf.cond(tf.reduce_any(store), selected, lambda: slots))
 
 
-def multiscale_smoothing(x: tf.Tensor, levels: int) -> tf.Tensor:
-    """P x = x + sum_{k=1..levels} 2^-k U_k U_k^T x, per image of ``[B, H, W, C]``.
-
-    U_k upsamples by 2^k (nearest neighbour) and its adjoint U_k^T sums 2^k x 2^k blocks (rows and
-    columns past the last whole block keep only the identity term), so P is symmetric positive
-    definite and amplifies a pattern constant over 2^k blocks up to 1 + 2 + ... + 2^k times: as
-    L-BFGS's initial inverse Hessian it takes larger steps along the low frequencies, whose
-    curvature is small, like a coarse-to-fine schedule but at full size.
-    """
-    out = x
-    height, width = tf.shape(x)[1], tf.shape(x)[2]
-    for k in range(1, levels + 1):
-        f = 2 ** k
-        block_sums = tf.nn.avg_pool2d(x, f, f, "VALID") * float(f * f)
-        spread = tf.repeat(tf.repeat(block_sums, f, axis=1), f, axis=2)
-        spread = tf.pad(spread, [[0, 0], [0, height - tf.shape(spread)[1]],
-                                 [0, width - tf.shape(spread)[2]], [0, 0]])
-        out = out + (2.0 ** k / f ** 2) * spread
-    return out
-
-
 def _signed_frequencies(n: tf.Tensor) -> tf.Tensor:
     """The DFT's frequencies in cycles per sample, ``[n]``, as ``numpy.fft.fftfreq(n)``."""
     k = tf.range(n)
@@ -205,18 +184,16 @@ class Lbfgs:
     Each step evaluates the loss once, at the pending trial point. If it satisfies Armijo's
     condition f(x + s) <= f(x) + c1 g.s it is accepted, the pair (s, y) is stored if s.y > 0
     (keeping the inverse Hessian positive definite), and the next direction, from the two-loop
-    recursion with H0 = gamma P (:func:`frequency_scaling` or :func:`multiscale_smoothing`), is
+    recursion with H0 = gamma P (P = :func:`frequency_scaling` or the identity), is
     tried at step length 1; otherwise the step shrinks by a quadratic fit's minimiser, clamped to
     [0.1, 0.5] of the last. Pixels stay in [0, 1]; the first direction is steepest descent moving
     no pixel by more than ``initial_step``.
     """
 
     def __init__(self, initial_step: float = 0.02, history: int = 10, c1: float = 1e-4,
-                 min_step: float = 1e-6, multiscale_levels: int = 0, frequency_gain: float = 0.0,
-                 dft: str = "fft") -> None:
+                 min_step: float = 1e-6, frequency_gain: float = 0.0, dft: str = "fft") -> None:
         self.initial_step, self.history = initial_step, history
         self.c1, self.min_step = c1, min_step
-        self.multiscale_levels = multiscale_levels
         self.frequency_gain, self.dft = frequency_gain, dft
 
     def init(self, image: tf.Tensor) -> LbfgsState:
@@ -246,7 +223,7 @@ class Lbfgs:
         """P v, P of the initial inverse Hessian (the identity unless a preconditioner is set)."""
         if self.frequency_gain > 0:
             return frequency_scaling(v, self.frequency_gain, self.dft)
-        return multiscale_smoothing(v, self.multiscale_levels)
+        return v
 
     def _two_loop(self, g: tf.Tensor, s: tuple[tf.Tensor, ...], y: tuple[tf.Tensor, ...],
                   rho: tf.Tensor) -> tf.Tensor:
@@ -325,7 +302,6 @@ def from_config(config, builtin_ops: bool = False) -> Optimizer:
         return Adam(config.learning_rate)
     if config.optimizer == "lbfgs":
         return Lbfgs(initial_step=config.learning_rate, history=config.lbfgs_history,
-                     multiscale_levels=config.lbfgs_multiscale,
                      frequency_gain=config.lbfgs_frequency_gain,
                      dft="matmul" if builtin_ops else "fft")
     raise ValueError(f"unknown optimizer {config.optimizer!r}")

@@ -1,8 +1,7 @@
 """Colour control of Gatys, Ecker, Bethge, Hertzmann & Shechtman 2017, "Controlling Perceptual
-Factors in Neural Style Transfer" (CVPR 2017), Sec. 5, as pure TensorFlow functions.
-
-Images are RGB float32 in [0, 1], ``[H, W, 3]`` or ``[B, H, W, 3]``. Luminance and chroma are
-YIQ (``tf.image.rgb_to_yiq``), the colour space the paper uses.
+Factors in Neural Style Transfer" (CVPR 2017), Sec. 5, as pure TensorFlow functions. Images are
+RGB float32 in [0, 1], ``[H, W, 3]`` or ``[B, H, W, 3]``; luminance and chroma are YIQ, the
+colour space the paper uses.
 """
 
 from __future__ import annotations
@@ -30,12 +29,9 @@ def original_colors(stylised: tf.Tensor, content: tf.Tensor) -> tf.Tensor:
         content = content[None]
     batched = stylised.shape.rank == 4
     target = stylised if batched else stylised[None]
-    size = target.shape[1:3]
-    if not (size.is_fully_defined() and size == content.shape[1:3]):
+    if not (target.shape[1:3].is_fully_defined() and target.shape[1:3] == content.shape[1:3]):
         content = images.resize_image(content, tf.shape(target)[1:3])
-    yiq_s = tf.image.rgb_to_yiq(target)
-    yiq_c = tf.image.rgb_to_yiq(content)
-    combined = tf.concat([yiq_s[..., :1], yiq_c[..., 1:]], axis=-1)
+    combined = tf.concat([luminance(target), tf.image.rgb_to_yiq(content)[..., 1:]], axis=-1)
     out = tf.clip_by_value(tf.image.yiq_to_rgb(combined), 0.0, 1.0)
     return out if batched else out[0]
 

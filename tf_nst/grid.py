@@ -1,10 +1,4 @@
-"""Labelled image grids and a colour map for the figures of :mod:`tf_nst.visualize` (Pillow only).
-
-Layout of :func:`make_grid`: ``columns`` cells per row, each cell ``cell_height x cell_width``
-pixels with its label in a ``label_height`` strip underneath, ``pad`` pixels around and between
-cells. So a grid of ``n`` images is ``pad + columns * (cell_width + pad)`` wide and
-``pad + rows * (cell_height + label_height + pad)`` high, ``rows = ceil(n / columns)``.
-"""
+"""Labelled image grids and a colour map for :mod:`tf_nst.visualize`'s figures (Pillow only)."""
 
 from __future__ import annotations
 
@@ -39,7 +33,9 @@ def to_pil(image: np.ndarray) -> Image.Image:
 def make_grid(images: Sequence[np.ndarray], labels: Sequence[str] | None = None,
               columns: int | None = None, pad: int = 4, label_height: int = 14,
               background: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
-    """Tile ``images`` (each at most the size of the largest) with ``labels`` under them."""
+    """Tile ``images`` in ``columns`` cells per row (default: one row), each as large as the
+    largest image, with its label in a ``label_height`` strip under it and ``pad`` px around and
+    between the cells."""
     if not images:
         raise ValueError("no images to put in a grid")
     tiles = [to_pil(im).convert("RGB") for im in images]

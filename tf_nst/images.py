@@ -1,12 +1,11 @@
-"""Reading, resizing and writing images.
-
-Every image handed to the rest of the library is a float32 RGB array of shape ``(H, W, 3)`` with
-values in ``[0, 1]``, upright as an image viewer shows the file. Bad files raise
-:class:`ImageError`, whose text is one line naming the file, fit to show a user as it is.
+"""Reading, resizing and writing images: every image handed to the rest of the library is a
+float32 RGB ``(H, W, 3)`` array in ``[0, 1]``, upright as an image viewer shows the file. Bad
+files raise :class:`ImageError`, one line naming the file, fit to show a user as it is.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
@@ -19,10 +18,10 @@ import tensorflow as tf
 from PIL import Image, ImageOps
 
 DEFAULT_MAX_PIXELS: int = 100_000_000
-SUPPORTED_OUTPUT_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
 _JPEG_OPTIONS = {"quality": 95, "subsampling": 0}  # 4:4:4 chroma: no colour bleeding on fine detail
 _FORMATS = {".png": ("PNG", {}), ".jpg": ("JPEG", _JPEG_OPTIONS), ".jpeg": ("JPEG", _JPEG_OPTIONS)}
+SUPPORTED_OUTPUT_EXTENSIONS = tuple(_FORMATS)
 _PIL_ERRORS = (OSError, SyntaxError, ValueError, TypeError, IndexError, KeyError, EOFError,
                MemoryError, Image.UnidentifiedImageError)
 
@@ -51,11 +50,10 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
                  name: str = "<bytes>") -> np.ndarray:
     """Decodes an encoded image (PNG, JPEG, ...) to a float32 ``(H, W, 3)`` RGB array in ``[0, 1]``.
 
-    The pixel count is checked against ``max_pixels`` from the header, before anything is
-    decoded. The whole file is decoded: a truncated or corrupt file is an error, never a partly
-    grey picture (this relies on Pillow's ``ImageFile.LOAD_TRUNCATED_IMAGES`` being False, its
-    default). Transparency is composited over white and the EXIF orientation is applied.
-    Embedded ICC colour profiles are not applied: pixel values are taken to be sRGB.
+    ``max_pixels`` is checked from the header, before decoding. A truncated or corrupt file is an
+    error, never a partly grey picture (as long as Pillow's ``ImageFile.LOAD_TRUNCATED_IMAGES``
+    keeps its default, False). Transparency is composited over white, the EXIF orientation is
+    applied, and ICC profiles are not: pixel values are taken to be sRGB.
     """
     if not data:
         raise ImageError(f"{name}: empty file")
@@ -109,14 +107,13 @@ def _upright(im: Image.Image) -> Image.Image:
 
 def _to_rgb_array(im: Image.Image) -> np.ndarray:
     """Converts a loaded Pillow image of any common mode to float32 RGB in ``[0, 1]``."""
-    if im.mode.startswith("I;16") or im.mode == "I":
-        # 16-bit greyscale (PNG, TIFF): keep the full precision; mode I holds it in int32.
-        grey = np.clip(np.asarray(im).astype(np.float32), 0, 65535) / 65535.0
+    if im.mode.startswith("I;16") or im.mode in ("I", "F"):
+        grey = np.asarray(im).astype(np.float32)
+        if im.mode == "F":  # 32-bit float greyscale is taken to hold intensities in [0, 1]
+            grey = np.clip(np.nan_to_num(grey, nan=0.0), 0.0, 1.0)
+        else:  # 16-bit greyscale (PNG, TIFF) at full precision; mode I holds it in int32
+            grey = np.clip(grey, 0, 65535) / 65535.0
         return np.repeat(grey[:, :, None], 3, axis=2)
-    if im.mode == "F":
-        # 32-bit float greyscale is taken to hold intensities in [0, 1].
-        grey = np.nan_to_num(np.asarray(im, dtype=np.float32), nan=0.0)
-        return np.repeat(np.clip(grey, 0.0, 1.0)[:, :, None], 3, axis=2)
     if "A" in im.getbands() or "a" in im.getbands() or "transparency" in im.info:
         rgba = np.asarray(im.convert("RGBA"), dtype=np.float32) / 255.0
         alpha = rgba[:, :, 3:]
@@ -140,10 +137,9 @@ def scaled_size(height: int, width: int, longest_side: int) -> tuple[int, int]:
 def resize_image(image: Any, size: Sequence[int] | tf.Tensor) -> tf.Tensor:
     """Resizes an ``(H, W, 3)`` or ``(B, H, W, 3)`` image to ``size = (height, width)``.
 
-    Pure TensorFlow, so it runs in a ``tf.function`` where ``size`` is a tensor. The filter is
-    bicubic with ``antialias=True``: when enlarging it is the usual Keys cubic; when shrinking,
-    its support widens with the scale, as Pillow's BICUBIC does, so there is no aliasing and no
-    need to choose between methods by direction. Overshoot is clipped back to ``[0, 1]``.
+    Pure TensorFlow, so ``size`` may be a tensor in a ``tf.function``. Bicubic with
+    ``antialias=True``: the Keys cubic when enlarging, widened with the scale when shrinking (as
+    Pillow's BICUBIC), so one filter serves both directions without aliasing. Clipped to [0, 1].
     """
     image = tf.convert_to_tensor(image)
     if image.shape.rank not in (None, 3, 4):
@@ -188,11 +184,8 @@ def check_output_path(path: str | os.PathLike, overwrite: bool = True) -> None:
 
 
 def write_image(path: str | os.PathLike, image: Any, overwrite: bool = True) -> None:
-    """Writes an RGB image in ``[0, 1]`` as PNG or JPEG (quality 95), chosen by the extension.
-
-    The write is atomic (:func:`write_atomically`): an existing ``path`` is left untouched on any
-    error.
-    """
+    """Writes an RGB image in ``[0, 1]`` as PNG or JPEG (quality 95), chosen by the extension,
+    atomically (:func:`write_atomically`)."""
     check_output_path(path, overwrite=overwrite)
     pixels = Image.fromarray(to_uint8(image))
     image_format, options = _FORMATS[os.path.splitext(os.fsdecode(path))[1].lower()]
@@ -202,9 +195,8 @@ def write_image(path: str | os.PathLike, image: Any, overwrite: bool = True) -> 
 def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> None:
     """Runs ``write(file)`` on a hidden temporary file in ``path``'s directory, syncs it, gives it
     the permissions a plainly created file would get, then renames it onto ``path``. On any error
-    the temporary file is removed and an existing ``path`` is left untouched; an ``OSError``
-    becomes one :class:`ImageError` line.
-    """
+    the temporary file is removed and ``path`` left untouched; an ``OSError`` becomes an
+    :class:`ImageError`."""
     name = os.fsdecode(path)
     directory, base = os.path.split(os.path.abspath(name))
     try:
@@ -219,10 +211,8 @@ def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], None])
         os.chmod(temp, _new_file_mode(name))
         os.replace(temp, name)
     except BaseException as err:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
-        except FileNotFoundError:
-            pass
         if isinstance(err, OSError):
             raise ImageError(f"{name}: cannot write: {err.strerror or err}") from None
         raise
@@ -246,14 +236,10 @@ def _new_file_mode(path: str) -> int:
 
 def _sync_directory(directory: str) -> None:
     """Makes the rename durable; best effort, as not every platform can open a directory."""
-    try:
+    with contextlib.suppress(OSError):
         fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 

@@ -1,8 +1,6 @@
 """A run's inputs as tensors: images and masks from paths or arrays, resized for a scale, checked
-against the network's depth, and the starting image of the optimisation.
-
-Every mode (:class:`~tf_nst.transfer.StyleTransfer`, :mod:`tf_nst.batch`, :mod:`tf_nst.export`)
-prepares its inputs here, so each starts from the same pixels for the same :class:`Config`.
+against the network's depth, and the starting image. Every mode prepares its inputs here, so each
+starts from the same pixels for the same :class:`Config`.
 """
 
 from __future__ import annotations
@@ -78,8 +76,7 @@ def check_large_enough(config: Config, what: str, height: int, width: int) -> No
             hint += " or use fewer --scales"
         raise ConfigError(
             f"the {what} image resized to {width}x{height} px is too small for "
-            f"{layers.paper_name(deepest)}, which needs at least {needed} px on each side; "
-            f"{hint}")
+            f"{layers.paper_name(deepest)}, which needs at least {needed} px on each side; {hint}")
 
 
 def initial_noise(shape, seed) -> tf.Tensor:
@@ -91,11 +88,8 @@ def initial_image(init: str, content: tf.Tensor, style: tf.Tensor, noise_ratio: 
                   max_pixels: int = images.DEFAULT_MAX_PIXELS,
                   noise: tf.Tensor | None = None) -> tf.Tensor:
     """The starting point: the content, noise, the style (resized) or an image file, with
-    ``noise_ratio`` of uniform noise blended in.
-
-    ``noise`` replaces :func:`initial_noise` (the TFLite export bakes it in: TFLite has no
-    stateless random operators); no noise is drawn when none is used.
-    """
+    ``noise_ratio`` of uniform noise blended in. ``noise`` replaces :func:`initial_noise` (the
+    TFLite export bakes it in: TFLite has no stateless random operators)."""
     size = tf.shape(content)[1:3]
     if noise is None and (init == "noise" or noise_ratio > 0):
         noise = initial_noise(tf.shape(content), seed)

@@ -1,9 +1,8 @@
 """Which feature works in which mode: the one table of refusals.
 
-Every mode runs the same builder and step (:mod:`tf_nst.builder`, :mod:`tf_nst.driver`), so a
-feature works everywhere unless the maths or a format rules it out; those cells are listed here
-with their reason, and the command, the exporter, README's table (``python tools/modes_table.py``)
-and tests/test_modes.py all read them from here.
+Every mode runs the same builder and step, so a feature works everywhere unless the maths or a
+format rules it out; those cells and their reasons are listed here, for the command, the exporter,
+README's table (``python tools/modes_table.py``) and tests/test_modes.py.
 """
 
 from __future__ import annotations
@@ -33,8 +32,8 @@ _EXPORT = {
 REFUSED: dict[tuple[str, str], str] = {
     ("video", "strategy"): _SIDE_BY_SIDE,
     ("video", "batch_size"): _SIDE_BY_SIDE,
-    **{("saved_model", feature): reason for feature, reason in _EXPORT.items()},
-    **{("tflite", feature): reason for feature, reason in _EXPORT.items()},
+    **{(mode, feature): reason for mode in ("saved_model", "tflite")
+       for feature, reason in _EXPORT.items()},
     ("tflite", "color_transfer"): "--color_transfer=histogram's matrix square roots need an "
                                   "eigendecomposition, which TFLite has no builtin operator for",
     ("tflite", "mixed_bfloat16"): "TFLite's builtin operators compute in float32",
@@ -50,20 +49,14 @@ def refusal(mode: str, feature: str) -> str | None:
 
 def markdown_table() -> str:
     """README's table: a row per feature, a column per mode; refusals numbered below it."""
-    reasons: list[str] = []
+    numbers: dict[str, int] = {}  # reason -> its note's number, in order of first use
     rows = ["| feature | " + " | ".join(MODES) + " |", "|---" * (len(MODES) + 1) + "|"]
     for feature in FEATURES:
-        cells = []
-        for mode in MODES:
-            reason = refusal(mode, feature)
-            if reason is None:
-                cells.append("✓")
-                continue
-            if reason not in reasons:
-                reasons.append(reason)
-            cells.append(f"✗{reasons.index(reason) + 1}")
+        reasons = [refusal(mode, feature) for mode in MODES]
+        cells = ["✓" if reason is None else f"✗{numbers.setdefault(reason, len(numbers) + 1)}"
+                 for reason in reasons]
         rows.append(f"| `{feature}` | " + " | ".join(cells) + " |")
-    notes = [f"{n}. {reason}." for n, reason in enumerate(reasons, 1)]
+    notes = [f"{n}. {reason}." for reason, n in numbers.items()]
     return "\n".join(rows) + "\n\n" + "\n".join(notes) + "\n"
 
 

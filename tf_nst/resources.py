@@ -1,22 +1,9 @@
 """How much memory a run needs, estimated before it starts, and a refusal when it cannot fit.
 
-The estimate adds up what one optimisation step keeps alive at its peak (batch of one):
-
-* VGG19's activations up to the deepest layer used, for the forward pass and the gradient that
-  flows back through it (every ReLU output is kept for the backward pass, plus the gradients),
-  at the network's compute precision;
-* the optimiser's state: Adam keeps 3 images, L-BFGS ``4 + 2 * lbfgs_history`` (the curvature
-  pairs), and a step holds the old and the new state at once;
-* the targets (content feature maps, Gram matrices), the style image's forward pass, the
-  checkpoint copy of the state when ``--checkpoint_dir`` is given;
-* with tiling (``--tile_size`` smaller than the output), the activations, optimiser state and
-  content targets are those of one tile, plus a few full-size images (the canvas, the content,
-  the blend);
-* a fixed runtime (TensorFlow, Keras, the VGG19 weights), measured on CPU.
-
-The constants were fitted to the peak resident memory of real runs on CPU (docs/performance.md,
-"Design figures"; ``tests/test_resources.py`` keeps them honest within a factor of 2). On a GPU the activations
-live in device memory instead; this check only looks at host memory.
+The estimate adds up what one optimisation step (batch of one) keeps alive at its peak, with
+constants fitted to the peak resident memory of real runs on CPU (docs/performance.md, "Design
+figures"; ``tests/test_resources.py`` keeps them within a factor of 2). Only host memory is
+checked: on a GPU the activations live in device memory instead.
 """
 
 from __future__ import annotations
@@ -27,13 +14,11 @@ import os
 from tf_nst import layers
 
 GB = 1e9
-# TensorFlow + Keras + Python + VGG19's weights in a process (CPU), measured.
-RUNTIME_BYTES = 800e6
+RUNTIME_BYTES = 800e6  # measured: TensorFlow, Keras, Python and VGG19's weights (CPU)
 # Live activation bytes per element of all the network's layer outputs during forward + backward
 # (in units of the compute dtype's size).
 ACTIVATION_FACTOR = 1.45
-# Images alive per optimiser-state image during a step (old state + new state + temporaries).
-STATE_FACTOR = 2.0
+STATE_FACTOR = 2.0  # images alive per optimiser-state image in a step: old, new, temporaries
 # Full-size images a tiled run keeps (see tf_nst.tiling): the canvas, its change in a sweep, the
 # content (read and resized), a copy and the blend.
 TILED_FULL_IMAGES = 8
@@ -68,8 +53,11 @@ class Estimate:
         return ", ".join(f"{k} {v / GB:.2f}" for k, v in parts.items() if v) + " GB"
 
 
-def _elements(shapes) -> int:
-    return sum(h * w * c for _, h, w, c in shapes)
+def _elements(shapes, layer_names=None) -> int:
+    """Elements of the layer outputs ``shapes`` (``(keras name, h, w, c)``); only those of
+    ``layer_names`` (the config's names) if given."""
+    keras = None if layer_names is None else {layers.keras_name(n) for n in layer_names}
+    return sum(h * w * c for name, h, w, c in shapes if keras is None or name in keras)
 
 
 def estimate(config, height: int, width: int, style_height: int | None = None,
@@ -86,32 +74,24 @@ def estimate(config, height: int, width: int, style_height: int | None = None,
     # Forward + backward of the generated image; in mixed precision the layers used by the loss
     # are also cast to float32.
     activations = ACTIVATION_FACTOR * _elements(shapes) * act_bytes
-    used = {layers.keras_name(n) for n in names}
-    used_elements = sum(h * w * c for name, h, w, c in shapes if name in used)
     if act_bytes != 4:
-        activations += used_elements * 4
+        activations += _elements(shapes, names) * 4
         # The first convolution runs in float32 (tf_nst.features.FeatureExtractor).
-        first = shapes[0]
-        activations += ACTIVATION_FACTOR * first[1] * first[2] * first[3] * (4 - act_bytes)
+        _, h, w, c = shapes[0]
+        activations += ACTIVATION_FACTOR * h * w * c * (4 - act_bytes)
 
     pixels = height * width * 3
-    if config.optimizer == "adam":
-        state_images = 3
-    else:
-        state_images = 4 + 2 * config.lbfgs_history
+    state_images = 3 if config.optimizer == "adam" else 4 + 2 * config.lbfgs_history
     optimizer_state = STATE_FACTOR * state_images * pixels * 4
 
-    content_maps = sum(h * w * c for name, h, w, c in shapes
-                       if name in {layers.keras_name(n) for n in config.content_layers})
+    content_maps = _elements(shapes, config.content_layers)
     grams = sum(layers.channels(n) ** 2 for n in config.style_layers)
     targets = 4 * (content_maps + 3 * grams)
     if style_height and style_width:
-        # The style image's forward pass, before the loop: the maps of the style layers are all
-        # alive for their Gram matrices, beside the largest layer being computed; it peaks as
-        # high in mixed precision as in float32, so it is counted at 4 bytes per element.
+        # The style image's forward pass keeps the style layers' maps for their Gram matrices
+        # beside the largest layer; it peaks as high in mixed precision as in float32.
         style_shapes = layers.output_shapes(style_height, style_width, layers.deepest(names))
-        style_names = {layers.keras_name(n) for n in config.style_layers}
-        kept = sum(h * w * c for name, h, w, c in style_shapes if name in style_names)
+        kept = _elements(style_shapes, config.style_layers)
         style_peak = 4 * (kept + max(h * w * c for _, h, w, c in style_shapes))
         targets += max(0.0, style_peak - activations)
     checkpoint = state_images * pixels * 4 if checkpointing else 0.0
@@ -119,30 +99,32 @@ def estimate(config, height: int, width: int, style_height: int | None = None,
                     float(checkpoint), canvas=canvas)
 
 
-def available_bytes() -> float | None:
-    """Memory this process may still use: MemAvailable, capped by a cgroup limit; None if unknown."""
-    candidates = []
+def _proc_bytes(path: str, key: str) -> int | None:
+    """The ``key: N kB`` line of a /proc file, in bytes; None if unknown."""
     try:
-        with open("/proc/meminfo") as f:
+        with open(path) as f:
             for line in f:
-                if line.startswith("MemAvailable:"):
-                    candidates.append(int(line.split()[1]) * 1024)
-                    break
-    except OSError:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
         pass
-    if not candidates:
+    return None
+
+
+def available_bytes() -> float | None:
+    """Memory this process may still use: MemAvailable capped by a cgroup limit; None if unknown."""
+    room = _proc_bytes("/proc/meminfo", "MemAvailable")
+    if room is None:
         try:
-            candidates.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+            room = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
         except (ValueError, OSError, AttributeError):
             pass
-    limit = _cgroup_room()
-    if limit is not None:
-        candidates.append(limit)
+    candidates = [b for b in (room, _cgroup_room()) if b is not None]
     return float(min(candidates)) if candidates else None
 
 
 def _cgroup_room() -> float | None:
-    """``memory.max - memory.current`` of this process's cgroup (v2), if limited."""
+    """``memory.max - memory.current`` of this process's cgroup (v2, else v1), if limited."""
     for limit_file, usage_file in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
                                    ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
                                     "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
@@ -172,13 +154,9 @@ def peak_resident_bytes() -> float:
 
     Not ``getrusage().ru_maxrss``: Linux carries that over ``execve`` from the parent that forked
     the process, so a subprocess of a big process reports its parent's peak."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return float(int(line.split()[1]) * 1024)
-    except (OSError, ValueError, IndexError):
-        pass
+    peak = _proc_bytes("/proc/self/status", "VmHWM")
+    if peak is not None:
+        return float(peak)
     try:
         import resource
         return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
@@ -192,8 +170,7 @@ def largest_fitting_size(config, aspect: float, budget: float, style_height: int
     0 if even 64 px does not. ``aspect`` = shorter side / longer side of the content image; the
     style image (given at ``config.image_size``) is scaled with it."""
     best = 0
-    size = 64
-    while size <= config.image_size:
+    for size in range(64, config.image_size + 1, 64):
         h, w = size, max(1, round(size * aspect))
         scale = size / config.image_size
         style = ((max(1, round(style_height * scale)), max(1, round(style_width * scale)))
@@ -201,7 +178,6 @@ def largest_fitting_size(config, aspect: float, budget: float, style_height: int
         if estimate(config, h, w, *style, checkpointing=checkpointing).total > budget:
             break
         best = size
-        size += 64
     return best
 
 
@@ -210,9 +186,7 @@ def _fitting_tile(config, height: int, width: int, budget: float, **kwargs) -> i
     ``tile_size``, with which the run fits ``budget``; 0 if none does."""
     for tile in (2048, 1024, 512, 256):
         if tile < max(height, width) and (not config.tile_size or tile < config.tile_size):
-            tiled = config.replace(tile_size=tile,
-                                   tile_overlap=min(config.tile_overlap, tile // 4))
-            if estimate(tiled, height, width, **kwargs).total <= budget:
+            if estimate(_with_tile(config, tile), height, width, **kwargs).total <= budget:
                 return tile
     return 0
 
@@ -224,35 +198,24 @@ def check(config, height: int, width: int, limit_bytes: float | None = None,
     memory available now plus what this process already holds)."""
     kwargs = dict(style_height=style_height, style_width=style_width, checkpointing=checkpointing)
     needed = estimate(config, height, width, **kwargs)
-    if limit_bytes is None:
-        room = available_bytes()
-        if room is None:
-            return needed
-        # What this process already uses (the runtime, partly) is not in MemAvailable.
-        budget = room + min(resident_bytes(), needed.runtime)
-        where = "available"
-    else:
-        budget = limit_bytes
-        where = "allowed by --memory_limit_gb"
-    if needed.total <= budget:
+    budget = memory_budget() if limit_bytes is None else limit_bytes
+    if budget is None or needed.total <= budget:
         return needed
     aspect = min(height, width) / max(height, width)
-    fits = largest_fitting_size(config, aspect, budget, **kwargs)
     hints = []
-    if fits:
+    if fits := largest_fitting_size(config, aspect, budget, **kwargs):
         hints.append(f"--image_size={fits} fits")
-    tile = _fitting_tile(config, height, width, budget, **kwargs)
-    if tile:
+    if tile := _fitting_tile(config, height, width, budget, **kwargs):
         hints.append(f"--tile_size={tile} fits")
     if config.optimizer == "lbfgs":
-        lean = config.replace(optimizer="adam")
-        if estimate(lean, height, width, **kwargs).total <= budget:
+        if estimate(config.replace(optimizer="adam"), height, width, **kwargs).total <= budget:
             hints.append("--optimizer=adam fits")
         elif config.lbfgs_history > 3:
             hints.append("a smaller --lbfgs_history also helps")
     if config.compute_precision == "float32":
         hints.append("--precision=mixed_bfloat16 halves the activations")
     hints.append("--memory_limit_gb or --nocheck_memory override this check")
+    where = "available" if limit_bytes is None else "allowed by --memory_limit_gb"
     raise ResourceError(
         f"a {width}x{height} px run needs about {needed.total / GB:.1f} GB of memory "
         f"({needed.describe()}) but only {budget / GB:.1f} GB is {where}; " + "; ".join(hints))
@@ -266,7 +229,13 @@ def memory_budget(limit_bytes: float | None = None) -> float | None:
     room = available_bytes()
     if room is None:
         return None
+    # What this process already uses (the runtime, partly) is not in MemAvailable.
     return room + min(resident_bytes(), RUNTIME_BYTES)
+
+
+def _with_tile(config, tile: int):
+    """``config`` tiled at ``tile`` px, its overlap cut to at most a quarter of the tile."""
+    return config.replace(tile_size=tile, tile_overlap=min(config.tile_overlap, tile // 4))
 
 
 def auto_tile(config, height: int, width: int, budget: float, **kwargs) -> int:
@@ -275,14 +244,11 @@ def auto_tile(config, height: int, width: int, budget: float, **kwargs) -> int:
     of ``config`` (at most a quarter of the tile); 0 if none of at least 128 px fits."""
     longer = max(height, width)
     for per_side in range(2, longer // 64 + 1):
-        overlap = config.tile_overlap
-        tile = -(-(longer + (per_side - 1) * overlap) // per_side)
+        tile = -(-(longer + (per_side - 1) * config.tile_overlap) // per_side)  # ceil division
         tile = 16 * -(-tile // 16)
-        overlap = min(overlap, tile // 4)
         if tile < 128:
             return 0
-        tiled = config.replace(tile_size=tile, tile_overlap=overlap)
-        if estimate(tiled, height, width, **kwargs).total <= budget:
+        if estimate(_with_tile(config, tile), height, width, **kwargs).total <= budget:
             return tile
     return 0
 
@@ -305,4 +271,4 @@ def resolve(config, height: int, width: int, budget: float | None,
     tile = auto_tile(untiled, height, width, budget, **kwargs)
     if not tile:
         return untiled
-    return config.replace(tile_size=tile, tile_overlap=min(config.tile_overlap, tile // 4))
+    return _with_tile(config, tile)

@@ -1,18 +1,10 @@
-"""VGG19 features whose gradient is made of TFLite builtin operators only.
+"""VGG19 features whose gradient is made of TFLite builtin operators only, for the TFLite export.
 
 TFLite has no ``ReluGrad``, ``MaxPoolGrad`` or ``AvgPoolGrad``, so the Keras model's gradient
 cannot run on the stock interpreters. :class:`BuiltinFeatureExtractor` computes the same feature
-maps with the same weights (those of a :class:`~tf_nst.features.FeatureExtractor`, so they are
-stored once), but
-
-* the ReLU's gradient is written as ``dy * (y > 0)`` (a ``tf.custom_gradient``; TF's ``ReluGrad``
-  computes the same thing),
-* 2x2 stride-2 pooling is two reshapes and reductions over pairs (``reduce_max``/``reduce_mean``),
-  whose gradients are equality masks and broadcasts.
-
-It is used only for the TFLite export; the default path (:func:`tf_nst.features.conv3x3_relu`)
-uses TensorFlow's ReluGrad and MaxPoolGrad kernels. :func:`resize` is the library's resizing as
-matrix products, for the same reason (TFLite has no ``ScaleAndTranslate``).
+maps with the same weights, stored once, but writes the ReLU's gradient as ``dy * (y > 0)`` and
+2x2 pooling as reductions over pairs (gradients: equality masks and broadcasts). :func:`resize`
+is the library's resizing as matrix products, as TFLite has no ``ScaleAndTranslate`` either.
 """
 
 from __future__ import annotations
@@ -21,17 +13,16 @@ from typing import Sequence
 
 import tensorflow as tf
 
-from tf_nst.features import FeatureExtractor, caffe_preprocess, layer_plan
+from tf_nst.features import FeatureExtractor, caffe_preprocess, input_gradient_kernel, layer_plan
 
 
 def conv3x3_relu(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor, one: tf.Tensor) -> tf.Tensor:
     """relu(conv(x, kernel) + bias), 'SAME' padding, stride 1, differentiable w.r.t. ``x`` only.
 
-    The input gradient of a stride-1 'SAME' convolution with an odd kernel is the convolution of
-    ``dy`` with the kernel flipped in space and with its channel axes swapped. TF's own gradient
-    (Conv2DBackpropInput -> TRANSPOSE_CONV) makes the converter store a second, transposed copy of
-    every kernel; computing the flipped kernel at run time (times ``one``, a 1.0 the converter
-    cannot fold) keeps one copy of the weights in the file.
+    The input gradient is :func:`tf_nst.features.conv3x3_relu`'s, with the ReLU's written as
+    ``dy * (y > 0)`` and the flipped kernel made at run time from ``kernel * one`` (a 1.0 the
+    converter cannot fold): TF's own gradient (TRANSPOSE_CONV) makes the converter store a
+    transposed copy of every kernel.
     """
 
     @tf.custom_gradient
@@ -40,8 +31,7 @@ def conv3x3_relu(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor, one: tf.Tenso
 
         def grad(dy):
             dz = dy * tf.cast(y > 0.0, dy.dtype)
-            flipped = tf.transpose(tf.reverse(kernel * one, [0, 1]), [0, 1, 3, 2])
-            return tf.nn.conv2d(dz, flipped, 1, "SAME")
+            return tf.nn.conv2d(dz, input_gradient_kernel(kernel * one), 1, "SAME")
 
         return y, grad
 
@@ -49,11 +39,9 @@ def conv3x3_relu(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor, one: tf.Tenso
 
 
 def pool2x2(x: tf.Tensor, kind: str = "max") -> tf.Tensor:
-    """2x2 pooling with stride 2 and 'valid' padding (odd last rows/columns dropped, as VGG's).
-
-    Pairs of rows, then pairs of columns, are reduced in rank-3 tensors; the gradient of the
-    max is the equality mask (ties, which occur only between zeros that the ReLU's gradient
-    discards, share it), that of the mean a broadcast.
+    """2x2 pooling with stride 2 and 'valid' padding (odd last rows/columns dropped, as VGG's),
+    as reductions over pairs of rows, then of columns. The max's gradient is the equality mask
+    (ties occur only between zeros, which the ReLU's gradient discards), the mean's a broadcast.
     """
     reduce = tf.reduce_max if kind == "max" else tf.reduce_mean
     shape = tf.shape(x)
@@ -68,17 +56,14 @@ class BuiltinFeatureExtractor:
     """The feature maps of a :class:`FeatureExtractor` (same weights, same outputs), computed with
     ops whose gradients TFLite has as builtins. float32 only."""
 
-    def __init__(self, extractor: FeatureExtractor, weights: list | None = None) -> None:
-        """``weights`` (default: the extractor's variables) replace the kernels and biases, in the
-        order of ``extractor.variables``."""
+    def __init__(self, extractor: FeatureExtractor, weights: list) -> None:
+        """``weights`` replace the kernels and biases, in the order of ``extractor.variables``."""
         self.layer_names = extractor.layer_names
         self.compute_dtype = tf.float32
-        self._plan = layer_plan(extractor.model)
-        if weights is not None:
-            replace = {id(v): w for v, w in zip(extractor.variables, weights)}
-            self._plan = [(n, k, replace[id(a)] if a is not None else None,
-                           replace[id(b)] if b is not None else None)
-                          for n, k, a, b in self._plan]
+        replace = {id(v): w for v, w in zip(extractor.variables, weights)}
+        self._plan = [(n, k, replace[id(a)] if a is not None else None,
+                       replace[id(b)] if b is not None else None)
+                      for n, k, a, b in layer_plan(extractor.model)]
 
     def __call__(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
         x = caffe_preprocess(images)
@@ -97,9 +82,9 @@ class BuiltinFeatureExtractor:
 
 
 def resize_matrix(source: int, target: int) -> tf.Tensor:
-    """``[target, source]``: :func:`tf_nst.images.resize_image`'s filter (bicubic, antialiased) along
-    one axis as a matrix, the identity resized along that axis (the resize is separable and linear
-    before its clip to [0, 1]; tests/test_export_tflite.py holds the two equal)."""
+    """``[target, source]``: :func:`tf_nst.images.resize_image`'s filter along one axis as a
+    matrix, the identity resized along that axis (the resize is separable and linear before its
+    clip to [0, 1]; tests/test_export_tflite.py holds the two equal)."""
     eye = tf.eye(source)[None, :, :, None]
     return tf.image.resize(eye, (target, source), method="bicubic", antialias=True)[0, :, :, 0]
 

@@ -1,46 +1,33 @@
 """Large images: a scale of the schedule optimised tile by tile (``Config.tile_size``).
 
 A scale whose longest side exceeds ``tile_size`` keeps its image as a full-size canvas and is
-optimised in overlapping square tiles of ``tile_size`` px, one after the other, with the library's
-one step function (:func:`tf_nst.objective.make_step`) and the same :class:`Objective`:
+optimised in overlapping square tiles, one after the other, with the library's one step function
+(:func:`tf_nst.objective.make_step`) and the same :class:`Objective` (docs/large-images.md):
 
-* **targets**: the content targets of a tile are the features of the same crop of the content
-  image; the style targets are the per-position Gram matrices ``A / M`` of the *whole* style image,
-  computed once per scale. The style loss (Eq. 4, normalised by ``4 N^2 M^2`` with ``M`` the
-  generated map's positions) compares ``G / M`` with ``A / M_style``, so it does not depend on the
-  size of what is compared: a tile is held to the statistics of the whole style. In the authors'
-  formulation every loss is a mean, so a tile keeps the whole image's balance as it is. In the
-  printed one the content loss (Eq. 1) and the total variation are *sums* over positions, which
-  shrink with the tile while the style loss does not; their weights are then multiplied by
-  ``image area / tile area`` in every tile, which gives each pixel the same content/style balance
-  as an untiled run at this size (and makes a tile's loss an estimate of the whole image's).
-* **schedule**: every tile gets the scale's steps in all, split evenly over ``tile_sweeps`` passes
-  over the tiles, so each tile is revisited after its neighbours have moved. One step of the scale
-  is one step of every tile, so ``num_steps`` keeps its meaning and a tiled step costs about
-  ``tiles x tile area / image area`` untiled ones.
-* **optimiser state**: each visit of a tile starts the optimiser afresh on the current crop (Adam's
-  moments, L-BFGS' curvature pairs): keeping one state per tile would cost the memory tiling
-  saves, and a neighbour's moves make a stored curvature estimate stale anyway.
-* **blending**: within a sweep every tile starts from the image as it was at the start of the
-  sweep, and the image after the sweep is ``sum_t w_t * result_t``, where the weights ``w_t`` of the
-  tiles are a partition of unity (they sum to 1 at every pixel): 1 in a tile's own part, linear
-  ramps across the overlaps, and ~0 at a tile's edge inside the image, where its features lacked
-  the context beyond the crop. So where all tiles agree the image takes exactly their value (a flat
-  image stays flat), and where they disagree it cross-fades; the next sweep starts both neighbours
-  from that cross-fade, which they then refine alike. (Starting a tile from its neighbour's fresh
-  result instead would discount the neighbour twice in the overlap and leave a band.)
+* **targets**: a tile's content targets are its crop's features; its style targets are the
+  per-position Gram matrices ``A / M`` of the *whole* style image, so the style loss (Eq. 4)
+  holds every tile to the whole style. Where the content loss (Eq. 1) and the total variation
+  are sums over positions (the printed formulation), their weights are multiplied by
+  ``image area / tile area`` to keep an untiled run's balance at every pixel.
+* **schedule**: every tile gets the scale's steps, split evenly over ``tile_sweeps`` passes.
+* **optimiser state** starts afresh at every visit: one state per tile would cost the memory
+  tiling saves, and the neighbours' moves make a stored curvature estimate stale.
+* **blending**: within a sweep every tile starts from the canvas as it was at the sweep's start;
+  after it the canvas is ``sum_t w_t * result_t``, with weights summing to 1 at every pixel
+  (linear ramps across the overlaps, ~0 at a tile's inner edge, whose features lack context);
+  starting from a neighbour's fresh result would count it twice in the overlap and leave a band.
 """
 
 from __future__ import annotations
 
 import collections
 import math
-from typing import Callable, NamedTuple, Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 import tensorflow as tf
 
-from tf_nst.objective import LossWeights
+from tf_nst.objective import LossWeights, StepFn
 
 
 class Box(NamedTuple):
@@ -104,11 +91,8 @@ def visit_schedule(num_tiles: int, steps: int, sweeps: int) -> list[tuple[int, i
     gets ``steps`` in all, split evenly over the passes (the remainder in the last). Passes of 0
     steps are left out, so every ``num_tiles`` visits make one sweep."""
     even, rest = divmod(steps, sweeps)
-    counts = [even + (rest if sweep == sweeps - 1 else 0) for sweep in range(sweeps)]
+    counts = [even] * (sweeps - 1) + [even + rest]
     return [(tile, count) for count in counts if count for tile in range(num_tiles)]
-
-
-StepFn = Callable[[object, object, LossWeights], tuple[object, dict]]
 
 
 class TiledScale:
@@ -135,11 +119,9 @@ class TiledScale:
             height * width / (self.boxes[0].height * self.boxes[0].width))
         self._stepper, self._grams = stepper, grams
         self._local = stepper.local_indices(self.canvas.shape[0])  # the images this process makes
-        self._visit = -1
-        self._left = 0
+        self._visit, self._left = -1, 0  # the visit under way (or last) and its steps left
         self._crop: np.ndarray | None = None
-        self.state = None      # the optimiser's state on the tile being visited, if any
-        self.targets = None
+        self.state = self.targets = None  # the optimiser's, on the tile being visited, if any
 
     @property
     def tile(self) -> int:
@@ -147,8 +129,7 @@ class TiledScale:
         return self.visits[max(self._visit, 0)][0]
 
     def tile_weights(self, weights: LossWeights) -> LossWeights:
-        """``weights`` with the content and TV weights scaled by image area / tile area (for
-        sum-form losses; 1 for mean-form ones)."""
+        """``weights`` with the content and TV weights times :attr:`area_ratio`."""
         return weights._replace(content=weights.content * self.area_ratio,
                                 tv=weights.tv * self.area_ratio)
 
@@ -188,14 +169,13 @@ class TiledScale:
 
     def checkpoint_state(self) -> tuple:
         """Everything the rest of the scale depends on, as one flat NamedTuple of tensors: the
-        canvas, the sweep's blended changes, the visit, its steps left and the optimiser's
-        state on its tile (the next visit is begun if none is under way, as a step would; after
-        the last visit, a state of the first tile stands in)."""
-        state, visit = self.state, self._visit
-        if state is None and self._visit + 1 < len(self.visits):
+        canvas, the sweep's blended changes, the visit, its steps left and the optimiser's state
+        on its tile (the next visit is begun if none is under way, as a step would; after the
+        last visit, a state of the first tile stands in)."""
+        if self.state is None and self._visit + 1 < len(self.visits):
             self._begin_visit()
-            state, visit = self.state, self._visit
-        elif state is None:
+        state, visit = self.state, self._visit
+        if state is None:
             rows, cols = self.boxes[0].slices
             _, state = self._stepper.begin(tf.constant(self._content[:, rows, cols]),
                                            tf.constant(self.canvas[:, rows, cols]), self._grams)

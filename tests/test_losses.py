@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from tf_nst import losses
-from tf_nst.objective import LossWeights, ramped_weights
+from tf_nst.objective import LossWeights, Objective, ramped_weights
 
 # One image, 2x1 positions (M = 2), N = 2 channels: F = [[1, 2], [3, 4]] (rows = positions).
 F = tf.constant([[[[1.0, 2.0]], [[3.0, 4.0]]]])  # [1, 2, 1, 2]
@@ -78,19 +78,21 @@ def test_style_layer_loss_eq4():
     np.testing.assert_allclose(losses.style_layer_loss(gram, target, 2).numpy(), [5.0 / 64.0])
 
 
-def test_style_loss_weights_layers():
-    g1 = tf.constant([[[2.0]]])
-    a1 = tf.constant([[[0.0]]])    # E = 4 / (4 * 1 * 1) = 1 with M = 1
-    g2 = tf.constant([[[3.0]]])
-    a2 = tf.constant([[[1.0]]])    # E = 4 / (4 * 1 * 4) = 0.25 with M = 2
-    value = losses.style_loss([g1, g2], [a1, a2], [1, 2], [0.5, 2.0])
-    np.testing.assert_allclose(value.numpy(), [0.5 * 1.0 + 2.0 * 0.25])
+def test_the_objective_weights_each_style_layer_eq5():
+    """L_style = sum_l w_l E_l (Eq. 5), through the objective, on a fake network whose two style
+    layers have one 1x1 map each (N = M = 1): conv1_1 = x_0, conv2_1 = 2 x_1."""
+    def extractor(x):
+        return {"block1_conv1": x[..., :1], "block2_conv1": 2.0 * x[..., 1:2]}
 
-
-def test_rescale_gram_matches_gram_of_tiled_map():
-    tiled = tf.concat([F, F], axis=1)  # same statistics, twice the positions
-    np.testing.assert_allclose(losses.rescale_gram(losses.gram_matrix(F), 2, 4).numpy(),
-                               losses.gram_matrix(tiled).numpy())
+    objective = Objective(extractor, (), ("conv1_1", "conv2_1"), formulation="printed")
+    image, style = tf.constant([[[[1.0, 1.0, 0.0]]]]), tf.constant([[[[0.0, 0.5, 0.0]]]])
+    weights = LossWeights(*map(tf.constant, (1.0, 10.0, 0.0, [0.5, 2.0], [1.0])))
+    terms = objective.loss_terms(image, objective.targets(image, style), weights)
+    # E_1 = (1^2 - 0^2)^2 / 4 = 0.25; E_2 = (2^2 - 1^2)^2 / 4 = 2.25
+    np.testing.assert_allclose(terms["style/conv1_1"], [0.25])
+    np.testing.assert_allclose(terms["style/conv2_1"], [2.25])
+    np.testing.assert_allclose(terms["style"], [0.5 * 0.25 + 2.0 * 2.25])
+    np.testing.assert_allclose(terms["total"], [10.0 * 4.625])
 
 
 def test_total_variation_on_255_scale():

@@ -130,3 +130,9 @@ def test_style_forward_pass_keeps_every_style_map_beside_the_largest_layer(preci
     style_pass = 4 * 2048 * 2048 * (122 + 64)
     assert with_style.targets - without.targets == pytest.approx(
         style_pass - without.activations)
+    # Where it is the peak, a run that cannot fit is told the --style_scale that fits.
+    config = config.replace(tile_size=512)
+    budget = resources.estimate(config, 4096, 4096, 1024, 1024).total
+    assert resources.estimate(config, 4096, 4096, 1536, 1536).total > budget
+    with pytest.raises(resources.ResourceError, match="--style_scale=0.25 fits"):
+        resources.check(config, 4096, 4096, budget, 2048, 2048)

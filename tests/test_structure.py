@@ -5,7 +5,6 @@ functions too: a circle closed by a late import is still a circle.
 """
 
 import ast
-import pathlib
 
 from tests.conftest import ROOT
 

@@ -8,7 +8,7 @@ authors' released code, which keep alpha/beta meaning the same at every image si
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Mapping
 
 import tensorflow as tf
 
@@ -52,17 +52,11 @@ def style_layer_loss(gram: tf.Tensor, target_gram: tf.Tensor, num_positions: tf.
     """One layer's style loss, Eq. 4: E_l = sum_ij (G_ij - A_ij)^2 / (4 N^2 M^2), per image; with
     ``mean``, the mean of (G_ij / M - A_ij / M)^2 over the N^2 entries (= 4 E_l). M
     (``num_positions``) is the *generated* image's H*W: ``target_gram`` must be normalised to it
-    (:func:`rescale_gram`) when the style image has another size."""
+    (A / M_style * M: G grows linearly with M) when the style image has another size."""
     n = tf.cast(tf.shape(gram)[-1], tf.float32)
     m = tf.cast(num_positions, tf.float32)
     sq = tf.reduce_sum(tf.square(gram - tf.cast(target_gram, tf.float32)), axis=[1, 2])
     return sq / ((1.0 if mean else 4.0) * tf.square(n) * tf.square(m))
-
-
-def rescale_gram(gram: tf.Tensor, from_positions, to_positions) -> tf.Tensor:
-    """A Gram matrix of a map of ``from_positions`` positions, rescaled to ``to_positions``: G grows
-    linearly with M, and the style loss matches the per-position statistics G/M."""
-    return gram * (tf.cast(to_positions, tf.float32) / tf.cast(from_positions, tf.float32))
 
 
 def blended_style_layer_loss(features: tf.Tensor, per_position: tf.Tensor, blend: tf.Tensor,
@@ -102,16 +96,6 @@ def guided_style_layer_loss(features: tf.Tensor, per_position: tf.Tensor, blend:
         target = per_position[s] * m_s[:, None, None]
         region = style_layer_loss(gram, target, tf.maximum(m_s, 1e-6), mean) * (m_s / m_total)
         total += num_styles * tf.cast(blend[s], tf.float32) * region
-    return total
-
-
-def style_loss(grams: Sequence[tf.Tensor], target_grams: Sequence[tf.Tensor],
-               num_positions: Sequence[tf.Tensor], layer_weights: Sequence[float] | tf.Tensor
-               ) -> tf.Tensor:
-    """Style loss, Eq. 5: L_style = sum_l w_l E_l, per image."""
-    total = 0.0
-    for i, (g, a, m) in enumerate(zip(grams, target_grams, num_positions)):
-        total += layer_weights[i] * style_layer_loss(g, a, m)
     return total
 
 

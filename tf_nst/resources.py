@@ -207,6 +207,8 @@ def check(config, height: int, width: int, limit_bytes: float | None = None,
         hints.append(f"--image_size={fits} fits")
     if tile := _fitting_tile(config, height, width, budget, **kwargs):
         hints.append(f"--tile_size={tile} fits")
+    if scale := _fitting_style_scale(config, height, width, budget, **kwargs):
+        hints.append(f"--style_scale={scale:g} fits")
     if config.optimizer == "lbfgs":
         if estimate(config.replace(optimizer="adam"), height, width, **kwargs).total <= budget:
             hints.append("--optimizer=adam fits")
@@ -219,6 +221,17 @@ def check(config, height: int, width: int, limit_bytes: float | None = None,
     raise ResourceError(
         f"a {width}x{height} px run needs about {needed.total / GB:.1f} GB of memory "
         f"({needed.describe()}) but only {budget / GB:.1f} GB is {where}; " + "; ".join(hints))
+
+
+def _fitting_style_scale(config, height: int, width: int, budget: float, style_height=None,
+                         style_width=None, **kwargs) -> float:
+    """The largest of 3/4, 1/2 and 1/4 of ``config.style_scale`` with which the run fits
+    ``budget`` (the style image's own forward pass can be the peak); 0 if none does."""
+    for factor in (0.75, 0.5, 0.25) if style_height and style_width else ():
+        style = (max(1, round(style_height * factor)), max(1, round(style_width * factor)))
+        if estimate(config, height, width, *style, **kwargs).total <= budget:
+            return config.style_scale * factor
+    return 0.0
 
 
 def memory_budget(limit_bytes: float | None = None) -> float | None:

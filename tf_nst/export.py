@@ -45,11 +45,8 @@ class ExportError(RuntimeError):
 
 @dataclasses.dataclass(frozen=True)
 class Limits:
-    """What one request may ask for; checked in the graph (``InvalidArgument`` otherwise).
-
-    ``max_pixels`` bounds the optimised image (content and style after resizing), which sets the
-    memory and time of a request; the decoded inputs are bounded by ``Config.max_pixels``.
-    """
+    """What one request may ask for, checked in the graph: ``max_pixels`` bounds the optimised
+    images (the decoded inputs are bounded by ``Config.max_pixels``)."""
 
     max_steps: int = 1000
     max_pixels: int = 1024 * 1024
@@ -80,9 +77,6 @@ def check_exportable(config: Config, limits: Limits, mode: str = "saved_model") 
         check_large_enough(config, what, side, side)
 
 
-# --------------------------------------------------------------------------------------------------
-# Graph pieces shared by the signatures
-# --------------------------------------------------------------------------------------------------
 def scaled_size(height: tf.Tensor, width: tf.Tensor, longest_side: tf.Tensor) -> tf.Tensor:
     """:func:`tf_nst.images.scaled_size` in TensorFlow ops: ``[height, width]`` int32 with the same
     aspect ratio and longest side ``longest_side`` (exact integer round-half-up)."""
@@ -204,10 +198,9 @@ def apply_orientation(image: tf.Tensor, orientation: tf.Tensor) -> tf.Tensor:
 
 
 def decode(data: tf.Tensor, max_pixels: int, name: str) -> tf.Tensor:
-    """Encoded image bytes -> ``[1, H, W, 3]`` float32 RGB in [0, 1], as the library reads files:
-    the EXIF orientation is applied (JPEG and PNG), grey is replicated, transparency is
-    composited over white; at most ``max_pixels`` pixels
-    (checked from the PNG/JPEG header before decoding, and after decoding for other formats)."""
+    """Encoded image bytes -> ``[1, H, W, 3]`` float32 RGB in [0, 1], as the library reads files
+    (upright by EXIF, grey replicated, transparency over white); at most ``max_pixels`` pixels,
+    checked from a PNG/JPEG header before decoding."""
     data = _at_most(data, _header_pixels(data), max_pixels, name)
     image = tf.io.decode_image(data, channels=0, dtype=tf.float32, expand_animations=False)
     image = apply_orientation(image, exif_orientation(data))
@@ -240,9 +233,6 @@ def to_uint8(image: tf.Tensor) -> tf.Tensor:
     return tf.cast(tf.floor(tf.clip_by_value(image, 0.0, 1.0) * 255.0 + 0.5), tf.uint8)
 
 
-# --------------------------------------------------------------------------------------------------
-# The schedule of StyleTransfer in graph ops
-# --------------------------------------------------------------------------------------------------
 def scale_sides(config: Config, image_size: tf.Tensor) -> list[tf.Tensor]:
     """:attr:`Config.scale_sizes` for a requested ``image_size``: scale k of n has the longest side
     ``max(1, round(image_size / scale_factor^(n-1-k)))`` (half to even), the last ``image_size``."""
@@ -404,9 +394,6 @@ def request_function(config: Config, body, image_spec: tf.TensorSpec):
         content, [rest[n] for n in names], {n: rest[n] for n in REQUEST_SCALARS}), specs, defaults)
 
 
-# --------------------------------------------------------------------------------------------------
-# SavedModel
-# --------------------------------------------------------------------------------------------------
 class ServedOptimisation:
     """What one request computes: its checks, then the :class:`GraphSchedule` of the request's
     sizes, steps and weights."""
@@ -420,8 +407,7 @@ class ServedOptimisation:
                                    extractor=extractor.preparing_each_call())
 
     def __call__(self, content, styles, scalars) -> tuple[tf.Tensor, dict]:
-        """``[H, W, 3]`` result of one request, and its outputs: the losses of the returned image
-        (with the request's weights) and its size."""
+        """``[H, W, 3]`` result of one request, and its losses (with its weights) and size."""
         plan = self.plan(content, styles, scalars)
         weights = self.parts.weights._replace(
             content=scalars["content_weight"], style=scalars["style_weight"],
@@ -565,9 +551,6 @@ def export_saved_model(config: Config, path: str, limits: Limits = Limits(),
     return path
 
 
-# --------------------------------------------------------------------------------------------------
-# TFLite
-# --------------------------------------------------------------------------------------------------
 def lite_config(config: Config) -> Config:
     """``config`` as the TFLite model computes it (float32), or :class:`ConfigError` (one line) for
     what TFLite's builtin operators cannot compute."""
@@ -590,9 +573,8 @@ def _select(index: tf.Tensor, branches: list, k: int = 0):
 
 
 class DeviceSchedule:
-    """The :class:`GraphSchedule` of a fixed-size model whose state persists between calls in
-    TFLite's resource variables: each scale's optimiser state and targets, and the steps done.
-    Calls move through the scales as ``StyleTransfer.step`` does."""
+    """The :class:`GraphSchedule` of a fixed-size model whose state (each scale's optimiser state
+    and targets, the steps done) persists between calls in resource variables."""
 
     def __init__(self, config: Config, parts: builder.RunParts) -> None:
         from tf_nst import tflite_ops
@@ -645,8 +627,7 @@ class DeviceSchedule:
         return self._report(self._read(), self.steps_done.read_value(), self.content.read_value())
 
     def _report(self, scales: list, steps_done, content) -> dict:
-        """The image of the current scale (upsampled to the output's size before the last scale)
-        and its losses."""
+        """The current scale's image, resized to the output's size, and its losses."""
         def report(k):
             image, terms = self.schedule.result(self.plan, scales, k, content)
             out = {f"{key}_loss": terms[key][0] for key in LOSS_OUTPUTS}
@@ -658,17 +639,13 @@ class DeviceSchedule:
 
 
 class OnDeviceModule(tf.Module):
-    """A fixed-size on-device optimisation with its state in resource variables.
+    """A fixed-size on-device optimisation with its state in resource variables; its signatures
+    (every input required: TFLite has no defaults):
 
-    Signatures (all inputs required, as TFLite has no defaults):
-
-    * ``set_images(content [1, S, S, 3], style [1, T, T, 3])`` (and ``style_2`` ... with
-      ``--style_blend_weights``) float32 RGB in [0, 1], with ``S = image_size`` and
-      ``T = round(image_size * style_scale)``: computes the targets and resets the image to the
-      starting point; returns its losses.
-    * ``run(num_steps)``: runs ``num_steps`` more steps of the schedule; returns the image and its
-      losses.
-    * ``get_image()``: the current image and its losses.
+    * ``set_images(content [1, S, S, 3], style [1, T, T, 3], style_2 ...)``, S = ``image_size``,
+      T = ``round(S * style_scale)``: the targets, and the image reset to its start;
+    * ``run(num_steps)``: ``num_steps`` more steps of the schedule;
+    * ``get_image()``; each returns the image and its losses.
     """
 
     def __init__(self, config: Config, extractor: FeatureExtractor | None = None) -> None:

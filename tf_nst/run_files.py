@@ -219,9 +219,8 @@ class CommandHooks(Hooks):
 
     def _checkpointer(self, job: Job, st):
         """The job's checkpointer (None without --checkpoint_dir): in ``DIR`` for a single
-        image, else ``DIR/<job>``; each worker of a multi-worker run saves its replicas in a
-        folder of its own. Under a strategy, this process's replicas are part of the run's
-        fingerprint (their states are saved side by side)."""
+        image, else ``DIR/<job>``, worker K > 0 in ``worker-K/`` of it; this process's replicas
+        are part of the fingerprint."""
         from tf_nst.checkpoint import Checkpointer
         directory = self.flags.checkpoint_dir
         if not directory:
@@ -276,9 +275,8 @@ class CommandHooks(Hooks):
             self.saved_step = st.steps_done
 
     def job_finished(self, driver, job: Job, st) -> None:
-        """Writes the job's results (recorded first, then written: a record without its file is
-        made again) and drops its checkpoint unless the run is one image (which may be continued
-        with a larger --num_steps). Runs with signals held (the driver's guard)."""
+        """Records, then writes the job's results (a record without its file is made again);
+        drops its checkpoint unless the run is one image (it may go on with more --num_steps)."""
         from tf_nst import images
         directory = self.flags.checkpoint_dir
         self.save_checkpoint()
@@ -309,8 +307,8 @@ class CommandHooks(Hooks):
             logger.close()
 
     def leave_partial(self) -> str:
-        """Writes the current job's images as NAME.partial.EXT (and a checkpoint); says what was
-        done, in a clause for the command's last line."""
+        """Writes the current job's images as NAME.partial.EXT (and a checkpoint); a clause for
+        the command's last line."""
         from tf_nst import images
         from tf_nst.checkpoint import CheckpointError
         st, notes = self.transfer, []
@@ -340,9 +338,8 @@ class CommandHooks(Hooks):
 
 
 def resume(saver, transfer, num_steps: int, overwrite: bool):
-    """The checkpoint to resume from, or None; a foreign or overshooting checkpoint is refused
-    (CheckpointError) unless ``overwrite``, which discards it. ``transfer`` is moved to the scale
-    of the checkpoint's step (see StyleTransfer.seek)."""
+    """The checkpoint to resume from (``transfer`` moved to its step), or None; a foreign or
+    overshooting checkpoint is refused (CheckpointError) unless ``overwrite`` discards it."""
     from tf_nst.checkpoint import CheckpointError
 
     def template(steps_done: int):

@@ -9,16 +9,15 @@ Nothing stops before L[k - W] exists. With a style-weight ramp of K = ``--style_
 steps only k - W > K is judged, so the window lies where beta no longer changes. T = 0 never
 stops. Each image of a batch is judged alone, and stays converged once it is.
 
-:func:`judge` is written in TensorFlow ops on a small :class:`RuleState`, so the library (through
-:class:`StoppingRule`) and the exported graphs (in their while-loops) judge alike, and a
-checkpoint saves the state as it is.
+:func:`judge` is written in TensorFlow ops on a small :class:`RuleState`, so the library (eagerly,
+each step) and the exported graphs (in their while-loops) judge alike, and a checkpoint saves the
+state as it is.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-import numpy as np
 import tensorflow as tf
 
 # W: see docs/performance.md, "When a run stops", for the measurements behind it and the default
@@ -41,7 +40,7 @@ def start(batch: int, window: int = WINDOW) -> RuleState:
     return RuleState(tf.zeros([window + 1, batch]), tf.constant(0), tf.zeros([batch], tf.int32))
 
 
-def judge(state: RuleState, totals: tf.Tensor, tolerance: float, ramp_steps: int = 0,
+def judge(state: RuleState, totals, tolerance: float, ramp_steps: int = 0,
           window: int = WINDOW) -> RuleState:
     """Feed the ``[B]`` total losses of step k = ``state.step + 1``; the images whose fall(k) is
     below ``tolerance`` converge at k."""
@@ -56,60 +55,6 @@ def judge(state: RuleState, totals: tf.Tensor, tolerance: float, ramp_steps: int
     return RuleState(history, k, tf.where(newly, k, stopped_at))
 
 
-class StoppingRule:
-    """:func:`judge` fed on the host, one step's ``[batch]`` totals at a time.
-
-    ``tolerance`` >= 0 (0 = never stop), ``window`` = W >= 1 steps, ``ramp_steps`` = K >= 0.
-    """
-
-    def __init__(self, tolerance: float, window: int = WINDOW, ramp_steps: int = 0,
-                 batch: int = 1) -> None:
-        if not 0.0 <= tolerance < float("inf"):
-            raise ValueError(f"tolerance must be finite and >= 0, got {tolerance}")
-        if int(window) != window or window < 1:
-            raise ValueError(f"window must be an integer >= 1, got {window}")
-        if int(ramp_steps) != ramp_steps or ramp_steps < 0:
-            raise ValueError(f"ramp_steps must be an integer >= 0, got {ramp_steps}")
-        self.tolerance, self.window, self.ramp_steps = float(tolerance), int(window), ramp_steps
-        self.batch = batch
-        self.reset()
-
-    @classmethod
-    def from_config(cls, config, batch: int = 1) -> "StoppingRule":
-        """The rule of a :class:`~tf_nst.config.Config`: its ``stop_tolerance`` and
-        ``style_ramp_steps``, the window :data:`WINDOW`."""
-        return cls(config.stop_tolerance, WINDOW, config.style_ramp_steps, batch)
-
-    def reset(self) -> None:
-        """Forget every step (a new optimiser start: the next step fed is its step 1)."""
-        self.state = start(self.batch, self.window)
-
-    @property
-    def enabled(self) -> bool:
-        """False for tolerance 0: the rule never stops a run."""
-        return self.tolerance > 0
-
-    def update(self, totals) -> np.ndarray:
-        """Feed the next step's ``[batch]`` totals; return ``[batch]`` bool, which images have
-        converged."""
-        totals = np.atleast_1d(np.asarray(totals, np.float32))
-        if totals.shape != (self.batch,):
-            raise ValueError(f"{totals.size} totals for {self.batch} images")
-        self.state = judge(self.state, totals, self.tolerance, self.ramp_steps, self.window)
-        return self.converged
-
-    @property
-    def stopped_at(self) -> np.ndarray:
-        """``[batch]``: the step at which each image converged, 0 while it has not."""
-        return self.state.stopped_at.numpy()
-
-    @property
-    def converged(self) -> np.ndarray:
-        """``[batch]`` bool: which images have converged so far."""
-        return self.stopped_at > 0
-
-    @property
-    def reason(self) -> str:
-        """One line saying why a run stops: the rule in words."""
-        return (f"the loss fell by less than {100 * self.tolerance:.3g}% over the last "
-                f"{self.window} steps")
+def reason(tolerance: float, window: int = WINDOW) -> str:
+    """One line saying why a run stopped: the rule in words."""
+    return f"the loss fell by less than {100 * tolerance:.3g}% over the last {window} steps"

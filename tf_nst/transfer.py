@@ -68,7 +68,7 @@ class StyleTransfer:
         self.local_indices = self.stepper.local_indices(int(self.content.shape[0]))
         # --stop_tolerance, judged at the finest scale; an image that converged keeps the
         # image of that step while the others of its batch go on.
-        self.stopping = stopping.StoppingRule.from_config(config, len(self.local_indices))
+        self.rule = stopping.start(len(self.local_indices))
         self._finals: dict[int, np.ndarray] = {}  # position in local_indices -> raw image
         self._initial_image = self._starter(start)
         self._start_scale(self._initial_image)
@@ -190,7 +190,7 @@ class StyleTransfer:
         :meth:`checkpoint_state` of that scale's shape is returned; pass the saved state to
         :meth:`restore_state` next. ``seek(0)`` starts the run again from its initial image.
         """
-        self.stopping.reset()
+        self.rule = stopping.start(len(self.local_indices))
         self._finals.clear()
         if steps_done == 0:
             self.scale, self.steps_done = 0, 0
@@ -209,21 +209,21 @@ class StyleTransfer:
         a stopping rule its recent losses and the images that met it."""
         state = (self.stepper.host_state(self.state) if self.tiles is None
                  else self.tiles.checkpoint_state())
-        if not self.stopping.enabled:
+        if not self.config.stop_tolerance:
             return state
         finals = np.zeros(self._current().shape, np.float32)
         for position, image in self._finals.items():
             finals[position] = image
         flat = collections.namedtuple("RunState", type(state)._fields
                                       + ("stop_history", "stop_step", "stop_at", "stop_images"))
-        return flat(*state, *self.stopping.state, tf.constant(finals))
+        return flat(*state, *self.rule, tf.constant(finals))
 
     def restore_state(self, saved: tuple, steps_done: int) -> None:
         """Continues from a :meth:`checkpoint_state` saved after ``steps_done`` steps (after
         :meth:`seek` to that step)."""
-        if self.stopping.enabled:
+        if self.config.stop_tolerance:
             *saved, history, step, stopped, finals = saved
-            self.stopping.state = stopping.RuleState(history, step, stopped)
+            self.rule = stopping.RuleState(history, step, stopped)
             self._finals = {int(p): np.asarray(finals)[p]
                             for p in np.flatnonzero(np.asarray(stopped) > 0)}
             saved = type(self.state)(*saved) if self.tiles is None else saved
@@ -269,15 +269,16 @@ class StyleTransfer:
     def _judge(self) -> None:
         """Feeds the stopping rule at the finest, untiled scale; keeps the image of each image
         that converged at this step. (A tiled scale has no whole-image loss to judge.)"""
-        if (not self.stopping.enabled or self.scale != len(self.sizes) - 1
-                or self.tiles is not None):
+        config = self.config
+        if not config.stop_tolerance or self.scale != len(self.sizes) - 1 or self.tiles is not None:
             return
-        before = self.stopping.converged
-        converged = self.stopping.update(self.terms["total"])
-        if converged.any() and not np.array_equal(converged, before):
-            raw = self._current().numpy()
-            for position in np.flatnonzero(converged):
-                self._finals.setdefault(int(position), raw[position])
+        before = self.rule.stopped_at.numpy() > 0
+        self.rule = stopping.judge(self.rule, self.terms["total"], config.stop_tolerance,
+                                   config.style_ramp_steps)
+        newly = np.flatnonzero((self.rule.stopped_at.numpy() > 0) & ~before)
+        raw = self._current().numpy() if len(newly) else None
+        for position in newly:
+            self._finals[int(position)] = raw[position]
 
     def _scale_start(self) -> int:
         return self._scale_ends[self.scale - 1] if self.scale else 0
@@ -291,8 +292,9 @@ class StyleTransfer:
     def stop_reason(self) -> str:
         """Why :meth:`run` ended: the stopping rule, or the steps run out."""
         if self.converged:
-            steps = sorted({int(k) + self._scale_start() for k in self.stopping.stopped_at})
-            return (f"stopped at step {'/'.join(map(str, steps))}: {self.stopping.reason}")
+            steps = sorted({int(k) + self._scale_start() for k in self.rule.stopped_at.numpy()})
+            reason = stopping.reason(self.config.stop_tolerance)
+            return f"stopped at step {'/'.join(map(str, steps))}: {reason}"
         return f"ran all {self.steps_done} steps"
 
     def checked_step(self, state, targets, weights):

@@ -97,9 +97,10 @@ def load(pair: str, size: int, steps: int, images: str, cache_dir: str | None):
 
 def stop_step(losses: np.ndarray, tolerance: float, window: int) -> int:
     """The step the rule stops the run at (``len(losses)`` if it never does)."""
-    rule = stopping.StoppingRule(tolerance, window)
+    state = stopping.start(1, window)
     for k, total in enumerate(losses, start=1):
-        if rule.update([total])[0]:
+        state = stopping.judge(state, [total], tolerance, window=window)
+        if state.stopped_at[0] > 0:
             return k
     return len(losses)
 

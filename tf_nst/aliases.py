@@ -29,11 +29,9 @@ class AliasError(ConfigError):
 def _choice(choices: Mapping[str, str], others: bool) -> Callable[[str], str]:
     """neural-style's names of values to tf-nst's; other values pass through if ``others``."""
     def convert(value: str) -> str:
-        if value in choices:
-            return choices[value]
-        if others:
-            return value
-        raise ValueError(f"must be {' or '.join(choices)}")
+        if value not in choices and not others:
+            raise ValueError(f"must be {' or '.join(choices)}")
+        return choices.get(value, value)
     return convert
 
 
@@ -105,32 +103,22 @@ class Translation(NamedTuple):
     environ: dict[str, str]
 
 
-def is_alias(arg: str, aliases: Mapping[str, Alias] = ALIASES) -> bool:
-    """Whether ``arg`` is a neural-style flag: a name of the table with one dash, or with two
-    where tf-nst has no flag of that name (``--content_image``)."""
-    if not arg.startswith("-") or arg.startswith("---"):
-        return False
-    dashes = 2 if arg.startswith("--") else 1
-    name = arg[dashes:].partition("=")[0]
-    alias = aliases.get(name)
-    return alias is not None and (dashes == 1 or alias.flag != name)
-
-
 def translate(argv: Sequence[str], aliases: Mapping[str, Alias] = ALIASES) -> Translation:
-    """``argv`` with every neural-style flag (see :func:`is_alias`; ``-name value`` or
-    ``-name=value``) replaced by tf-nst's ``--flag=value``; :class:`AliasError` for a bad value or
-    a missing one. Nothing after ``--`` is read."""
+    """``argv`` with every neural-style flag (``-name value`` or ``-name=value``) replaced by
+    tf-nst's ``--flag=value``: a name of ``aliases`` with one dash, or with two where tf-nst has no
+    flag of that name (``--content_image``). :class:`AliasError` for a bad value or a missing one.
+    Nothing after ``--`` is read."""
     out, notes, environ = list(argv[:1]), {}, {}
     args = iter(argv[1:])
     for arg in args:
+        dashes = len(arg) - len(arg.lstrip("-"))
+        name, equals, value = arg[dashes:].partition("=")
+        alias = aliases.get(name) if dashes in (1, 2) else None
         if arg == "--":
-            out.append(arg)
-            out.extend(args)
-        elif not is_alias(arg, aliases):
+            out += [arg, *args]
+        elif alias is None or (dashes == 2 and alias.flag == name):  # tf-nst's own flag
             out.append(arg)
         else:
-            name, equals, value = arg.lstrip("-").partition("=")
-            alias = aliases[name]
             if alias.takes_value and not equals:
                 value = next(args, None)
                 if value is None:

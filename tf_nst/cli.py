@@ -13,14 +13,14 @@ import functools
 from absl import app, flags
 
 from tf_nst import flags as config_flags
-from tf_nst import presets, usage
+from tf_nst import aliases, presets, startup, usage
 
 PROGRAM = "tf-nst"
 
 presets.define_preset_flag(module_name=__name__)
 
-flags.DEFINE_string("content", None, "Content image (the photo to repaint). Several: comma-separated "
-                    "paths and/or a quoted glob ('photos/*.jpg'), with --output=DIR/.")
+flags.DEFINE_string("content", None, "Content image (the photo to repaint). Several: comma-"
+                    "separated paths and/or a quoted glob ('photos/*.jpg'), with --output=DIR/.")
 flags.DEFINE_list("style", None, "Style image (the painting whose texture is transferred), or a "
                   "comma-separated list of them, blended with --style_blend_weights (with several "
                   "content images too: each gets the blend).")
@@ -40,8 +40,8 @@ flags.DEFINE_integer("print_every", 50, "Log every loss term, per layer too, eve
 flags.DEFINE_integer("save_every", 0, "Also write the current image every N steps, next to "
                      "--output as NAME_STEP.EXT (0 = never).", lower_bound=0)
 flags.DEFINE_string("checkpoint_dir", None, "Save the optimiser state here every "
-                    "--checkpoint_every steps, on Ctrl-C/SIGTERM and at the end; run again with the "
-                    "same flags to resume from the newest checkpoint (same result as an "
+                    "--checkpoint_every steps, on Ctrl-C/SIGTERM and at the end; run again with "
+                    "the same flags to resume from the newest checkpoint (same result as an "
                     "uninterrupted run). A checkpoint of a different run is refused unless "
                     "--overwrite, which discards it.")
 flags.DEFINE_integer("checkpoint_every", 50, "With --checkpoint_dir: save every N steps.",
@@ -86,42 +86,30 @@ HELP_GROUPS = {
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) > 1:
-        _fail(f"unexpected arguments: {' '.join(argv[1:])}", 2)
     from tf_nst.run_files import Signals
     signals = Signals()
-    config = _checked_config()
     # Imported here so that --help and bad flags answer without loading TensorFlow.
-    from tf_nst import command, startup
-    startup.start_tensorflow()
-    return command.main(FLAGS, config, signals, PROGRAM, _fail)
-
-
-def _checked_config():
-    """The run's :class:`Config` from the flags, every flag checked (before TensorFlow loads:
-    seconds); a bad one ends the command in one line."""
     from tf_nst import command
     from tf_nst.config import ConfigError
-    try:
+    try:  # every flag checked before TensorFlow loads (seconds)
         if not FLAGS.content or not FLAGS.style:
             raise ConfigError("--content and --style are required")
         config = config_flags.config_from_flags(FLAGS)
         command.check_video_flags(FLAGS)
     except ConfigError as err:
         _fail(str(err), 2)
-    return config
+    startup.start_tensorflow()
+    return command.main(FLAGS, config, signals, PROGRAM, _fail)
 
 
 def flag_parser():
     """The command line's parser: this command's short help, presets and neural-style's flags
     (:func:`tf_nst.usage.flag_parser`)."""
-    from tf_nst import aliases
     return usage.flag_parser(PROGRAM, HELP_GROUPS, USAGE, aliases.ALIASES)
 
 
 def run() -> None:
     """Console-script entry point."""
-    from tf_nst import startup
     app.run(startup.reporting_on_stderr(main), flags_parser=flag_parser())
 
 

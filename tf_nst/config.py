@@ -21,8 +21,6 @@ class ConfigError(ValueError):
 
 
 def _field(default: Any, help: str, **extra: Any) -> Any:
-    if isinstance(default, (list, dict)):
-        raise TypeError("use tuples for sequence defaults")
     return dataclasses.field(default=default, metadata={"help": help, **extra})
 
 
@@ -30,7 +28,6 @@ def _field(default: Any, help: str, **extra: Any) -> Any:
 class Config:
     """Hyper-parameters of one style transfer (see Gatys et al. 2016, Sec. 2)."""
 
-    # --- images --------------------------------------------------------------------------------
     image_size: int = _field(
         512, "Longest side of the output in pixels; the content image is resized to it, keeping "
         "its aspect ratio.", group="images")
@@ -41,7 +38,6 @@ class Config:
         100_000_000, "Refuse input images whose decoded size exceeds this many pixels "
         "(decompression-bomb guard).", group="images")
 
-    # --- network -------------------------------------------------------------------------------
     # The defaults are the paper's layers (Gatys et al. 2016, Fig. 2).
     content_layers: tuple[str, ...] = _field(
         ("conv4_2",), "VGG19 layers whose feature maps define the content, in the paper's "
@@ -60,7 +56,6 @@ class Config:
         "imagenet", "VGG19 weights: 'imagenet' (Keras' cache, ~/.keras/models/) or the path of "
         "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5.", group="network")
 
-    # --- loss ----------------------------------------------------------------------------------
     formulation: str = _field(
         "authors", "The objective's form. 'authors', as the authors' released code: the normalised "
         "VGG19 (Sec. 2), Gram matrices divided by M and mean squared errors, the same balance at "
@@ -79,7 +74,7 @@ class Config:
     tv_weight: float = _field(
         0.0, "Weight of the total-variation (smoothness) loss on 0-255 pixels.", group="loss")
 
-    # --- creative controls (Gatys et al. 2017, "Controlling perceptual factors") ----------------
+    # The creative controls of Gatys et al. 2017, "Controlling perceptual factors".
     style_blend_weights: tuple[float, ...] = _field(
         (), "With several --style images: the weight of each style, normalised to sum to 1 "
         "(empty = equal weights).", group="creative")
@@ -91,7 +86,6 @@ class Config:
         "'histogram' (mean and covariance of RGB) or 'luminance' (mean and spread of the "
         "luminance only).", group="creative", choices=("none", "histogram", "luminance"))
 
-    # --- optimisation ---------------------------------------------------------------------------
     optimizer: str = _field(
         "lbfgs", "'lbfgs' (the paper's choice) or 'adam'.", group="optimization",
         choices=("lbfgs", "adam"))
@@ -138,7 +132,6 @@ class Config:
         "Images and optimiser state stay float32; mixed_float16 scales the loss each step so "
         "gradients neither overflow nor underflow.", group="optimization", choices=PRECISIONS)
 
-    # --- coarse-to-fine schedule ----------------------------------------------------------------
     scales: int = _field(
         1, "Number of resolutions of a coarse-to-fine schedule (1 = single scale, the paper). "
         "Scale k of n optimises at image_size / scale_factor^(n-1-k), starting from the upsampled "
@@ -166,7 +159,6 @@ class Config:
         "scale's steps is split evenly over them, so neighbours adapt to each other.",
         group="schedule")
 
-    # --- performance ---------------------------------------------------------------------------
     jit_compile: bool = _field(
         False, "Compile the step with XLA (tf.function(jit_compile=True)). Helps on GPUs/TPUs; "
         "slower on CPUs, hence off by default.", group="performance")

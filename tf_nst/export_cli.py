@@ -11,7 +11,7 @@ import sys
 from absl import app, flags, logging
 
 from tf_nst import flags as config_flags
-from tf_nst import presets, usage
+from tf_nst import presets, startup, usage
 
 PROGRAM = "tf-nst-export"
 
@@ -45,8 +45,6 @@ HELP_GROUPS = {"export": ("preset", "format", "export_dir", "model_version", "ou
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) > 1:
-        _fail(f"unexpected arguments: {' '.join(argv[1:])}", 2)
     from tf_nst.config import ConfigError
 
     try:  # flag errors first, before TensorFlow loads
@@ -60,7 +58,6 @@ def main(argv: list[str]) -> int:
     if not FLAGS["verbosity"].present:  # TensorFlow's saver logs each file it writes at INFO
         logging.set_verbosity(logging.WARNING)
 
-    from tf_nst import startup
     startup.start_tensorflow()
     from tf_nst import export
     from tf_nst.features import WeightsError
@@ -86,7 +83,6 @@ def main(argv: list[str]) -> int:
 
 def run() -> None:
     """Console-script entry point."""
-    from tf_nst import startup
     app.run(startup.reporting_on_stderr(main),
             flags_parser=usage.flag_parser(PROGRAM, HELP_GROUPS, USAGE))
 

@@ -4,7 +4,6 @@ same name, default and help text, so flags, presets and code agree.
 
 from __future__ import annotations
 
-import dataclasses
 import pathlib
 import typing
 from typing import Any
@@ -18,24 +17,22 @@ _DEFINE_BY_TYPE = {int: flags.DEFINE_integer, float: flags.DEFINE_float, str: fl
                    bool: flags.DEFINE_boolean}
 
 
-def _define(field: dataclasses.Field, flag_values: flags.FlagValues, module_name: str) -> None:
-    kind = typing.get_type_hints(config_lib.Config)[field.name]
-    name, default, help_text = field.name, field.default, field.metadata["help"]
-    kwargs: dict[str, Any] = dict(flag_values=flag_values, module_name=module_name)
-    if field.metadata.get("choices"):
-        flags.DEFINE_enum(name, default, list(field.metadata["choices"]), help_text, **kwargs)
-    elif typing.get_origin(kind) is tuple:
-        flags.DEFINE_list(name, [str(v) for v in default], help_text, **kwargs)
-    else:  # a new field type needs a flag type in _DEFINE_BY_TYPE
-        _DEFINE_BY_TYPE[kind](name, default, help_text, **kwargs)
-
-
 def define_config_flags(flag_values: flags.FlagValues = flags.FLAGS,
                         module_name: str | None = None) -> None:
     """Define one flag per :class:`Config` field; a flag already in ``flag_values`` is kept."""
+    kinds = typing.get_type_hints(config_lib.Config)
+    kwargs: dict[str, Any] = dict(flag_values=flag_values,
+                                  module_name=module_name or "tf_nst.config")
     for field in config_lib.fields():
-        if field.name not in flag_values:
-            _define(field, flag_values, module_name or "tf_nst.config")
+        if field.name in flag_values:
+            continue
+        name, default, help_text = field.name, field.default, field.metadata["help"]
+        if field.metadata.get("choices"):
+            flags.DEFINE_enum(name, default, list(field.metadata["choices"]), help_text, **kwargs)
+        elif typing.get_origin(kinds[name]) is tuple:
+            flags.DEFINE_list(name, [str(v) for v in default], help_text, **kwargs)
+        else:  # a new field type needs a flag type in _DEFINE_BY_TYPE
+            _DEFINE_BY_TYPE[kinds[name]](name, default, help_text, **kwargs)
 
 
 def config_from_flagfile(flagfile: str | pathlib.Path, **changes: Any) -> config_lib.Config:

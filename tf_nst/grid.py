@@ -1,4 +1,4 @@
-"""Labelled image grids and a colour map for :mod:`tf_nst.visualize`'s figures (Pillow only)."""
+"""Labelled image grids and a colour map for :mod:`tf_nst.visualize`'s figures (Pillow)."""
 
 from __future__ import annotations
 
@@ -22,30 +22,23 @@ def colormap(values: np.ndarray) -> np.ndarray:
     return (_RAMP[low] * (1 - frac) + _RAMP[low + 1] * frac + 0.5).astype(np.uint8)
 
 
-def to_pil(image: np.ndarray) -> Image.Image:
-    """A float [0, 1] or uint8 ``H x W x 3`` (or ``H x W``) array as a Pillow image."""
-    array = np.asarray(image)
-    if array.dtype != np.uint8:
-        array = (np.clip(array, 0, 1) * 255 + 0.5).astype(np.uint8)
-    return Image.fromarray(array)
-
-
 def make_grid(images: Sequence[np.ndarray], labels: Sequence[str] | None = None,
               columns: int | None = None, pad: int = 4, label_height: int = 14,
               background: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
     """Tile ``images`` in ``columns`` cells per row (default: one row), each as large as the
     largest image, with its label in a ``label_height`` strip under it and ``pad`` px around and
-    between the cells."""
+    between the cells; an image is uint8, or float in [0, 1] (:func:`tf_nst.images.to_uint8`)."""
+    from tf_nst.images import to_uint8
     if not images:
         raise ValueError("no images to put in a grid")
-    tiles = [to_pil(im).convert("RGB") for im in images]
+    arrays = [np.asarray(image) for image in images]
+    tiles = [Image.fromarray(a if a.dtype == np.uint8 else to_uint8(a)) for a in arrays]
     labels = list(labels) if labels is not None else [""] * len(tiles)
     if not any(labels):
         label_height = 0
     columns = columns or len(tiles)
     rows = math.ceil(len(tiles) / columns)
-    cell_w = max(t.width for t in tiles)
-    cell_h = max(t.height for t in tiles)
+    cell_w, cell_h = max(t.width for t in tiles), max(t.height for t in tiles)
     grid = Image.new("RGB", (pad + columns * (cell_w + pad),
                              pad + rows * (cell_h + label_height + pad)), background)
     draw = ImageDraw.Draw(grid)
@@ -60,14 +53,12 @@ def make_grid(images: Sequence[np.ndarray], labels: Sequence[str] | None = None,
 
 
 def save(image: Image.Image, path: str) -> None:
-    """Save a grid atomically (:func:`tf_nst.images.write_atomically`); JPEG at quality 88 (figures
-    stay small), anything else in the format Pillow infers from the extension."""
+    """Save a grid atomically (:func:`tf_nst.images.write_atomically`) in the format Pillow infers
+    from the extension; JPEG at quality 88 (figures stay small)."""
     from tf_nst.images import write_atomically
     extension = os.path.splitext(path)[1].lower()
-    if extension in (".jpg", ".jpeg"):
-        write_atomically(path, lambda f: image.save(f, format="JPEG", quality=88, optimize=True))
-    else:
-        image_format = Image.registered_extensions().get(extension)
-        if image_format is None:
-            raise ValueError(f"{path}: unknown image format {extension or '(no extension)'!r}")
-        write_atomically(path, lambda f: image.save(f, format=image_format))
+    image_format = Image.registered_extensions().get(extension)
+    if image_format is None:
+        raise ValueError(f"{path}: unknown image format {extension or '(no extension)'!r}")
+    options = {"quality": 88, "optimize": True} if image_format == "JPEG" else {}
+    write_atomically(path, lambda f: image.save(f, format=image_format, **options))

@@ -24,33 +24,25 @@ class PresetError(config_lib.ConfigError):
     """An unknown preset (the message names the known ones), or --preset used wrongly; one line."""
 
 
-def _installed_files() -> dict[str, pathlib.Path]:
-    """The presets among the installed distribution's files (pip's RECORD), by name."""
+def available() -> dict[str, pathlib.Path]:
+    """Every preset's name (the file name without ``.cfg``) and path: those of the checkout
+    ``tf_nst`` was imported from, or else those installed with the package (pip's RECORD)."""
+    if (_CHECKOUT / "setup.cfg").is_file() and (_CHECKOUT / "configs").is_dir():
+        return {p.stem: p for p in sorted((_CHECKOUT / "configs").glob("*" + SUFFIX))}
     try:
         distribution = importlib.metadata.distribution("tf-nst")
     except importlib.metadata.PackageNotFoundError:
         return {}
-    return {file.stem: pathlib.Path(distribution.locate_file(file)).resolve()
-            for file in distribution.files or ()
-            if file.suffix == SUFFIX and tuple(file.parts[-3:-1]) == ("tf-nst", "configs")}
-
-
-def available() -> dict[str, pathlib.Path]:
-    """Every preset's name (the file name without ``.cfg``) and path: those of the checkout
-    ``tf_nst`` was imported from, or else those installed with the package."""
-    if (_CHECKOUT / "setup.cfg").is_file() and (_CHECKOUT / "configs").is_dir():
-        return {p.stem: p for p in sorted((_CHECKOUT / "configs").glob("*" + SUFFIX))}
-    return {name: path for name, path in sorted(_installed_files().items()) if path.is_file()}
-
-
-def _stem(name: str) -> str:
-    return name[:-len(SUFFIX)] if name.endswith(SUFFIX) else name
+    installed = {file.stem: pathlib.Path(distribution.locate_file(file)).resolve()
+                 for file in distribution.files or ()
+                 if file.suffix == SUFFIX and tuple(file.parts[-3:-1]) == ("tf-nst", "configs")}
+    return {name: path for name, path in sorted(installed.items()) if path.is_file()}
 
 
 def path(name: str) -> pathlib.Path:
     """The flagfile of preset ``name`` (``gatys2016`` or ``gatys2016.cfg``); :class:`PresetError`
     if there is none."""
-    presets, stem = available(), _stem(name)
+    presets, stem = available(), name.removesuffix(SUFFIX)
     if stem not in presets:
         known = ", ".join(presets) or "none found: reinstall tf-nst"
         raise PresetError(f"--preset={name}: no such preset (presets: {known})")
@@ -89,7 +81,7 @@ def expand(argv: list[str]) -> tuple[list[str], str | None]:
                 value = next(args, None)
                 if value is None:
                     raise PresetError("--preset needs a name (--preset=NAME)")
-            names.append(_stem(value))
+            names.append(value.removesuffix(SUFFIX))
             rest.append(f"--preset={names[-1]}")
         else:
             rest.append(arg)

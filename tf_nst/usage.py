@@ -5,6 +5,8 @@ and a bad flag with one line naming the closest real one; :func:`fail` ends a co
 
 from __future__ import annotations
 
+import functools
+import itertools
 import os
 import shutil
 import sys
@@ -22,12 +24,8 @@ HELP_ARGS = frozenset({"h", "help", "?", "helpshort"})
 
 def asks_for_help(argv: Sequence[str]) -> bool:
     """Whether ``argv`` holds ``-h``, ``--help``, ``-?`` or ``--helpshort`` before any ``--``."""
-    for arg in argv[1:]:
-        if arg == "--":
-            return False
-        if arg.startswith("-") and arg.lstrip("-") in HELP_ARGS:
-            return True
-    return False
+    args = itertools.takewhile(lambda arg: arg != "--", argv[1:])
+    return any(arg.startswith("-") and arg.lstrip("-") in HELP_ARGS for arg in args)
 
 
 def first_sentence(text: str) -> str:
@@ -115,17 +113,19 @@ def flag_parser(program: str, groups: Mapping[str, Sequence[str]] | None = None,
                 ) -> Callable[[list[str]], list[str]]:
     """An ``absl.app`` flags parser: ``-h``/``--help`` print ``usage`` and the flags of the
     command's ``groups``, then the hyper-parameters'; neural-style's flags are read through
-    ``aliases``; a bad flag, alias or preset is one line, exit status 2."""
+    ``aliases``; a bad flag, alias or preset, or a stray argument, is one line, exit status 2."""
     groups = {**(groups or {}), **config_lib.groups()}
     usage = usage or f"usage: {program} [flags]"
     aliases = aliases or {}
-
-    def bad_flag(message: str) -> NoReturn:
-        fail(program, message, 2)
+    foot = [_FULL_HELP]  # the short help's last lines: the rest, and neural-style's flags if taken
+    if aliases:
+        foot += textwrap.wrap("neural-style's flags (one dash; as neural-style means them): "
+                              + " ".join(f"-{name}" for name in aliases), 100)
+    bad_flag = functools.partial(fail, program, status=2)
 
     def parse(argv: list[str]) -> list[str]:
         if asks_for_help(argv):
-            sys.stdout.write(short_help(usage, groups, flags.FLAGS, _help_foot(aliases)))
+            sys.stdout.write(short_help(usage, groups, flags.FLAGS, "\n".join(foot)))
             sys.exit(0)
         try:
             translation = aliases_lib.translate(argv, aliases)
@@ -143,21 +143,14 @@ def flag_parser(program: str, groups: Mapping[str, Sequence[str]] | None = None,
         if "preset" in flags.FLAGS and flags.FLAGS.preset != preset:
             bad_flag("--preset is read from the command line only; in a flagfile, use "
                      "--flagfile=PATH of the preset instead")
+        if len(rest) > 1:
+            bad_flag(f"unexpected arguments: {' '.join(rest[1:])}")
         os.environ.update(translation.environ)  # before TensorFlow loads (-gpu)
         for note in translation.notes:
             sys.stderr.write(f"{program}: note: {note}\n")
         return rest
 
     return parse
-
-
-def _help_foot(aliases: Mapping[str, aliases_lib.Alias]) -> str:
-    """The short help's last lines: where the rest is, and neural-style's flags if taken."""
-    if not aliases:
-        return _FULL_HELP
-    names = " ".join(f"-{name}" for name in aliases)
-    return "\n".join([_FULL_HELP, *textwrap.wrap(
-        f"neural-style's flags (one dash; as neural-style means them): {names}", 100)])
 
 
 def _unknown_flag(name: str, groups: Mapping[str, Sequence[str]],

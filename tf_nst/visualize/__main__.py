@@ -26,7 +26,8 @@ def parser() -> common.Parser:
         p = subcommands.add_parser(name, help=module.__doc__.splitlines()[0].split(": ", 1)[1],
                                    description=module.__doc__)
         module.add_arguments(p)
-        common.add_output_args(p)
+        p.add_argument("--output", required=True, help="the figure to write (.jpg, .png)")
+        p.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
         p.set_defaults(figure=module.figure, prog=p.prog)
     return top
 
@@ -36,15 +37,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tf_nst import startup
     startup.start_tensorflow()  # without its native start-up log, as tf-nst
     from tf_nst import grid
-    from tf_nst.config import ConfigError
     from tf_nst.features import WeightsError
     from tf_nst.health import NumericalError
-    from tf_nst.images import ImageError, check_output_path
+    from tf_nst.images import check_output_path
     from tf_nst.usage import fail
     try:
         check_output_path(args.output, overwrite=args.overwrite)
         grid.save(args.figure(args), args.output)
-    except (ConfigError, ImageError, WeightsError, NumericalError, OSError, ValueError) as err:
+    except (WeightsError, NumericalError, OSError, ValueError) as err:  # ImageError, ConfigError
         fail(args.prog, err, 2)
     common.say(args, f"wrote {args.output}")
     return 0

@@ -29,5 +29,4 @@ def figure(args):
                 label = layers if ratio is None else f"{layers}, {ratio:.0e}"
                 yield label, common.transfer_config(args, ratio, style_layers=LAYERS[:depth]), {}
 
-    columns = len(ratios) if args.ratios else None
-    return common.transfer_grid(args, runs, columns=columns)
+    return common.transfer_grid(args, runs, columns=len(ratios) if args.ratios else None)

@@ -36,14 +36,8 @@ def add_transfer_args(p: argparse.ArgumentParser, size: int = 256) -> None:
                    help="leave the content and style images out of the grid")
 
 
-def add_output_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--output", required=True, help="the figure to write (.jpg, .png)")
-    p.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
-
-
 def say(args: argparse.Namespace, message: str) -> None:
-    sys.stderr.write(f"{args.prog}: {message}\n")
-    sys.stderr.flush()
+    print(f"{args.prog}: {message}", file=sys.stderr, flush=True)
 
 
 def positive_numbers(text: str) -> list[float]:
@@ -57,20 +51,16 @@ def positive_numbers(text: str) -> list[float]:
     return numbers
 
 
-def read(path: str):
-    from tf_nst.images import DEFAULT_MAX_PIXELS
-    from tf_nst.inputs import as_image
-    return as_image(path, DEFAULT_MAX_PIXELS)
-
-
 def features(args: argparse.Namespace, layer_names: Sequence[str]) -> list:
     """VGG19's features of ``--image`` at ``--image_size``: one ``[1, H, W, C]`` tensor per layer
     (paper or Keras names)."""
     from tf_nst import layers
     from tf_nst.features import FeatureExtractor
+    from tf_nst.images import read_image
     from tf_nst.inputs import prepare
     names = [layers.keras_name(n) for n in layer_names]
-    out = FeatureExtractor(names, pooling=args.pooling)(prepare(read(args.image), args.image_size))
+    image = prepare(read_image(args.image), args.image_size)
+    out = FeatureExtractor(names, pooling=args.pooling)(image)
     return [out[name] for name in names]
 
 
@@ -92,9 +82,10 @@ def transfer_grid(args: argparse.Namespace, runs, columns: int | None = None):
     import numpy as np
 
     from tf_nst import StyleTransfer, grid
+    from tf_nst.images import read_image
     from tf_nst.inputs import prepare
-    content = read(args.content)
-    styles = [read(p) for p in args.style.split(",") if p]
+    content = read_image(args.content)
+    styles = [read_image(p) for p in args.style.split(",") if p]
     cells, labels = [], []
     if not args.no_inputs:
         cells = [prepare(im, args.image_size)[0].numpy() for im in [content, *styles]]

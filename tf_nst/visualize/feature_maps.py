@@ -18,16 +18,12 @@ def add_arguments(p) -> None:
 
 def figure(args):
     import numpy as np
-    from PIL import Image
 
     from tf_nst import grid
     fmap = common.features(args, [args.layer])[0][0].numpy().astype(np.float32)
     order = np.argsort(-fmap.mean(axis=(0, 1)))[:args.channels]
     scale = max(1, 64 // max(fmap.shape[:2]))
-    cells = []
-    for c in order:
-        m = fmap[..., c]
-        heat = Image.fromarray(grid.colormap(m / m.max() if m.max() > 0 else m))
-        cells.append(np.asarray(heat.resize((heat.width * scale, heat.height * scale),
-                                            Image.NEAREST)))
+    maps = [fmap[..., c] for c in order]
+    heats = [grid.colormap(m / m.max() if m.max() > 0 else m) for m in maps]
+    cells = [heat.repeat(scale, axis=0).repeat(scale, axis=1) for heat in heats]
     return grid.make_grid(cells, [f"#{c}" for c in order], columns=args.columns)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 import collections
+import functools
 from typing import Callable, Sequence
 
 import numpy as np
@@ -62,7 +63,7 @@ class StyleTransfer:
         self.terms: dict[str, np.ndarray] = {}  # the last step's loss terms, per image
         # The final-size inputs; ``targets``, ``state`` and the ``current_*`` inputs belong to the
         # current scale of the coarse-to-fine schedule.
-        self._inputs_by_side: dict[int, tuple] = {}  # _inputs_at is asked for a size again
+        self._inputs_at = functools.cache(self._prepare_inputs)  # a size is asked for again
         self.content, self.styles, self.content_mask, _ = self._inputs_at(config.image_size)
         self.style = self.styles[0]
         self.local_indices = self.stepper.local_indices(int(self.content.shape[0]))
@@ -114,14 +115,9 @@ class StyleTransfer:
         given = given if given.shape.rank == 4 else given[None]
         return lambda content, styles: images.resize_image(given, tf.shape(content)[1:3])
 
-    def _inputs_at(self, side: int):
+    def _prepare_inputs(self, side: int):
         """Contents, styles (colour-matched), content mask and style masks at longest side
         ``side``."""
-        if side not in self._inputs_by_side:
-            self._inputs_by_side[side] = self._prepare_inputs(side)
-        return self._inputs_by_side[side]
-
-    def _prepare_inputs(self, side: int):
         config = self.config
         contents = [prepare(c, side) for c in self._content_images]
         size = contents[0].shape[1:3]

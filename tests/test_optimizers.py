@@ -116,15 +116,19 @@ def test_from_config():
         optimizers.from_config(types.SimpleNamespace(optimizer="sgd", learning_rate=0.1))
 
 
-@pytest.mark.parametrize("store", [[True, True], [False, False], [True, False]])
-def test_history_push_shifts_only_the_images_that_store(store):
-    history = tf.reshape(tf.range(3 * 2 * 2, dtype=tf.float32), [3, 2, 2])  # [m=3, B=2, 2]
-    new = tf.constant([[100.0, 101.0], [200.0, 201.0]])
-    pushed = optimizers._push(history, new, tf.constant(store)).numpy()
-    for b, stores in enumerate(store):
-        expected = (np.concatenate([history.numpy()[1:, b], new.numpy()[None, b]]) if stores
-                    else history.numpy()[:, b])
-        np.testing.assert_array_equal(pushed[:, b], expected)
+def test_rho_history_shifts_only_for_the_images_that_store():
+    opt = optimizers.Lbfgs(history=3)
+    state = opt.init(tf.fill([2, 3, 3, 3], 0.5))
+    grad = tf.tile(tf.reshape(tf.linspace(-1.0, 1.0, 27), [1, 3, 3, 3]), [2, 1, 1, 1])
+    state = opt.update(state, tf.constant([1.0, 1.0]), grad)  # first evaluations: accepted
+    # Image 0 is accepted and stores a pair; image 1's trial is rejected: its history stays.
+    state = opt.update(state, tf.constant([0.5, 10.0]), grad * 0.5)
+    first = state.rho.numpy()
+    assert first[-1, 0] > 0 and not first[:-1, 0].any() and not first[:, 1].any()
+    state = opt.update(state, tf.constant([0.25, 10.0]), grad * 0.25)
+    rho = state.rho.numpy()
+    assert rho[0, 0] == 0 and rho[-2, 0] == first[-1, 0] and rho[-1, 0] > 0
+    assert not rho[:, 1].any()
 
 
 @pytest.mark.parametrize("store", [[True, True], [False, False], [True, False]])

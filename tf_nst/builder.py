@@ -20,9 +20,8 @@ from tf_nst.objective import LossWeights, Objective
 
 
 @functools.lru_cache(maxsize=4)
-def get_extractor(layer_names: tuple[str, ...], pooling: str = "max", weights: str = "imagenet",
-                  precision: str = "float32", strategy: tf.distribute.Strategy | None = None
-                  ) -> FeatureExtractor:
+def get_extractor(layer_names: tuple[str, ...], pooling: str, weights: str, precision: str,
+                  strategy: tf.distribute.Strategy | None) -> FeatureExtractor:
     """A cached :class:`FeatureExtractor`; with a ``strategy``, built under ``strategy.scope()``
     (its weights mirrored on every replica; the cache is keyed by the strategy)."""
     with strategy.scope() if strategy is not None else contextlib.nullcontext():

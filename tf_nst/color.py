@@ -70,8 +70,7 @@ def match_luminance(style: tf.Tensor, content: tf.Tensor) -> tf.Tensor:
     """Luminance matching (Sec. 5.1): the style's luminance is shifted and scaled so that its mean
     and standard deviation are the content's, Y' = sigma_C / sigma_S (Y_S - mu_S) + mu_C; the
     style's chroma is kept. Clipped to [0, 1]."""
-    style = tf.convert_to_tensor(style, tf.float32)
-    yiq = tf.image.rgb_to_yiq(style)
+    yiq = tf.image.rgb_to_yiq(tf.convert_to_tensor(style, tf.float32))
     y_s = yiq[..., 0]
     y_c = luminance(content)[..., 0]
     mu_s, sd_s = tf.reduce_mean(y_s), tf.math.reduce_std(y_s)

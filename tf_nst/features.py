@@ -140,18 +140,13 @@ class ConvWeights(NamedTuple):
 
 
 def layer_plan(model: keras.Model) -> list[tuple[str, str, tf.Variable | None, tf.Variable | None]]:
-    """``(layer name, 'conv' | 'max' | 'avg', kernel, bias)`` for each layer of a VGG19 cut."""
+    """``(layer name, 'conv' | 'max' | 'avg', kernel, bias)`` for each layer of a VGG19 cut (Keras'
+    VGG19 has only 3x3 'same' convolutions with a ReLU and 2x2 poolings of stride 2)."""
     plan = []
     for layer in model.layers:
         if isinstance(layer, keras.layers.Conv2D):
-            if (tuple(layer.kernel_size) != (3, 3) or tuple(layer.strides) != (1, 1)
-                    or layer.padding != "same" or layer.activation is not keras.activations.relu):
-                raise ValueError(f"{layer.name}: expected a 3x3 'same' convolution with a ReLU")
             plan.append((layer.name, "conv", layer.kernel.value, layer.bias.value))
         elif isinstance(layer, (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)):
-            if (tuple(layer.pool_size) != (2, 2) or tuple(layer.strides) != (2, 2)
-                    or layer.padding != "valid"):
-                raise ValueError(f"{layer.name}: expected 2x2 'valid' pooling with stride 2")
             kind = "max" if isinstance(layer, keras.layers.MaxPooling2D) else "avg"
             plan.append((layer.name, kind, None, None))
     return plan
@@ -172,8 +167,7 @@ class FeatureExtractor:
         self.layer_names = tuple(dict.fromkeys(layers.keras_name(n) for n in layer_names))
         policy = None if precision == "float32" else precision
         self.model = build_extractor(self.layer_names, pooling, weights, policy)
-        self.compute_dtype = {"mixed_bfloat16": tf.bfloat16,
-                              "mixed_float16": tf.float16}.get(precision, tf.float32)
+        self.compute_dtype = tf.as_dtype(keras.DTypePolicy(precision).compute_dtype)
         self._plan = layer_plan(self.model)
         self._bound = threading.local()  # see computing_with
         # No prepared variables under a distribution strategy: MultiWorkerMirroredStrategy

@@ -22,27 +22,24 @@ def content_loss(features: tf.Tensor, target: tf.Tensor, mean: bool = False) -> 
     return 0.5 * tf.reduce_sum(square, axis=[1, 2, 3])
 
 
-def gram_matrix(features: tf.Tensor) -> tf.Tensor:
-    """Gram matrix, Eq. 3: G_ij = sum_k F_ik F_jk over the M = H*W positions; ``[batch, N, N]``,
-    float32, not normalised (:func:`style_layer_loss` applies the 1/(4 N^2 M^2) of Eq. 4)."""
-    shape = tf.shape(features)
-    flat = tf.reshape(features, [shape[0], shape[1] * shape[2], shape[3]])  # [B, M, N]
-    return _symmetric_gram(flat)
-
-
 @tf.custom_gradient
-def _symmetric_gram(flat: tf.Tensor):
-    """F^T F in float32, with the gradient F (dG + dG^T): one [M, N] x [N, N] product instead of
-    the generic matmul gradient's two. With a bfloat16 network that product runs in bfloat16 with
+def gram_matrix(features: tf.Tensor):
+    """Gram matrix, Eq. 3: G_ij = sum_k F_ik F_jk over the M = H*W positions; ``[batch, N, N]``,
+    float32, not normalised (:func:`style_layer_loss` applies the 1/(4 N^2 M^2) of Eq. 4).
+
+    G = F^T F, with the gradient F (dG + dG^T): one [M, N] x [N, N] product instead of the
+    generic matmul gradient's two. With a bfloat16 network that product runs in bfloat16 with
     float32 accumulation (the precision the gradient flows back through the network in anyway);
     float16's narrow range keeps it in float32."""
+    shape = tf.shape(features)
+    flat = tf.reshape(features, [shape[0], shape[1] * shape[2], shape[3]])  # [B, M, N]
     wide = tf.cast(flat, tf.float32)
     product_dtype = tf.bfloat16 if flat.dtype == tf.bfloat16 else tf.float32
 
     def grad(d_gram: tf.Tensor) -> tf.Tensor:
         symmetric = tf.cast(d_gram + tf.transpose(d_gram, [0, 2, 1]), product_dtype)
         narrow = flat if product_dtype == flat.dtype else wide
-        return tf.cast(tf.matmul(narrow, symmetric), flat.dtype)
+        return tf.reshape(tf.cast(tf.matmul(narrow, symmetric), flat.dtype), shape)
 
     return tf.matmul(wide, wide, transpose_a=True), grad
 

@@ -7,7 +7,10 @@ README's table (``python tools/modes_table.py``) and tests/test_modes.py.
 
 from __future__ import annotations
 
-MODES = ("single", "batch", "video", "mirrored", "multi_worker", "saved_model", "tflite")
+MODE_NAMES = {"single": "one image", "batch": "several images", "video": "--video",
+              "mirrored": "--strategy=mirrored", "multi_worker": "--strategy=multi_worker",
+              "saved_model": "an exported SavedModel", "tflite": "a TFLite model"}
+MODES = tuple(MODE_NAMES)
 FEATURES = ("scales", "tile_size", "original_colors", "color_transfer", "blend", "style_masks",
             "content_mask", "init_file", "checkpoint_dir", "logdir", "save_every",
             "stop_tolerance", "mixed_bfloat16", "strategy", "batch_size")
@@ -68,8 +71,3 @@ def check(mode: str, used: dict[str, str | None]) -> None:
         reason = refusal(mode, feature)
         if flag and reason:
             raise ConfigError(f"{flag}: not with {MODE_NAMES[mode]}: {reason}")
-
-
-MODE_NAMES = {"single": "one image", "batch": "several images", "video": "--video",
-              "mirrored": "--strategy=mirrored", "multi_worker": "--strategy=multi_worker",
-              "saved_model": "an exported SavedModel", "tflite": "a TFLite model"}

@@ -40,15 +40,10 @@ class LossWeights(NamedTuple):
     @classmethod
     def from_config(cls, config: Config, num_styles: int | None = None) -> "LossWeights":
         num_styles = num_styles or max(1, len(config.style_blend_weights))
-        return cls(tf.constant(config.content_weight, tf.float32),
-                   tf.constant(config.style_weight, tf.float32),
-                   tf.constant(config.tv_weight, tf.float32),
-                   tf.constant(config.resolved_style_layer_weights, tf.float32,
-                               shape=[len(config.style_layers)]),
-                   tf.constant(config.resolved_style_blend_weights(num_styles), tf.float32,
-                               shape=[num_styles]),
-                   tf.constant(config.style_ramp_steps, tf.float32),
-                   tf.constant(config.style_ramp_start, tf.float32))
+        return cls(*(tf.constant(value, tf.float32) for value in (
+            config.content_weight, config.style_weight, config.tv_weight,
+            config.resolved_style_layer_weights, config.resolved_style_blend_weights(num_styles),
+            config.style_ramp_steps, config.style_ramp_start)))
 
 
 class Objective:
@@ -108,7 +103,7 @@ class Objective:
         """Targets for ``content`` and one style image or a list of them (any sizes).
         ``style_masks`` ``[S, B, H, W, 1]`` at the content's size give style s the region where
         the mask is 1."""
-        styles = [style] if isinstance(style, tf.Tensor) or hasattr(style, "shape") else style
+        styles = [style] if hasattr(style, "shape") else style
         masks = (() if style_masks is None
                  else tuple(layer_masks(style_masks, name) for name in self.style_layers))
         return Targets(self.content_targets(content), self.style_grams(styles), masks)
@@ -206,12 +201,11 @@ def make_step(objective: Objective, optimizer: Optimizer) -> StepFn:
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(x)
             terms = objective.loss_terms(x, targets, weights_now)
+            total = terms["total"]
             if float16:
-                scale = loss_scale(terms["total"], x)
-                summed = tf.reduce_sum(terms["total"] * scale)
-            else:
-                summed = tf.reduce_sum(terms["total"])
-        grad = tape.gradient(summed, x)
+                scale = loss_scale(total, x)
+                total = total * scale
+        grad = tape.gradient(total, x)  # of the batch's sum: each image's own gradient
         if float16:
             grad = grad / scale[:, None, None, None]
         # The last accepted loss was measured under the weights of step k - 1: a line search

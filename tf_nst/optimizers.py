@@ -27,18 +27,11 @@ def _per_image(v: tf.Tensor) -> tf.Tensor:
     return v[:, None, None, None]
 
 
-def _push(history: tf.Tensor, new: tf.Tensor, store: tf.Tensor) -> tf.Tensor:
-    """``history`` ``[m, B, ...]`` (newest last) with ``new`` ``[B, ...]`` appended and the oldest
-    entry dropped, for the images where ``store`` ``[B]`` is true; unchanged for the others."""
-    mask = tf.reshape(store, [1, -1] + [1] * (new.shape.rank - 1))
-    return tf.where(mask, tf.concat([history[1:], new[None]], 0), history)
-
-
 def _push_slots(slots: tuple[tf.Tensor, ...], new: tf.Tensor, store: tf.Tensor
                 ) -> tuple[tf.Tensor, ...]:
-    """:func:`_push` for the curvature pairs, the bulk of the L-BFGS state, kept as one tensor
-    ``[B, H, W, C]`` per slot (oldest first): when every image stores, the push passes references
-    and moves no pixel, where a stacked ``[m, ...]`` tensor would be copied whole."""
+    """The curvature pairs' ``slots`` (oldest first) with ``new`` appended and the oldest dropped
+    for the images where ``store`` ``[B]`` is true. One ``[B, H, W, C]`` tensor per slot: when every
+    image stores, the push passes references, where a stacked ``[m, ...]`` one would be copied."""
     shifted = slots[1:] + (new,)
 
     def selected():
@@ -62,10 +55,7 @@ def frequency_gains(height: tf.Tensor, width: tf.Tensor, largest_gain: float,
     gain is 1 from the Nyquist radius 0.5 outwards (the spectrum's corners) and grows as 1/|f|
     towards the low frequencies, where the loss's curvature is small."""
     fy = _signed_frequencies(height)[:, None]
-    if onesided:
-        fx = tf.cast(tf.range(width // 2 + 1), tf.float32)[None, :] / tf.cast(width, tf.float32)
-    else:
-        fx = _signed_frequencies(width)[None, :]
+    fx = _signed_frequencies(width)[None, :width // 2 + 1 if onesided else width]  # g is even in f
     radius = tf.sqrt(fy * fy + fx * fx)
     return tf.clip_by_value(0.5 / tf.maximum(radius, 1e-12), 1.0, largest_gain)
 
@@ -109,10 +99,6 @@ def frequency_scaling(x: tf.Tensor, largest_gain: float, dft: str = "fft") -> tf
     else:
         raise ValueError(f"unknown dft {dft!r}")
     return tf.transpose(out, [0, 2, 3, 1])
-
-
-def _clip(x: tf.Tensor) -> tf.Tensor:
-    return tf.clip_by_value(x, 0.0, 1.0)
 
 
 class Optimizer(Protocol):
@@ -161,7 +147,7 @@ class Adam:
         m = b1 * state.m + (1.0 - b1) * grad
         v = b2 * state.v + (1.0 - b2) * tf.square(grad)
         step = self.learning_rate * tf.sqrt(1.0 - b2 ** t) / (1.0 - b1 ** t)
-        image = _clip(state.image - step * m / (tf.sqrt(v) + self.epsilon))
+        image = tf.clip_by_value(state.image - step * m / (tf.sqrt(v) + self.epsilon), 0.0, 1.0)
         return AdamState(image, m, v, t)
 
 
@@ -197,7 +183,7 @@ class Lbfgs:
         self.frequency_gain, self.dft = frequency_gain, dft
 
     def init(self, image: tf.Tensor) -> LbfgsState:
-        x = _clip(tf.convert_to_tensor(image, tf.float32))
+        x = tf.clip_by_value(tf.convert_to_tensor(image, tf.float32), 0.0, 1.0)
         zeros = tf.zeros_like(x)
         batch = tf.shape(x)[0]
         hist = (zeros,) * self.history  # empty slots (rho = 0) share one zero image
@@ -264,7 +250,8 @@ class Lbfgs:
         store = accept & ~first & (sy > 1e-10 * tf.sqrt(_dot(step, step) * _dot(y_new, y_new)))
         s_hist = _push_slots(state.s, step, store)
         y_hist = _push_slots(state.y, y_new, store)
-        rho = _push(state.rho, 1.0 / tf.where(store, sy, 1.0), store)
+        rho_pushed = tf.concat([state.rho[1:], (1.0 / tf.where(store, sy, 1.0))[None]], 0)
+        rho = tf.where(store[None], rho_pushed, state.rho)
 
         accept_b = _per_image(accept)
         x = tf.where(accept_b, state.trial, state.x)
@@ -290,7 +277,7 @@ class Lbfgs:
         d_if_rejected = tf.where(_per_image(collapsed), self._steepest(g), state.d)
         d = tf.where(accept_b, direction, d_if_rejected)
         alpha = tf.where(accept | collapsed, tf.ones_like(shrunk), shrunk)
-        trial = _clip(x + _per_image(alpha) * d)
+        trial = tf.clip_by_value(x + _per_image(alpha) * d, 0.0, 1.0)
         return LbfgsState(x=x, f=f, g=g, d=d, alpha=alpha, trial=trial, s=s_hist, y=y_hist,
                           rho=rho, iteration=state.iteration + tf.cast(accept, tf.int32))
 

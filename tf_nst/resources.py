@@ -9,7 +9,7 @@ checked: on a GPU the activations live in device memory instead.
 from __future__ import annotations
 
 import dataclasses
-import os
+import pathlib
 
 from tf_nst import layers
 
@@ -103,23 +103,15 @@ def _proc_bytes(path: str, key: str) -> int | None:
     """The ``key: N kB`` line of a /proc file, in bytes; None if unknown."""
     try:
         with open(path) as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith(key + ":"))
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
 
 
 def available_bytes() -> float | None:
     """Memory this process may still use: MemAvailable capped by a cgroup limit; None if unknown."""
-    room = _proc_bytes("/proc/meminfo", "MemAvailable")
-    if room is None:
-        try:
-            room = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        except (ValueError, OSError, AttributeError):
-            pass
-    candidates = [b for b in (room, _cgroup_room()) if b is not None]
+    candidates = [b for b in (_proc_bytes("/proc/meminfo", "MemAvailable"), _cgroup_room())
+                  if b is not None]
     return float(min(candidates)) if candidates else None
 
 
@@ -129,24 +121,18 @@ def _cgroup_room() -> float | None:
                                    ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
                                     "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
         try:
-            with open(limit_file) as f:
-                raw = f.read().strip()
+            raw = pathlib.Path(limit_file).read_text().strip()
             if raw == "max" or int(raw) >= 1 << 60:
                 return None
-            with open(usage_file) as f:
-                return float(int(raw) - int(f.read().strip()))
+            return float(int(raw) - int(pathlib.Path(usage_file).read_text()))
         except (OSError, ValueError):
             continue
     return None
 
 
 def resident_bytes() -> float:
-    """This process's resident memory now (0 if unknown)."""
-    try:
-        with open("/proc/self/statm") as f:
-            return float(int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE"))
-    except (OSError, ValueError, IndexError):
-        return 0.0
+    """This process's resident memory now (``VmRSS``; 0 if unknown)."""
+    return float(_proc_bytes("/proc/self/status", "VmRSS") or 0)
 
 
 def peak_resident_bytes() -> float:
@@ -154,14 +140,7 @@ def peak_resident_bytes() -> float:
 
     Not ``getrusage().ru_maxrss``: Linux carries that over ``execve`` from the parent that forked
     the process, so a subprocess of a big process reports its parent's peak."""
-    peak = _proc_bytes("/proc/self/status", "VmHWM")
-    if peak is not None:
-        return float(peak)
-    try:
-        import resource
-        return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
-    except (ImportError, OSError):
-        return 0.0
+    return float(_proc_bytes("/proc/self/status", "VmHWM") or 0)
 
 
 def largest_fitting_size(config, aspect: float, budget: float, style_height: int | None = None,

@@ -61,8 +61,7 @@ class BuiltinFeatureExtractor:
         self.layer_names = extractor.layer_names
         self.compute_dtype = tf.float32
         replace = {id(v): w for v, w in zip(extractor.variables, weights)}
-        self._plan = [(n, k, replace[id(a)] if a is not None else None,
-                       replace[id(b)] if b is not None else None)
+        self._plan = [(n, k, replace.get(id(a)), replace.get(id(b)))
                       for n, k, a, b in layer_plan(extractor.model)]
 
     def __call__(self, images: tf.Tensor) -> dict[str, tf.Tensor]:

@@ -39,11 +39,10 @@ def fingerprint(config, *images) -> str:
     fields = {k: v for k, v in dataclasses.asdict(config).items() if k not in _NOT_FINGERPRINTED}
     fields["precision"] = config.compute_precision
     fields["coarse_scale_steps"] = list(config.scale_steps[:-1])
-    digest = hashlib.sha256()
-    digest.update(json.dumps({"format": FORMAT_VERSION, "config": fields}, sort_keys=True,
-                             default=str).encode())
+    digest = hashlib.sha256(json.dumps({"format": FORMAT_VERSION, "config": fields},
+                                       sort_keys=True, default=str).encode())
     for image in images:
-        array = np.ascontiguousarray(image.numpy() if hasattr(image, "numpy") else image)
+        array = np.asarray(image)
         digest.update(f"{array.dtype}{array.shape}".encode())
         digest.update(array.tobytes())
     return digest.hexdigest()
@@ -75,13 +74,6 @@ class Checkpointer:
         """The checkpointer of the run of ``config`` on ``images`` (see :func:`fingerprint`)."""
         return cls(directory, fingerprint(config, *images), precision=config.compute_precision,
                    fingerprint_in=lambda p: fingerprint(config.replace(precision=p), *images))
-
-    @property
-    def latest(self) -> str | None:
-        """The path prefix of the newest complete checkpoint, or None."""
-        if not os.path.isdir(self.directory):
-            return None
-        return tf.train.latest_checkpoint(self.directory)
 
     def _checkpoint(self, state, steps_done: int, fingerprint: str,
                     precision: str | None = None) -> tf.train.Checkpoint:
@@ -116,27 +108,22 @@ class Checkpointer:
         :meth:`tf_nst.transfer.StyleTransfer.seek`). It is called only for a checkpoint of this run.
         Raises :class:`CheckpointError` for a checkpoint of another run or one that cannot be read.
         """
-        path = self.latest
+        path = tf.train.latest_checkpoint(self.directory)  # the newest complete one
         if path is None:
             return None
         try:
             reader = tf.train.load_checkpoint(path)
             stored = _saved(reader, "fingerprint").decode()
+            steps_done = int(_saved(reader, "steps_done"))
         except (tf.errors.OpError, KeyError, ValueError) as err:
             raise self._unusable("unreadable checkpoint", path, err) from None
         if stored != self.fingerprint:
             raise self._other_run(reader, stored)
         if callable(template):
-            try:
-                steps_done = int(_saved(reader, "steps_done"))
-            except (tf.errors.OpError, KeyError, ValueError) as err:
-                raise self._unusable("unreadable checkpoint", path, err) from None
             template = template(steps_done)
         ckpt = self._checkpoint(template, 0, "")
-        try:
-            status = ckpt.restore(path)
-            status.expect_partial()  # the manager's save_counter is not ours to restore
-            status.assert_existing_objects_matched()
+        try:  # the manager's save_counter is not ours to restore
+            ckpt.restore(path).expect_partial().assert_existing_objects_matched()
         except (tf.errors.OpError, AssertionError, ValueError) as err:
             raise self._unusable("cannot restore", path, err) from None
         state = type(template)(*(_like(ckpt.state[name].read_value(), value)

@@ -10,6 +10,7 @@ overrides the detection, e.g. to pin a fleet or a test suite to one arithmetic.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 
@@ -20,13 +21,10 @@ EXPLICIT = ("float32", "mixed_bfloat16", "mixed_float16")
 
 def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> frozenset[str]:
     """The CPU feature flags the kernel reports (empty where it cannot be read)."""
-    try:
-        with open(cpuinfo) as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return frozenset(line.split(":", 1)[1].split())
-    except OSError:
-        pass
+    with contextlib.suppress(OSError), open(cpuinfo) as f:
+        for line in f:
+            if line.startswith("flags"):
+                return frozenset(line.split(":", 1)[1].split())
     return frozenset()
 
 

@@ -77,9 +77,8 @@ def likely_cause(config: Config) -> str:
     return "; ".join(hints)
 
 
-def describe(config: Config, step: int, losses: Mapping[str, float] | None = None) -> str:
+def describe(config: Config, step: int, losses: Mapping[str, float]) -> str:
     """The one-line message of a :class:`NumericalError` at ``step``."""
-    losses = losses or {}
     bad = [k for k in ("total", "content", "style", "tv")
            if k in losses and not math.isfinite(losses[k])]
     what = "the " + "/".join(bad) + " loss" if bad else "the loss or the image"

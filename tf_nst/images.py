@@ -21,7 +21,6 @@ DEFAULT_MAX_PIXELS: int = 100_000_000
 
 _JPEG_OPTIONS = {"quality": 95, "subsampling": 0}  # 4:4:4 chroma: no colour bleeding on fine detail
 _FORMATS = {".png": ("PNG", {}), ".jpg": ("JPEG", _JPEG_OPTIONS), ".jpeg": ("JPEG", _JPEG_OPTIONS)}
-SUPPORTED_OUTPUT_EXTENSIONS = tuple(_FORMATS)
 _PIL_ERRORS = (OSError, SyntaxError, ValueError, TypeError, IndexError, KeyError, EOFError,
                MemoryError, Image.UnidentifiedImageError)
 
@@ -62,11 +61,18 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
             # Our own max_pixels check replaces Pillow's warning; Pillow's hard error still counts.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as im:
-                _check_size(im.size, max_pixels, name)
+                width, height = im.size
+                if width <= 0 or height <= 0:
+                    raise ImageError(f"{name}: image has zero size ({width}x{height})")
+                if width * height > max_pixels:
+                    raise _too_large(name, f"{width}x{height} = {width * height:,} pixels",
+                                     max_pixels)
                 im.verify()  # chunk checksums and a missing PNG end; verify() spends the image
             with Image.open(io.BytesIO(data)) as im:
                 im.load()
-                return _to_rgb_array(_upright(im))
+                with contextlib.suppress(*_PIL_ERRORS):  # a broken EXIF block: left as stored
+                    im = ImageOps.exif_transpose(im)
+                return _to_rgb_array(im)
     except ImageError:
         raise
     except Image.DecompressionBombError as err:
@@ -83,26 +89,10 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
         raise ImageError(f"{name}: {reason} ({type(err).__name__}: {err})") from None
 
 
-def _check_size(size: tuple[int, int], max_pixels: int, name: str) -> None:
-    width, height = size
-    if width <= 0 or height <= 0:
-        raise ImageError(f"{name}: image has zero size ({width}x{height})")
-    if width * height > max_pixels:
-        raise _too_large(name, f"{width}x{height} = {width * height:,} pixels", max_pixels)
-
-
 def _too_large(name: str, size: str, max_pixels: int) -> ImageError:
     return ImageError(f"{name}: image is too large ({size}; the limit is {max_pixels:,} pixels, "
                       "a guard against decompression bombs); if you trust the file, raise "
                       "--max_pixels")
-
-
-def _upright(im: Image.Image) -> Image.Image:
-    """Applies the EXIF orientation; a broken EXIF block leaves the image as stored."""
-    try:
-        return ImageOps.exif_transpose(im)
-    except _PIL_ERRORS:
-        return im
 
 
 def _to_rgb_array(im: Image.Image) -> np.ndarray:
@@ -155,7 +145,7 @@ def resize_image(image: Any, size: Sequence[int] | tf.Tensor) -> tf.Tensor:
 
 def to_uint8(image: Any) -> np.ndarray:
     """``round(clip(x, 0, 1) * 255)`` as a uint8 ``(H, W, 3)`` array; drops a batch of one."""
-    array = np.asarray(image.numpy() if hasattr(image, "numpy") else image, dtype=np.float32)
+    array = np.asarray(image, dtype=np.float32)
     if array.ndim == 4 and array.shape[0] == 1:
         array = array[0]
     if array.ndim != 3 or array.shape[-1] != 3:
@@ -171,9 +161,9 @@ def check_output_path(path: str | os.PathLike, overwrite: bool = True) -> None:
     if os.path.isdir(path):
         raise ImageError(f"{name}: is a directory; give an output file name")
     extension = os.path.splitext(name)[1].lower()
-    if extension not in SUPPORTED_OUTPUT_EXTENSIONS:
+    if extension not in _FORMATS:
         raise ImageError(f"{name}: unsupported output format {extension or '(no extension)'!r}; "
-                         f"use one of {', '.join(SUPPORTED_OUTPUT_EXTENSIONS)}")
+                         f"use one of {', '.join(_FORMATS)}")
     parent = os.path.dirname(os.path.abspath(name))
     if not os.path.isdir(parent):
         raise ImageError(f"{name}: directory {parent} does not exist")
@@ -201,22 +191,26 @@ def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], None])
     directory, base = os.path.split(os.path.abspath(name))
     try:
         fd, temp = tempfile.mkstemp(prefix=f".{base}.", suffix=".tmp", dir=directory)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                write(f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(temp, _new_file_mode(name))
+            os.replace(temp, name)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+            raise
     except OSError as err:
         raise ImageError(f"{name}: cannot write: {err.strerror or err}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(temp, _new_file_mode(name))
-        os.replace(temp, name)
-    except BaseException as err:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        if isinstance(err, OSError):
-            raise ImageError(f"{name}: cannot write: {err.strerror or err}") from None
-        raise
-    _sync_directory(directory)
+    # Makes the rename durable; best effort, as not every platform can open a directory.
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def current_umask() -> int:
@@ -232,14 +226,3 @@ def _new_file_mode(path: str) -> int:
         return os.stat(path).st_mode & 0o7777
     except OSError:
         return 0o666 & ~current_umask()
-
-
-def _sync_directory(directory: str) -> None:
-    """Makes the rename durable; best effort, as not every platform can open a directory."""
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-

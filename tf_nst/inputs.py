@@ -90,20 +90,15 @@ def initial_image(init: str, content: tf.Tensor, style: tf.Tensor, noise_ratio: 
     """The starting point: the content, noise, the style (resized) or an image file, with
     ``noise_ratio`` of uniform noise blended in. ``noise`` replaces :func:`initial_noise` (the
     TFLite export bakes it in: TFLite has no stateless random operators)."""
-    size = tf.shape(content)[1:3]
     if noise is None and (init == "noise" or noise_ratio > 0):
         noise = initial_noise(tf.shape(content), seed)
-    if init == "content":
-        start = content
-    elif init == "noise":
+    if init == "noise":
         return noise
-    elif init == "style":
-        start = images.resize_image(style, size)
-    else:
-        start = images.resize_image(as_image(init, max_pixels)[None], size)
-    if noise_ratio == 0:
-        return start
-    return (1.0 - noise_ratio) * start + noise_ratio * noise
+    start = content
+    if init != "content":
+        image = style if init == "style" else as_image(init, max_pixels)[None]
+        start = images.resize_image(image, tf.shape(content)[1:3])
+    return start if noise_ratio == 0 else (1.0 - noise_ratio) * start + noise_ratio * noise
 
 
 def start_image(config: Config, content: tf.Tensor, style: tf.Tensor) -> tf.Tensor:

@@ -64,10 +64,8 @@ def output_shapes(height: int, width: int, deepest: str) -> list[tuple[str, int,
     ``height x width``: 3x3 convolutions keep the size ('same' padding), each 2x2/2 pooling
     floors it (Keras' 'valid')."""
     out, h, w = [], height, width
-    for name in KERAS_LAYERS:
+    for name in KERAS_LAYERS[:KERAS_LAYERS.index(deepest) + 1]:
         if name.endswith("_pool"):
             h, w = h // 2, w // 2
         out.append((name, h, w, channels(name)))
-        if name == deepest:
-            break
     return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Mapping, TextIO
+from typing import Mapping
 
 
 def format_losses(losses: Mapping[str, float], per_layer: bool = False) -> str:
@@ -17,13 +17,12 @@ def format_losses(losses: Mapping[str, float], per_layer: bool = False) -> str:
 class Progress:
     """Redraws one line on a terminal; prints a line every ``every`` steps otherwise."""
 
-    def __init__(self, total: int, stream: TextIO | None = None, every: int = 50,
-                 width: int = 24, label: str = "") -> None:
+    def __init__(self, total: int, every: int = 50, label: str = "") -> None:
         self.total = max(total, 1)
         self.label = label + " | " if label else ""  # e.g. "batch 2/3"
-        self.stream = stream or sys.stderr
+        self.stream = sys.stderr
         self.every = max(every, 1)
-        self.width = width
+        self.width = 24  # characters of the bar
         self.start = time.perf_counter()
         self.interactive = bool(getattr(self.stream, "isatty", lambda: False)())
 

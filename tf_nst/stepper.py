@@ -71,9 +71,8 @@ class DistributedStepper:
         self.strategy, self.objective, self.optimizer = strategy, objective, optimizer
         self._local_results = strategy.experimental_local_results
         step = health.with_finite_flag(make_step(objective, optimizer), optimizer)
-        self._step = tf.function(
-            lambda state, targets, weights: self._on_replicas(step, state, targets, weights),
-            reduce_retracing=True)
+        self._step = tf.function(lambda *args: self._on_replicas(step, *args),
+                                 reduce_retracing=True)
         self._image = tf.function(lambda state: strategy.run(optimizer.image, args=(state,)))
 
         @tf.function

@@ -18,9 +18,7 @@ from tf_nst import images
 
 
 def _metadata(plugin: str) -> tf.compat.v1.SummaryMetadata:
-    metadata = tf.compat.v1.SummaryMetadata()
-    metadata.plugin_data.plugin_name = plugin
-    return metadata
+    return tf.compat.v1.SummaryMetadata(plugin_data={"plugin_name": plugin})
 
 
 class LogdirError(ValueError):

@@ -98,4 +98,3 @@ def measure_rate(config, side: int = 256, steps: int = 3) -> float:
     times = timeit.repeat(lambda: run.step(1), repeat=steps, number=1)
     work = flops.step_flops(side, side, config.content_layers, config.style_layers).total
     return work / float(np.median(times))
-

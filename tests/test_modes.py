@@ -66,7 +66,7 @@ def test_readme_shows_the_table():
     readme = (ROOT / "README.md").read_text()
     table = load_tool("modes_table")
     block = readme[readme.index(table.START) + len(table.START):readme.index(table.END)]
-    assert block == "\n" + modes.markdown_table(), "run: python tools/modes_table.py --write"
+    assert block == "\n" + table.markdown_table(), "run: python tools/modes_table.py --write"
 
 
 @pytest.mark.parametrize("precision", PRECISIONS)

@@ -50,19 +50,6 @@ def refusal(mode: str, feature: str) -> str | None:
     return REFUSED.get((mode, feature))
 
 
-def markdown_table() -> str:
-    """README's table: a row per feature, a column per mode; refusals numbered below it."""
-    numbers: dict[str, int] = {}  # reason -> its note's number, in order of first use
-    rows = ["| feature | " + " | ".join(MODES) + " |", "|---" * (len(MODES) + 1) + "|"]
-    for feature in FEATURES:
-        reasons = [refusal(mode, feature) for mode in MODES]
-        cells = ["✓" if reason is None else f"✗{numbers.setdefault(reason, len(numbers) + 1)}"
-                 for reason in reasons]
-        rows.append(f"| `{feature}` | " + " | ".join(cells) + " |")
-    notes = [f"{n}. {reason}." for reason, n in numbers.items()]
-    return "\n".join(rows) + "\n\n" + "\n".join(notes) + "\n"
-
-
 def check(mode: str, used: dict[str, str | None]) -> None:
     """:class:`~tf_nst.config.ConfigError` for the first feature of ``used`` (feature -> the
     flag as the user gave it, None if not given) that ``mode`` refuses: ``FLAG: REASON``."""

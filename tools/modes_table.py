@@ -18,8 +18,21 @@ START, END = "<!-- modes:start -->", "<!-- modes:end -->"
 from tf_nst import modes  # noqa: E402
 
 
+def markdown_table() -> str:
+    """README's table: a row per feature, a column per mode; refusals numbered below it."""
+    numbers: dict[str, int] = {}  # reason -> its note's number, in order of first use
+    rows = ["| feature | " + " | ".join(modes.MODES) + " |", "|---" * (len(modes.MODES) + 1) + "|"]
+    for feature in modes.FEATURES:
+        reasons = [modes.refusal(mode, feature) for mode in modes.MODES]
+        cells = ["✓" if reason is None else f"✗{numbers.setdefault(reason, len(numbers) + 1)}"
+                 for reason in reasons]
+        rows.append(f"| `{feature}` | " + " | ".join(cells) + " |")
+    notes = [f"{n}. {reason}." for reason, n in numbers.items()]
+    return "\n".join(rows) + "\n\n" + "\n".join(notes) + "\n"
+
+
 def main() -> None:
-    table = modes.markdown_table()
+    table = markdown_table()
     if "--write" not in sys.argv:
         print(table, end="")
         return

@@ -16,6 +16,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+from pathlib import Path
 from typing import Callable, Collection, Sequence
 
 import numpy as np
@@ -30,18 +31,13 @@ from tf_nst.transfer import StyleTransfer
 OUTPUT_FORMATS = ("png", "jpg", "jpeg")
 
 
-# --------------------------------------------------------------------------------------------------
-# Inputs and outputs
-# --------------------------------------------------------------------------------------------------
 def expand_contents(spec: str) -> list[str]:
     """The content files named by ``spec``: comma-separated paths and/or glob patterns, in order
     (each pattern's matches in natural order: ``f2.png`` before ``f10.png``), duplicates dropped.
     A pattern that matches nothing is an error.
     """
     paths: list[str] = []
-    for part in (p.strip() for p in spec.split(",")):
-        if not part:
-            continue
+    for part in filter(None, (p.strip() for p in spec.split(","))):
         if glob.has_magic(part):
             matches = sorted((m for m in glob.glob(os.path.expanduser(part))
                               if not os.path.isdir(m)), key=natural_key)
@@ -81,16 +77,16 @@ def plan_outputs(contents: Sequence[str], output: str, output_format: str | None
     ``out/<stem>.<output_format>`` (png by default). A name with ``{stem}`` is a template
     (``out/{stem}_starry.jpg``). A plain file name is allowed for a single content image.
     """
-    if output_format is not None and output_format.lower().lstrip(".") not in OUTPUT_FORMATS:
+    ext = "." + (output_format or "png").lower().lstrip(".")
+    if ext[1:] not in OUTPUT_FORMATS:
         raise images.ImageError(f"--output_format={output_format}: must be one of "
                                 f"{', '.join(OUTPUT_FORMATS)}")
-    ext = "." + (output_format or "png").lower().lstrip(".")
     if is_directory_output(output):
         if not os.path.isdir(output):
             raise images.ImageError(f"--output={output}: directory does not exist")
-        paths = [os.path.join(output, _stem(c) + ext) for c in contents]
+        paths = [os.path.join(output, Path(c).stem + ext) for c in contents]
     elif "{stem}" in output:
-        paths = [output.replace("{stem}", _stem(c)) for c in contents]
+        paths = [output.replace("{stem}", Path(c).stem) for c in contents]
         if output_format is not None:
             paths = [os.path.splitext(p)[0] + ext for p in paths]
     elif len(contents) == 1:
@@ -113,25 +109,20 @@ def plan_outputs(contents: Sequence[str], output: str, output_format: str | None
     return paths
 
 
-def _stem(path: str) -> str:
-    return os.path.splitext(os.path.basename(path))[0]
-
-
-def content_sizes(contents: Sequence[ImageLike], config: Config) -> list[tuple[int, int]]:
-    """The ``(height, width)`` each content image is optimised at; reads (and so checks) every
-    file, raising :class:`~tf_nst.images.ImageError` on the first bad one and
-    :class:`~tf_nst.config.ConfigError` on the first too small for the network."""
+def content_sizes(contents: Sequence[ImageLike], config: Config, what: str = "content"
+                  ) -> list[tuple[int, int]]:
+    """The ``(height, width)`` each content image (``what="style"``: style image) is optimised
+    at; reads (and so checks) every file: :class:`~tf_nst.images.ImageError` on the first bad
+    one, :class:`~tf_nst.config.ConfigError` on the first too small for the network."""
+    side = config.image_size if what == "content" else config.style_side()
     sizes = []
     for content in contents:
         image = as_image(content, config.max_pixels)
-        sizes.append(images.scaled_size(image.shape[0], image.shape[1], config.image_size))
-        check_large_enough(config, "content", *sizes[-1])
+        sizes.append(images.scaled_size(image.shape[0], image.shape[1], side))
+        check_large_enough(config, what, *sizes[-1])
     return sizes
 
 
-# --------------------------------------------------------------------------------------------------
-# Running batches and frames
-# --------------------------------------------------------------------------------------------------
 def stylize_batch(contents: Sequence[ImageLike], style: ImageLike | Sequence[ImageLike],
                   config: Config | None = None, batch_size: int | None = None,
                   strategy: tf.distribute.Strategy | None = None,
@@ -139,7 +130,7 @@ def stylize_batch(contents: Sequence[ImageLike], style: ImageLike | Sequence[Ima
                   on_result: Callable[[int, np.ndarray], None] | None = None,
                   sizes: Sequence[tuple[int, int]] | None = None,
                   **masks) -> list[np.ndarray | None]:
-    """Stylise every image of ``contents`` with ``style``; one ``H x W x 3`` float32 result per input.
+    """Stylise every image of ``contents`` with ``style``: an ``H x W x 3`` float32 result each.
 
     Images of one size are optimised together, at most ``batch_size`` at a time (default: all),
     each as a :class:`~tf_nst.transfer.StyleTransfer` of that batch, so every feature of a single
@@ -188,22 +179,21 @@ class _Results(Hooks):
 
     def __init__(self, count: int, on_progress, on_result) -> None:
         self.results: list[np.ndarray | None] = [None] * count
-        self.on_progress, self.on_result = on_progress, on_result
+        self.on_progress = on_progress or (lambda status: None)
+        self.on_result = on_result or (lambda index, image: None)
 
     def stepped(self, driver: Driver, st: StyleTransfer) -> None:
-        if self.on_progress is not None:
-            self.on_progress(driver.status())
+        self.on_progress(driver.status())
 
     def job_finished(self, driver: Driver, job, st: StyleTransfer) -> None:
         for position, image in zip(st.local_indices, st.images):
             self.results[job.indices[position]] = image
-            if self.on_result is not None:
-                self.on_result(job.indices[position], image)
-        self.stepped(driver, st)  # the finished status
+            self.on_result(job.indices[position], image)
+        self.on_progress(driver.status())
 
 
 def _collect(on_progress, on_result, contents, *args, **kwargs) -> list[np.ndarray | None]:
     """The results of a :class:`Driver` of ``contents`` and the other arguments."""
     hooks = _Results(len(contents), on_progress, on_result)
-    Driver(contents, *args, hooks=[hooks], **kwargs).run()
+    Driver(contents, *args, hooks, **kwargs).run()
     return hooks.results

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from absl import flags
@@ -37,10 +38,8 @@ def make_output_directory(output: str) -> list[str]:
     the directories made, outermost first, for :func:`remove_directories`."""
     if not output.endswith(("/", os.sep)) or os.path.isdir(output):
         return []
-    missing, folder = [], os.path.abspath(output)
-    while not os.path.exists(folder):
-        missing.insert(0, folder)
-        folder = os.path.dirname(folder)
+    folder = Path(os.path.abspath(output))
+    missing = [str(p) for p in reversed([folder, *folder.parents]) if not p.exists()]
     os.makedirs(output, exist_ok=True)
     return missing
 
@@ -62,16 +61,12 @@ def plan_run(FLAGS: flags.FlagValues, config: Config):
     from tf_nst import batch, driver, images, run_files
     from tf_nst.config import INIT_NAMED
     from tf_nst.distribute import make_strategy
-    from tf_nst.inputs import check_large_enough
 
     strategy = make_strategy(FLAGS.strategy, FLAGS.tpu)
     config.resolved_style_blend_weights(len(FLAGS.style))  # one weight per style
     several = batch.is_batch(FLAGS.content, FLAGS.output) or "{stem}" in FLAGS.output
     contents = batch.expand_contents(FLAGS.content) if several or FLAGS.video else [FLAGS.content]
-    for style in FLAGS.style:
-        image = images.read_image(style, max_pixels=config.max_pixels)
-        check_large_enough(config, "style", *images.scaled_size(
-            image.shape[0], image.shape[1], config.style_side()))
+    batch.content_sizes(FLAGS.style, config, "style")
     extra = [*(FLAGS.style_masks or []), *([FLAGS.content_mask] if FLAGS.content_mask else [])]
     if config.init not in INIT_NAMED:
         extra.append(os.fspath(config.init))
@@ -81,14 +76,14 @@ def plan_run(FLAGS: flags.FlagValues, config: Config):
     keys = run_files.output_keys(config, contents, FLAGS.style, extra, FLAGS.video)
     provisional = batch.plan_outputs(contents, FLAGS.output, FLAGS.output_format, overwrite=True)
     finished = run_files.read_finished(FLAGS.checkpoint_dir, provisional, keys)
+    previous = None
     if FLAGS.video:
-        finished = run_files.video_finished(
-            finished, run_files.load_previous(FLAGS.checkpoint_dir))
+        finished, previous = run_files.video_resumed(finished, FLAGS.checkpoint_dir)
     outputs = batch.plan_outputs(contents, FLAGS.output, FLAGS.output_format, FLAGS.overwrite,
                                  done={provisional[i] for i in finished})
     config = resolve(FLAGS, config, *max(sizes, key=lambda s: s[0] * s[1]))
     jobs = driver.make_jobs(sizes, FLAGS.video, FLAGS.batch_size or None)
-    plan = run_files.Plan(contents, outputs, sizes, jobs, keys, finished, FLAGS.video)
+    plan = run_files.Plan(contents, outputs, sizes, jobs, keys, finished, FLAGS.video, previous)
     return plan, strategy, config
 
 
@@ -182,17 +177,8 @@ def _logger(tag: str) -> Callable[..., None]:
 
     def log(message: str, tagged: bool = True) -> None:
         line = f"{tag}: {message}" if tagged else message
-        stream.write(("\r\x1b[K" if interactive else "") + line + "\n")
-        stream.flush()
+        print(("\r\x1b[K" if interactive else "") + line, file=stream, flush=True)
     return log
-
-
-def _previous_frame(FLAGS, plan):
-    """The raw result a resumed video's first unfinished frame starts from, or None."""
-    from tf_nst import run_files
-    previous = run_files.load_previous(FLAGS.checkpoint_dir) if plan.video else None
-    first = min(set(range(len(plan.contents))) - plan.finished, default=0)
-    return previous[1] if previous is not None and previous[0] == first - 1 else None
 
 
 def _drive(FLAGS, config, plan, strategy, signals, program: str, fail) -> int:
@@ -210,31 +196,31 @@ def _drive(FLAGS, config, plan, strategy, signals, program: str, fail) -> int:
     worker = worker_index(strategy)
     log = _logger(f"{program}[worker {worker}]" if FLAGS.strategy == "multi_worker" else program)
     hooks = run_files.CommandHooks(FLAGS, config, plan, signals, log, worker)
+    run = driver.Driver(plan.contents, FLAGS.style, config, plan.jobs, hooks, strategy=strategy,
+                        guard=signals.critical, done_before=plan.finished,
+                        content_blend=FLAGS.video_content_blend if plan.video else None,
+                        style_masks=FLAGS.style_masks, content_mask=FLAGS.content_mask)
     try:
-        parts = builder.build(config, len(FLAGS.style), strategy)  # the network: seconds
+        run.parts = builder.build(config, len(FLAGS.style), strategy)  # the network: seconds
         replicas = strategy.num_replicas_in_sync if strategy is not None else 1
         log(first_line(FLAGS, config, plan, replicas))
         for line in filter(None, [ramp_warning(config), expected_time(config, plan)]):
             log(line)
-        driver.Driver(plan.contents, FLAGS.style, config, plan.jobs, hooks=[hooks],
-                      strategy=strategy, parts=parts, guard=signals.critical,
-                      content_blend=FLAGS.video_content_blend if plan.video else None,
-                      done_before=plan.finished, style_masks=FLAGS.style_masks,
-                      content_mask=FLAGS.content_mask).run(_previous_frame(FLAGS, plan))
+        run.run(plan.previous)
     except (run_files.Stop, KeyboardInterrupt) as stop:
         signals.ignore()
         signum = stop.signum if isinstance(stop, run_files.Stop) else signal_names.SIGINT
         name = signal_names.Signals(signum).name
-        st = hooks.transfer
+        st = run.transfer
         where = "" if st is None else f" at step {st.steps_done}/{config.num_steps}"
-        fail(f"interrupted by {name}{where}; {hooks.leave_partial()}", 128 + signum)
+        fail(f"interrupted by {name}{where}; {hooks.leave_partial(st)}", 128 + signum)
     except NumericalError as err:
         signals.ignore()
-        fail(f"{err}; {hooks.leave_partial()}")
+        fail(f"{err}; {hooks.leave_partial(run.transfer)}")
     except ConfigError as err:
         fail(str(err), 2)
     except (images.ImageError, CheckpointError, WeightsError, LogdirError) as err:
-        suffix = "" if plan.single else f" ({hooks.leave_partial()})"
+        suffix = "" if plan.single else f" ({hooks.leave_partial(run.transfer)})"
         fail(f"{err}{suffix}")
     if plan.single:
         log(f"wrote {plan.outputs[0]} ({hooks.reason})" if hooks.written

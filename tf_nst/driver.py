@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import math
 import time
 from typing import TYPE_CHECKING, Callable, Collection, Mapping, NamedTuple, Sequence
@@ -131,16 +132,16 @@ class Hooks:
 
 class Driver:
     """Runs ``jobs`` over ``contents`` with the style(s), masks and ``strategy`` of one
-    ``config``, calling ``hooks``. ``content_blend`` makes it a video (see
+    ``config``, calling ``hook``. ``content_blend`` makes it a video (see
     :func:`following_start`); ``guard`` is a context a step and a job's end run in (the command
-    holds signals there)."""
+    holds signals there); ``parts``: the network (built by the first job if None)."""
 
-    def __init__(self, contents: Sequence, style, config: Config, jobs: Sequence[Job], *,
-                 hooks: Sequence[Hooks] = (), strategy=None, parts=None,
+    def __init__(self, contents: Sequence, style, config: Config, jobs: Sequence[Job],
+                 hook: Hooks, *, strategy=None, parts=None,
                  content_blend: float | None = None, guard=contextlib.nullcontext,
                  done_before: Collection[int] = (), **masks) -> None:
         self.contents, self.style, self.config, self.jobs = list(contents), style, config, jobs
-        self.hooks, self.strategy, self.parts, self.guard = list(hooks), strategy, parts, guard
+        self.hook, self.strategy, self.parts, self.guard = hook, strategy, parts, guard
         self.content_blend, self.masks = content_blend, masks
         self.done_before = set(done_before)  # content images an earlier run finished
         self.done_now: set[int] = set()
@@ -158,8 +159,7 @@ class Driver:
                 if not set(job.indices) <= self.done_before:
                     self._run_job(job)
         finally:
-            for hook in self.hooks:
-                hook.ended(self)
+            self.hook.ended(self)
 
     def _run_job(self, job: Job) -> None:
         import tensorflow as tf
@@ -171,21 +171,15 @@ class Driver:
         st = StyleTransfer([self.contents[i] for i in job.indices], self.style, self.config,
                            start=start, strategy=self.strategy, parts=self.parts, **self.masks)
         self.parts, self.transfer, self.job = st.parts, st, job
-        for hook in self.hooks:
-            hook.job_started(self, job, st)
+        self.hook.job_started(self, job, st)
         with self.guard():
-            st.run(callback=self._stepped)
+            st.run(callback=functools.partial(self.hook.stepped, self))
         with self.guard():
             self.done_now.update(job.indices)
-            for hook in self.hooks:
-                hook.job_finished(self, job, st)
+            self.hook.job_finished(self, job, st)
             if video:  # the next frame's start (copied to the host only for a video)
                 self.previous = st.raw_images
             self.transfer = None
-
-    def _stepped(self, st: StyleTransfer) -> None:
-        for hook in self.hooks:
-            hook.stepped(self, st)
 
     def status(self) -> Status:
         """Where the run is now."""

@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import signal
+from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -58,8 +59,8 @@ class Signals:
             yield
         finally:
             self.depth -= 1
-        if not self.depth and self.pending:
-            raise Stop(self.pending)
+        if not self.depth:
+            self.check()
 
     def check(self) -> None:
         """Acts on a signal held during ``critical()``; call it where stopping is safe."""
@@ -94,15 +95,13 @@ class Plan(NamedTuple):
     keys: list[str]        # per content image: what its result depends on (see output_keys)
     finished: set[int]     # content images an earlier run of this command finished
     video: bool
+    previous: np.ndarray | None  # what a resumed video's next frame starts from (raw result)
 
     @property
     def single(self) -> bool:
         return len(self.contents) == 1 and not self.video
 
 
-# --------------------------------------------------------------------------------------------------
-# Records of finished outputs
-# --------------------------------------------------------------------------------------------------
 def output_keys(config: Config, contents, styles, extra_files, video: bool) -> list[str]:
     """A key per content image of everything its result depends on: the config (with
     ``num_steps``), the bytes of its content, of the styles and of ``extra_files`` (masks, an
@@ -121,23 +120,18 @@ def output_keys(config: Config, contents, styles, extra_files, video: bool) -> l
 
 
 def _file_digest(path: str) -> bytes:
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).digest()
+    return hashlib.sha256(Path(path).read_bytes()).digest()
 
 
 def read_finished(directory: str | None, outputs, keys) -> set[int]:
     """The content images whose outputs a run with the same keys recorded as finished in
     ``directory`` and which still exist."""
-    if not directory or not os.path.isdir(directory):
+    if not directory:
         return set()
     recorded: dict[str, str] = {}
-    for name in sorted(os.listdir(directory)):
-        if name.startswith("finished") and name.endswith(".json"):
-            try:
-                with open(os.path.join(directory, name)) as f:
-                    recorded.update(json.load(f))
-            except (OSError, ValueError):
-                continue  # a torn file: those images are made again
+    for path in sorted(Path(directory).glob("finished*.json")):
+        with contextlib.suppress(OSError, ValueError):  # a torn file: its images are made again
+            recorded.update(json.loads(path.read_text()))
     return {i for i, (out, key) in enumerate(zip(outputs, keys))
             if recorded.get(os.path.realpath(out)) == key and os.path.exists(out)}
 
@@ -146,11 +140,9 @@ def record_finished(directory: str, worker: int, entries: dict[str, str]) -> Non
     """Adds ``{output: key}`` to this worker's record in ``directory``, atomically."""
     from tf_nst import images
     path = os.path.join(directory, f"finished{'' if worker == 0 else f'-{worker}'}.json")
-    try:
-        with open(path) as f:
-            recorded = json.load(f)
-    except (OSError, ValueError):
-        recorded = {}
+    recorded = {}
+    with contextlib.suppress(OSError, ValueError):  # none yet, or torn: its images are made again
+        recorded = json.loads(Path(path).read_text())
     recorded.update({os.path.realpath(k): v for k, v in entries.items()})
     os.makedirs(directory, exist_ok=True)
     images.write_atomically(path, lambda f: f.write(json.dumps(recorded, indent=0).encode()))
@@ -164,27 +156,21 @@ def save_previous(directory: str, frame: int, image: np.ndarray) -> None:
         f, frame=frame, image=np.asarray(image, np.float32)))
 
 
-def load_previous(directory: str | None) -> tuple[int, np.ndarray] | None:
-    """``(frame, result)`` saved by :func:`save_previous`, or None."""
+def video_resumed(finished: set[int], directory: str | None
+                  ) -> tuple[set[int], np.ndarray | None]:
+    """The frames a resumed video skips: the finished ones before the first unfinished, up to
+    the frame :func:`save_previous` kept; and that frame's result (the next frame starts from
+    it), or None."""
     try:
         with np.load(os.path.join(directory, "previous.npz")) as saved:
-            return int(saved["frame"]), saved["image"]
+            frame, image = int(saved["frame"]), saved["image"]
     except (OSError, ValueError, KeyError, TypeError):
-        return None
+        return set(), None
+    first_unfinished = min(set(range(len(finished) + 1)) - finished)
+    skipped = min(first_unfinished, frame + 1)
+    return set(range(skipped)), image if skipped == frame + 1 else None
 
 
-def video_finished(finished: set[int], previous) -> set[int]:
-    """The frames a resumed video skips: the finished ones before the first unfinished, up to
-    the frame whose result was saved (the next frame starts from it)."""
-    done = 0
-    while done in finished:
-        done += 1
-    return set(range(min(done, previous[0] + 1 if previous is not None else 0)))
-
-
-# --------------------------------------------------------------------------------------------------
-# The command's hooks
-# --------------------------------------------------------------------------------------------------
 class CommandHooks(Hooks):
     """The command's side of each job: resume from and save checkpoints, the progress line,
     the losses every ``--print_every`` steps, snapshots, TensorBoard, signals, writing the
@@ -200,11 +186,10 @@ class CommandHooks(Hooks):
         self.loggers: dict[str, object] = {}
         self.written: list[str] = []
         self.reason = ""  # why the last job ended (StyleTransfer.stop_reason)
-        self.transfer = None  # the job being run
 
     def job_started(self, driver, job: Job, st) -> None:
         from tf_nst.progress import Progress
-        self.transfer, self.saved_step = st, -1
+        self.saved_step = -1
         self.outputs = [self.plan.outputs[job.indices[i]] for i in st.local_indices]
         self.progress = Progress(self.config.num_steps, every=self.flags.print_every or 50,
                                  label=job.label)
@@ -254,7 +239,7 @@ class CommandHooks(Hooks):
                 if logged:
                     logger.image(step, results[position])
         if step % flags.checkpoint_every == 0:
-            self.save_checkpoint()
+            self.save_checkpoint(st)
         self.signals.check()  # between steps, where state and step count agree
 
     def _logger(self, output: str):
@@ -262,13 +247,11 @@ class CommandHooks(Hooks):
         run per image in it, named after the output."""
         from tf_nst.summaries import SummaryLogger
         if output not in self.loggers:
-            stem = os.path.splitext(os.path.basename(output))[0]
-            self.loggers[output] = SummaryLogger(
-                self.flags.logdir if self.plan.single else os.path.join(self.flags.logdir, stem))
+            self.loggers[output] = SummaryLogger(self.flags.logdir if self.plan.single else
+                                                 os.path.join(self.flags.logdir, Path(output).stem))
         return self.loggers[output]
 
-    def save_checkpoint(self) -> None:
-        st = self.transfer
+    def save_checkpoint(self, st) -> None:
         if self.saver is not None and st.steps_done != self.saved_step:
             with self.signals.critical():
                 self.saver.save(st.checkpoint_state(), st.steps_done)
@@ -279,23 +262,20 @@ class CommandHooks(Hooks):
         drops its checkpoint unless the run is one image (it may go on with more --num_steps)."""
         from tf_nst import images
         directory = self.flags.checkpoint_dir
-        self.save_checkpoint()
+        self.save_checkpoint(st)
         self.reason = st.stop_reason
-        results, raw = st.images, st.raw_images
-        if self.flags.logdir and st.steps_done != self.config.num_steps:  # stopped early
-            for output, image in zip(self.outputs, results):
-                self._logger(output).image(st.steps_done, image)
         if directory:
             if self.plan.video:
-                save_previous(directory, job.indices[0], raw)
+                save_previous(directory, job.indices[0], st.raw_images)
             record_finished(directory, self.worker, {
                 out: self.plan.keys[job.indices[i]]
                 for out, i in zip(self.outputs, st.local_indices)})
-        for output, image in zip(self.outputs, results):
+        for output, image in zip(self.outputs, st.images):
+            if self.flags.logdir and st.steps_done != self.config.num_steps:  # stopped early
+                self._logger(output).image(st.steps_done, image)
             images.write_image(output, image, overwrite=True)
             self.written.append(output)
             remove_stale_partial(output, self.log)
-        self.transfer = None
         if directory and not self.plan.single:
             shutil.rmtree(os.path.join(directory, job.key), ignore_errors=True)
         if not self.plan.single:
@@ -306,12 +286,12 @@ class CommandHooks(Hooks):
         for logger in self.loggers.values():
             logger.close()
 
-    def leave_partial(self) -> str:
-        """Writes the current job's images as NAME.partial.EXT (and a checkpoint); a clause for
-        the command's last line."""
+    def leave_partial(self, st) -> str:
+        """Writes the images of ``st``, the job in progress (if any), as NAME.partial.EXT (and a
+        checkpoint); a clause for the command's last line."""
         from tf_nst import images
         from tf_nst.checkpoint import CheckpointError
-        st, notes = self.transfer, []
+        notes = []
         if st is not None and st.steps_done > 0:
             try:
                 for output, image in zip(self.outputs, st.images):
@@ -323,7 +303,7 @@ class CommandHooks(Hooks):
                 notes.append(f"could not write the partial image ({err})")
             if self.saver is not None:
                 try:
-                    self.save_checkpoint()
+                    self.save_checkpoint(st)
                     notes.append(f"checkpoint in {self.flags.checkpoint_dir}: run the same "
                                  "command to resume")
                 except CheckpointError as err:
@@ -346,8 +326,8 @@ def resume(saver, transfer, num_steps: int, overwrite: bool):
         if steps_done > num_steps:
             raise CheckpointError(
                 f"--checkpoint_dir={saver.directory} is at step {steps_done}, beyond "
-                f"--num_steps={num_steps}; raise --num_steps, use another --checkpoint_dir, or pass "
-                "--overwrite to discard it")
+                f"--num_steps={num_steps}; raise --num_steps, use another --checkpoint_dir, or "
+                "pass --overwrite to discard it")
         return transfer.seek(steps_done)
 
     try:

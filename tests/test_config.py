@@ -1,6 +1,6 @@
 import pytest
 
-from tf_nst.config import Config, ConfigError, groups
+from tf_nst.config import Config, ConfigError, fields, groups
 
 
 def test_defaults_are_the_papers_layers_and_lbfgs():
@@ -67,7 +67,7 @@ def test_replace_validates():
 def test_every_field_has_a_group_and_help():
     names = [n for group in groups().values() for n in group]
     assert "other" not in groups()
-    assert len(names) == len(set(names)) == len(Config().to_dict())
+    assert len(names) == len(set(names)) == len(fields())
 
 
 def test_flags_are_defined_on_every_new_flag_values_object():

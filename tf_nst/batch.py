@@ -128,7 +128,6 @@ def stylize_batch(contents: Sequence[ImageLike], style: ImageLike | Sequence[Ima
                   strategy: tf.distribute.Strategy | None = None,
                   on_progress: Callable[[Status], None] | None = None,
                   on_result: Callable[[int, np.ndarray], None] | None = None,
-                  sizes: Sequence[tuple[int, int]] | None = None,
                   **masks) -> list[np.ndarray | None]:
     """Stylise every image of ``contents`` with ``style``: an ``H x W x 3`` float32 result each.
 
@@ -139,13 +138,11 @@ def stylize_batch(contents: Sequence[ImageLike], style: ImageLike | Sequence[Ima
     ``on_result(index, image)`` is called as each result is ready (to write it at once);
     ``on_progress(status)`` after every step and every batch (:class:`~tf_nst.driver.Status`).
     With a multi-worker ``strategy`` this process returns only its share (``None`` elsewhere).
-    ``sizes`` skips re-reading the files when :func:`content_sizes` was already called.
     """
     config = config or Config()
     if batch_size is not None and batch_size < 0:
         raise ValueError("batch_size must be >= 0")
-    sizes = list(sizes) if sizes is not None else content_sizes(contents, config)
-    jobs = make_jobs(sizes, video=False, batch_size=batch_size)
+    jobs = make_jobs(content_sizes(contents, config), video=False, batch_size=batch_size)
     return _collect(on_progress, on_result, contents, style, config, jobs, strategy=strategy,
                     **masks)
 

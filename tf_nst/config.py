@@ -297,10 +297,8 @@ class Config:
         coarsest side, ``image_size / scale_factor^(n-1)``, is at most :data:`AUTO_COARSEST`."""
         if self.scales:
             return self.scales
-        n = 1
-        while n < 8 and self.image_size / self.scale_factor ** (n - 1) > AUTO_COARSEST:
-            n += 1
-        return n
+        return next((n for n in range(1, 8)
+                     if self.image_size / self.scale_factor ** (n - 1) <= AUTO_COARSEST), 8)
 
     @property
     def scale_sizes(self) -> tuple[int, ...]:
@@ -344,9 +342,6 @@ class Config:
     def replace(self, **changes: Any) -> "Config":
         """A copy with some fields changed (validated)."""
         return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 def fields() -> tuple[dataclasses.Field, ...]:

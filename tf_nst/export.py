@@ -106,8 +106,8 @@ def _header_pixels(data: tf.Tensor) -> tf.Tensor:
         hw = tf.cast(tf.image.extract_jpeg_shape(data), tf.int64)
         return hw[0] * hw[1]
 
-    zero = lambda: tf.constant(0, tf.int64)  # noqa: E731
-    return tf.cond(png, png_pixels, lambda: tf.cond(jpeg, jpeg_pixels, zero))
+    return tf.cond(png, png_pixels, lambda: tf.cond(jpeg, jpeg_pixels,
+                                                    lambda: tf.constant(0, tf.int64)))
 
 
 EXIF_SCAN_BYTES = 1 << 17  # the EXIF block is searched for in the first 128 KiB
@@ -236,13 +236,9 @@ def to_uint8(image: tf.Tensor) -> tf.Tensor:
 def scale_sides(config: Config, image_size: tf.Tensor) -> list[tf.Tensor]:
     """:attr:`Config.scale_sizes` for a requested ``image_size``: scale k of n has the longest side
     ``max(1, round(image_size / scale_factor^(n-1-k)))`` (half to even), the last ``image_size``."""
-    n = config.scales
-
-    def side(k):
-        divided = tf.cast(image_size, tf.float64) / config.scale_factor ** (n - 1 - k)
-        return tf.cast(tf.maximum(tf.round(divided), 1.0), tf.int32)
-
-    return [side(k) for k in range(n - 1)] + [tf.cast(image_size, tf.int32)]
+    n, size = config.scales, tf.cast(image_size, tf.float64)
+    return [tf.cast(tf.maximum(tf.round(size / config.scale_factor ** (n - 1 - k)), 1.0), tf.int32)
+            for k in range(n - 1)] + [tf.cast(image_size, tf.int32)]
 
 
 def scale_steps(config: Config, num_steps: tf.Tensor) -> list[tf.Tensor]:

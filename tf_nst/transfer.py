@@ -276,9 +276,6 @@ class StyleTransfer:
         for position in newly:
             self._finals[int(position)] = raw[position]
 
-    def _scale_start(self) -> int:
-        return self._scale_ends[self.scale - 1] if self.scale else 0
-
     @property
     def converged(self) -> bool:
         """Whether every image of this process has met the stopping rule (``stop_tolerance``)."""
@@ -288,7 +285,8 @@ class StyleTransfer:
     def stop_reason(self) -> str:
         """Why :meth:`run` ended: the stopping rule, or the steps run out."""
         if self.converged:
-            steps = sorted({int(k) + self._scale_start() for k in self.rule.stopped_at.numpy()})
+            start = self._scale_ends[self.scale - 1] if self.scale else 0
+            steps = sorted({int(k) + start for k in self.rule.stopped_at.numpy()})
             reason = stopping.reason(self.config.stop_tolerance)
             return f"stopped at step {'/'.join(map(str, steps))}: {reason}"
         return f"ran all {self.steps_done} steps"

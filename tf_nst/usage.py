@@ -5,6 +5,7 @@ and a bad flag with one line naming the closest real one; :func:`fail` ends a co
 
 from __future__ import annotations
 
+import difflib
 import functools
 import itertools
 import os
@@ -73,28 +74,10 @@ def short_help(head: str, groups: Mapping[str, Sequence[str]], flag_values: flag
     return "\n".join(lines) + "\n"
 
 
-def edit_distance(a: str, b: str) -> int:
-    """Insertions, deletions, substitutions and swaps of neighbours that turn ``a`` into ``b``
-    (optimal string alignment: ``stlye`` is 1 from ``style``)."""
-    rows = [list(range(len(b) + 1))]
-    for i in range(1, len(a) + 1):
-        row = [i] + [0] * len(b)
-        for j in range(1, len(b) + 1):
-            row[j] = min(rows[-1][j] + 1, row[j - 1] + 1,
-                         rows[-1][j - 1] + (a[i - 1] != b[j - 1]))
-            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
-                row[j] = min(row[j], rows[-2][j - 2] + 1)
-        rows.append(row)
-    return rows[-1][-1]
-
-
 def closest(name: str, candidates: Iterable[str]) -> str | None:
-    """The candidate nearest to ``name`` by :func:`edit_distance` (the first in ``candidates`` on
-    a tie), or None when even that one differs in more than a third of ``name`` (at least 2)."""
-    best = min(candidates, key=lambda candidate: edit_distance(name, candidate), default=None)
-    if best is None or edit_distance(name, best) > max(2, len(name) // 3):
-        return None
-    return best
+    """The candidate most like ``name`` (:func:`difflib.get_close_matches`: ``stlye`` is
+    ``style``), or None when none is close."""
+    return next(iter(difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.75)), None)
 
 
 def fail(program: str, message: object, status: int = 1) -> NoReturn:

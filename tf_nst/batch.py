@@ -109,15 +109,15 @@ def plan_outputs(contents: Sequence[str], output: str, output_format: str | None
     return paths
 
 
-def content_sizes(contents: Sequence[ImageLike], config: Config, what: str = "content"
-                  ) -> list[tuple[int, int]]:
-    """The ``(height, width)`` each content image (``what="style"``: style image) is optimised
-    at; reads (and so checks) every file: :class:`~tf_nst.images.ImageError` on the first bad
-    one, :class:`~tf_nst.config.ConfigError` on the first too small for the network."""
+def image_sizes(paths: Sequence[ImageLike], config: Config, what: str = "content"
+                ) -> list[tuple[int, int]]:
+    """The ``(height, width)`` each content image (``what="style"``: each style image) is
+    optimised at; reads (and so checks) every file: :class:`~tf_nst.images.ImageError` on the
+    first bad one, :class:`~tf_nst.config.ConfigError` on the first too small for the network."""
     side = config.image_size if what == "content" else config.style_side()
     sizes = []
-    for content in contents:
-        image = as_image(content, config.max_pixels)
+    for path in paths:
+        image = as_image(path, config.max_pixels)
         sizes.append(images.scaled_size(image.shape[0], image.shape[1], side))
         check_large_enough(config, what, *sizes[-1])
     return sizes
@@ -142,7 +142,7 @@ def stylize_batch(contents: Sequence[ImageLike], style: ImageLike | Sequence[Ima
     config = config or Config()
     if batch_size is not None and batch_size < 0:
         raise ValueError("batch_size must be >= 0")
-    jobs = make_jobs(content_sizes(contents, config), video=False, batch_size=batch_size)
+    jobs = make_jobs(image_sizes(contents, config), video=False, batch_size=batch_size)
     return _collect(on_progress, on_result, contents, style, config, jobs, strategy=strategy,
                     **masks)
 

@@ -66,13 +66,13 @@ def plan_run(FLAGS: flags.FlagValues, config: Config):
     config.resolved_style_blend_weights(len(FLAGS.style))  # one weight per style
     several = batch.is_batch(FLAGS.content, FLAGS.output) or "{stem}" in FLAGS.output
     contents = batch.expand_contents(FLAGS.content) if several or FLAGS.video else [FLAGS.content]
-    batch.content_sizes(FLAGS.style, config, "style")
+    batch.image_sizes(FLAGS.style, config, "style")
     extra = [*(FLAGS.style_masks or []), *([FLAGS.content_mask] if FLAGS.content_mask else [])]
     if config.init not in INIT_NAMED:
         extra.append(os.fspath(config.init))
     for path in extra:
         images.read_image(path, max_pixels=config.max_pixels)
-    sizes = batch.content_sizes(contents, config)
+    sizes = batch.image_sizes(contents, config)
     keys = run_files.output_keys(config, contents, FLAGS.style, extra, FLAGS.video)
     provisional = batch.plan_outputs(contents, FLAGS.output, FLAGS.output_format, overwrite=True)
     finished = run_files.read_finished(FLAGS.checkpoint_dir, provisional, keys)

@@ -268,13 +268,13 @@ class StyleTransfer:
         config = self.config
         if not config.stop_tolerance or self.scale != len(self.sizes) - 1 or self.tiles is not None:
             return
-        before = self.rule.stopped_at.numpy() > 0
         self.rule = stopping.judge(self.rule, self.terms["total"], config.stop_tolerance,
                                    config.style_ramp_steps)
-        newly = np.flatnonzero((self.rule.stopped_at.numpy() > 0) & ~before)
-        raw = self._current().numpy() if len(newly) else None
+        newly = [int(p) for p in np.flatnonzero(self.rule.stopped_at.numpy())
+                 if int(p) not in self._finals]
+        raw = self._current().numpy() if newly else None
         for position in newly:
-            self._finals[int(position)] = raw[position]
+            self._finals[position] = raw[position]
 
     @property
     def converged(self) -> bool:
